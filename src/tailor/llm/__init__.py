@@ -1,0 +1,46 @@
+"""LLM backends behind one protocol, with a shared response cache.
+
+>>> llm = make_llm(LLMConfig(backend="hf", model="smollm2-135m-instruct"))
+>>> llm.generate([ChatRequest.of("Hello")], SamplingParams(max_tokens=32))[0].text
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from tailor.llm.base import LLM, Usage
+from tailor.llm.cache import ResponseCache
+from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingParams, TokenLogprob
+from tailor.paths import default_cache_path
+
+BACKENDS = ("hf", "openai", "vllm", "llamacpp")
+
+
+class LLMConfig(BaseModel):
+    """Which engine and model; ``options`` go to the backend's constructor
+    (e.g. ``base_url`` and ``concurrency`` for ``openai``, ``batch_size`` for ``hf``)."""
+
+    backend: Literal["hf", "openai", "vllm", "llamacpp"] = "hf"
+    model: str = "smollm2-135m-instruct"
+    cache: bool = True
+    cache_path: str | None = None
+    options: dict = Field(default_factory=dict)
+
+
+def make_llm(config: LLMConfig) -> LLM:
+    cache = ResponseCache(config.cache_path or default_cache_path()) if config.cache else None
+    if config.backend == "hf":
+        from tailor.llm.backends.hf import HFBackend as backend
+    elif config.backend == "openai":
+        from tailor.llm.backends.openai_compat import OpenAIBackend as backend
+    elif config.backend == "vllm":
+        from tailor.llm.backends.vllm import VLLMBackend as backend
+    else:
+        from tailor.llm.backends.llamacpp import LlamaCppBackend as backend
+    return backend(model=config.model, cache=cache, **config.options)
+
+
+__all__ = [
+    "BACKENDS", "LLM", "ChatRequest", "Completion", "LLMConfig", "Message", "ResponseCache", "Sample",
+    "SamplingParams", "TokenLogprob", "Usage", "make_llm",
+]

@@ -1,0 +1,100 @@
+"""transformers backend: batched generation, PEFT LoRA adapters, logprobs of chosen tokens."""
+
+import contextlib
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from tailor.llm.base import LLM, adapter_fingerprint
+from tailor.llm.cache import ResponseCache
+from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
+from tailor.models import resolve_model
+
+
+class HFBackend(LLM):
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: str = "smollm2-135m-instruct",
+        cache: ResponseCache | None = None,
+        batch_size: int = 8,
+        dtype: str = "float32",
+        device: str | None = None,
+    ):
+        super().__init__(model, cache)
+        self.batch_size = batch_size
+        path = resolve_model(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.base_model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device).eval()
+        self.model = self.base_model  # becomes a PeftModel once an adapter is loaded
+
+    def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
+        prompts = [
+            self.tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True)
+            for r in requests
+        ]
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        config = GenerationConfig(
+            max_new_tokens=params.max_tokens,
+            do_sample=params.temperature > 0,
+            num_return_sequences=params.n,
+            return_dict_in_generate=True,
+            output_logits=params.logprobs is not None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            **({"temperature": params.temperature, "top_p": params.top_p} if params.temperature > 0 else {}),
+        )
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        with torch.inference_mode(), self._adapter(adapter):
+            out = self.model.generate(**batch, generation_config=config, **extra)
+        prompt_len = batch["input_ids"].shape[1]
+        generated = out.sequences[:, prompt_len:]
+        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(-1) if params.logprobs is not None else None
+        prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()
+        completions = []
+        for i in range(len(requests)):
+            samples = [self._sample(generated, logprobs, i * params.n + j, params) for j in range(params.n)]
+            completions.append(Completion(samples=samples, prompt_tokens=int(prompt_tokens[i])))
+        return completions
+
+    def _sample(self, generated: torch.Tensor, logprobs: torch.Tensor | None, row: int, params: SamplingParams) -> Sample:
+        ids = generated[row].tolist()
+        eos = self.tokenizer.eos_token_id
+        length = ids.index(eos) if eos in ids else len(ids)
+        finish = "stop" if length < len(ids) or length < params.max_tokens else "length"
+        text = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+        for stop in params.stop:
+            if stop in text:
+                text, finish = text[: text.index(stop)], "stop"
+        token_logprobs = None
+        if logprobs is not None:
+            token_logprobs = []
+            for position, token_id in enumerate(ids[:length]):
+                dist = logprobs[row, position]
+                top = {}
+                if params.logprobs:
+                    values, indices = dist.topk(params.logprobs)
+                    top = {self.tokenizer.decode([t]): v for t, v in zip(indices.tolist(), values.tolist())}
+                token_logprobs.append(TokenLogprob(token=self.tokenizer.decode([token_id]), logprob=float(dist[token_id]), top=top))
+        return Sample(text=text.strip(), tokens=min(length + 1, len(ids)), logprobs=token_logprobs, finish_reason=finish)
+
+    def _adapter(self, adapter: str | None):
+        """Activate a LoRA adapter (loaded once per content fingerprint), or none."""
+        from peft import PeftModel
+
+        if adapter is None:
+            return self.model.disable_adapter() if isinstance(self.model, PeftModel) else contextlib.nullcontext()
+        name = "a" + adapter_fingerprint(adapter)[:16]
+        if not isinstance(self.model, PeftModel):
+            self.model = PeftModel.from_pretrained(self.base_model, adapter, adapter_name=name).eval()
+        elif name not in self.model.peft_config:
+            self.model.load_adapter(adapter, adapter_name=name)
+        self.model.set_adapter(name)
+        return contextlib.nullcontext()

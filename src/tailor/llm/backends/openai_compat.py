@@ -1,0 +1,79 @@
+"""Any OpenAI-compatible chat server: vLLM's ``vllm serve``, llama.cpp's server, OpenAI,
+or ``tailor serve-llm``. Requests run concurrently; timeouts and retries with
+exponential backoff are the ``openai`` client's own."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+
+from tailor.errors import BackendError
+from tailor.llm.base import LLM
+from tailor.llm.cache import ResponseCache
+from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
+
+
+class OpenAIBackend(LLM):
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        cache: ResponseCache | None = None,
+        concurrency: int = 8,
+        timeout: float = 300.0,
+        max_retries: int = 5,
+    ):
+        super().__init__(model, cache)
+        self.concurrency = concurrency
+        self.batch_size = max(concurrency * 4, 32)
+        self.client = openai.OpenAI(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(lambda r: self._one(r, params, adapter), requests))
+
+    def _one(self, request: ChatRequest, params: SamplingParams, adapter: str | None) -> Completion:
+        # A served LoRA adapter (vLLM --lora-modules) is addressed by its model name.
+        options = dict(
+            model=adapter or self.model,
+            messages=[m.model_dump() for m in request.messages],
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            n=params.n,
+        )
+        if params.seed is not None:
+            options["seed"] = params.seed
+        if params.stop:
+            options["stop"] = list(params.stop)
+        if params.logprobs is not None:
+            options.update(logprobs=True, top_logprobs=params.logprobs)
+        try:
+            response = self.client.chat.completions.create(**options)
+        except (openai.BadRequestError, openai.NotFoundError) as err:
+            raise BackendError(f"{self.client.base_url} refused the request for model {options['model']!r}: {err.message}") from err
+        samples = []
+        for choice in sorted(response.choices, key=lambda c: c.index):
+            logprobs = None
+            if params.logprobs is not None:
+                if choice.logprobs is None or choice.logprobs.content is None:
+                    raise BackendError(f"{self.client.base_url} returned no logprobs for model {options['model']}")
+                logprobs = [
+                    TokenLogprob(token=t.token, logprob=t.logprob, top={a.token: a.logprob for a in (t.top_logprobs or [])})
+                    for t in choice.logprobs.content
+                ]
+            tokens = len(logprobs) if logprobs is not None else 0
+            samples.append(Sample(text=(choice.message.content or "").strip(), tokens=tokens, logprobs=logprobs, finish_reason=choice.finish_reason or "stop"))
+        usage = response.usage
+        if usage is not None and params.logprobs is None:
+            per_sample = usage.completion_tokens // max(len(samples), 1)
+            samples = [s.model_copy(update={"tokens": per_sample}) for s in samples]
+        return Completion(samples=samples, prompt_tokens=usage.prompt_tokens if usage else 0)

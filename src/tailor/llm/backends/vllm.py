@@ -1,0 +1,59 @@
+"""In-process vLLM engine with LoRA adapters (``pip install tailor[vllm]`` on a GPU machine).
+vLLM is imported only when this backend is built."""
+
+from tailor.errors import BackendError
+from tailor.llm.base import LLM, adapter_fingerprint
+from tailor.llm.cache import ResponseCache
+from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
+from tailor.models import resolve_model
+
+
+class VLLMBackend(LLM):
+    kind = "vllm"
+    batch_size = 1024  # vLLM schedules continuously; large chunks only bound cache write-back
+
+    def __init__(self, model: str, cache: ResponseCache | None = None, max_lora_rank: int = 64, **engine_args):
+        super().__init__(model, cache)
+        try:
+            import vllm
+        except ImportError as err:
+            raise BackendError("the vllm backend needs vLLM: pip install 'tailor[vllm]' (GPU machines)") from err
+        self._vllm = vllm
+        self.engine = vllm.LLM(model=resolve_model(model), enable_lora=True, max_lora_rank=max_lora_rank, **engine_args)
+        self._lora_ids: dict[str, int] = {}
+
+    def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
+        sampling = self._vllm.SamplingParams(
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            seed=params.seed,
+            stop=list(params.stop) or None,
+            logprobs=params.logprobs,
+        )
+        outputs = self.engine.chat([[m.model_dump() for m in r.messages] for r in requests], sampling, lora_request=self._lora(adapter), use_tqdm=False)
+        return [self._completion(out) for out in outputs]
+
+    def _lora(self, adapter: str | None):
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        name = adapter_fingerprint(adapter)
+        lora_id = self._lora_ids.setdefault(name, len(self._lora_ids) + 1)
+        return LoRARequest(name, lora_id, adapter)
+
+    @staticmethod
+    def _completion(out) -> Completion:
+        samples = []
+        for o in out.outputs:
+            logprobs = None
+            if o.logprobs is not None:
+                logprobs = []
+                for token_id, position in zip(o.token_ids, o.logprobs):
+                    chosen = position[token_id]
+                    top = {lp.decoded_token: lp.logprob for lp in position.values()}
+                    logprobs.append(TokenLogprob(token=chosen.decoded_token, logprob=chosen.logprob, top=top))
+            samples.append(Sample(text=o.text.strip(), tokens=len(o.token_ids), logprobs=logprobs, finish_reason=o.finish_reason or "stop"))
+        return Completion(samples=samples, prompt_tokens=len(out.prompt_token_ids or []))

@@ -1,0 +1,104 @@
+"""The LLM protocol. Subclasses implement ``_generate`` for a batch; ``generate`` adds the
+response cache, batching into chunks (each chunk cached as soon as it finishes, so a killed
+run loses at most one chunk), usage accounting and a progress bar."""
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tailor import progress
+from tailor.llm.cache import ResponseCache, cache_key
+from tailor.llm.types import ChatRequest, Completion, SamplingParams
+
+
+@dataclass
+class Usage:
+    """What a backend has cost so far in this process."""
+
+    requests: int = 0  # requests sent to the model (cache misses)
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(path: str, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).rglob("*")):
+        if file.is_file() and file.suffix in (".json", ".safetensors", ".bin", ".gguf"):
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def adapter_fingerprint(adapter: str | None) -> str | None:
+    """A content hash of a LoRA adapter folder (or the name itself for a served adapter)."""
+    if adapter is None:
+        return None
+    path = Path(adapter)
+    if not path.exists():
+        return adapter
+    newest = max((p.stat().st_mtime_ns for p in path.rglob("*")), default=path.stat().st_mtime_ns)
+    return _fingerprint(str(path.resolve()), newest)
+
+
+class LLM(ABC):
+    """``generate(requests, params, adapter=None) -> list[Completion]``, one per request."""
+
+    kind: str = "llm"
+    batch_size: int = 8
+
+    def __init__(self, model: str, cache: ResponseCache | None = None):
+        self.model = model
+        self.cache = cache
+        self.usage = Usage()
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the weights and the engine in the cache key."""
+        return f"{self.kind}:{self.model}"
+
+    def generate(
+        self,
+        requests: list[ChatRequest],
+        params: SamplingParams = SamplingParams(),
+        adapter: str | None = None,
+        description: str = "generating",
+    ) -> list[Completion]:
+        fingerprint = adapter_fingerprint(adapter)
+        keys = [cache_key(self.model_id, fingerprint, r, params) for r in requests]
+        done: dict[str, Completion] = self.cache.get_many(keys) if self.cache else {}
+        self.usage.cache_hits += sum(1 for k in keys if k in done)
+        todo: dict[str, ChatRequest] = {}
+        for key, request in zip(keys, requests):
+            if key not in done:
+                todo.setdefault(key, request)
+        chunks = [list(todo.items())[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+        if chunks:
+            for chunk in progress.track(chunks, f"{description} ({len(todo)} calls, {self.kind})", total=len(chunks)):
+                started = time.perf_counter()
+                fresh = self._generate([r for _, r in chunk], params, adapter)
+                self._account(fresh, time.perf_counter() - started)
+                chunk_done = {key: completion for (key, _), completion in zip(chunk, fresh)}
+                if self.cache:
+                    self.cache.put_many(self.model_id, chunk_done)
+                done.update(chunk_done)
+        return [done[k] for k in keys]
+
+    def _account(self, fresh: list[Completion], seconds: float) -> None:
+        self.usage.requests += len(fresh)
+        self.usage.prompt_tokens += sum(c.prompt_tokens for c in fresh)
+        self.usage.completion_tokens += sum(c.completion_tokens for c in fresh)
+        self.usage.seconds += seconds
+
+    @abstractmethod
+    def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
+        """Generate ``params.n`` samples for each request, uncached."""

@@ -1,0 +1,82 @@
+"""A minimal OpenAI-compatible chat server in front of any tailor backend, so that the
+``openai`` backend (and any OpenAI client) can talk to a local model: ``tailor serve-llm``."""
+
+import threading
+import time
+import uuid
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from tailor.llm.base import LLM
+from tailor.llm.types import ChatRequest, Message, SamplingParams
+
+
+class ChatCompletionBody(BaseModel):
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    n: int = 1
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+
+
+def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256) -> FastAPI:
+    """``served_name`` answers with the base model; each key of ``adapters`` answers with
+    that LoRA adapter (the way vLLM serves ``--lora-modules``)."""
+    adapters = dict(adapters or {})
+    lock = threading.Lock()  # one generation at a time: backends are not re-entrant
+    app = FastAPI(title="tailor LLM server")
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        names = [served_name, *adapters]
+        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "tailor"} for n in names]}
+
+    @app.post("/v1/chat/completions")
+    def chat(body: ChatCompletionBody) -> dict:
+        if body.model != served_name and body.model not in adapters:
+            raise HTTPException(404, f"model {body.model!r} is not served here; try {served_name!r}")
+        stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+        params = SamplingParams(
+            temperature=body.temperature,
+            top_p=body.top_p,
+            max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
+            n=body.n,
+            seed=body.seed,
+            stop=stop,
+            logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+        )
+        with lock:
+            completion = llm.generate([ChatRequest(messages=body.messages)], params, adapter=adapters.get(body.model))[0]
+        choices = []
+        for index, sample in enumerate(completion.samples):
+            logprobs = None
+            if sample.logprobs is not None:
+                logprobs = {
+                    "content": [
+                        {"token": t.token, "logprob": t.logprob, "bytes": None,
+                         "top_logprobs": [{"token": k, "logprob": v, "bytes": None} for k, v in t.top.items()]}
+                        for t in sample.logprobs
+                    ]
+                }
+            choices.append({"index": index, "message": {"role": "assistant", "content": sample.text}, "finish_reason": sample.finish_reason, "logprobs": logprobs})
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+            },
+        }
+
+    return app

@@ -1,0 +1,52 @@
+"""Answering with retrieved profile items (RAG-Personalization), or without any (NoPers):
+one mechanism, the retriever is simply absent for NoPers."""
+
+from pydantic import BaseModel, Field
+
+from tailor.data.schema import Example
+from tailor.llm.base import LLM
+from tailor.llm.types import SamplingParams
+from tailor.methods.base import Answer, Method
+from tailor.prompts.answer import ANSWER_FIELD, answer_request
+from tailor.prompts.json_extract import extract_field
+from tailor.prompts.retry import generate_parsed
+from tailor.retrieval.base import Retriever
+
+
+class AnswerConfig(BaseModel):
+    """Generation settings shared by the answering methods (LaMP-QA: k=10, temperature 0.1)."""
+
+    k: int = Field(default=10, ge=0)
+    temperature: float = 0.1
+    max_tokens: int = 512
+    max_attempts: int = Field(default=3, ge=1)
+    seed: int = 0
+
+
+def _answer_text(raw: str) -> str:
+    value = extract_field(raw, ANSWER_FIELD)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{ANSWER_FIELD} is empty or not a string")
+    return value.strip()
+
+
+class RetrievalAugmented(Method):
+    def __init__(self, llm: LLM, retriever: Retriever | None, config: AnswerConfig = AnswerConfig(), adapter: str | None = None):
+        self.llm, self.retriever, self.config, self.adapter = llm, retriever, config, adapter
+        self.name = "nopers" if retriever is None else f"rag[{retriever.name}]"
+
+    def answer_batch(self, examples: list[Example]) -> list[Answer]:
+        retrieved = [self.retriever.retrieve(e, self.config.k) if self.retriever else None for e in examples]
+        requests = [answer_request(e.question, items) for e, items in zip(examples, retrieved)]
+        params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
+        batch = generate_parsed(
+            self.llm, requests, params, _answer_text, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
+        )
+        answers = []
+        for items, parsed in zip(retrieved, batch.items):
+            trace = {"method": self.name, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw}
+            if items is not None:
+                trace["retrieved"] = [item.id for item in items]
+            # Unparseable output is kept verbatim as the answer and flagged in the trace.
+            answers.append(Answer(parsed.value if parsed.ok else parsed.raw, trace))
+        return answers

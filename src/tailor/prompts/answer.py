@@ -1,0 +1,32 @@
+"""Answer-generation prompts (our wording). Inputs: the question and, for personalized
+variants, retrieved profile items. Output: a JSON object with ``personalized_answer``.
+Nothing here takes a narrative or rubric aspects: generation never sees them.
+
+The whole instruction sits in the user turn, with the JSON shape spelled out: small chat
+models (SmolLM2-135M) follow that far more reliably than a separate system prompt.
+"""
+
+from tailor.data.schema import ProfileItem
+from tailor.llm.types import ChatRequest
+
+ANSWER_FIELD = "personalized_answer"
+
+_REPLY_SHAPE = f'Reply with JSON only, shaped like {{"{ANSWER_FIELD}": "<your answer>"}}.'
+
+
+def format_profile(items: list[ProfileItem]) -> str:
+    return "\n\n".join(f"[{n}] {item.text}" for n, item in enumerate(items, start=1))
+
+
+def answer_request(question: str, items: list[ProfileItem] | None) -> ChatRequest:
+    """The request for an answer; ``items=None`` gives the non-personalized prompt."""
+    if items is None:
+        return ChatRequest.of(f"My question: {question}\n\nGive me a helpful, concrete answer. {_REPLY_SHAPE}")
+    history = format_profile(items) if items else "(none)"
+    return ChatRequest.of(
+        f"Here are some posts I wrote earlier:\n{history}\n\n"
+        f"My question: {question}\n\n"
+        "Answer my question in a way that fits me: use what my earlier posts show about my "
+        "situation, constraints, experience and tastes, without quoting them back to me. "
+        f"{_REPLY_SHAPE}"
+    )

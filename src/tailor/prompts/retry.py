@@ -1,0 +1,68 @@
+"""Ask, parse, and re-ask what failed to parse, with the temperature raised on each try
+(a bounded budget). What still fails is returned with its raw text and counted."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from tailor.llm.base import LLM
+from tailor.llm.types import ChatRequest, SamplingParams
+
+T = TypeVar("T")
+
+
+@dataclass
+class Parsed(Generic[T]):
+    value: T | None  # None when every attempt failed
+    raw: str  # the text the value was parsed from, or the last failed output
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class ParsedBatch(Generic[T]):
+    items: list[Parsed[T]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> int:
+        return sum(not p.ok for p in self.items)
+
+    @property
+    def retried(self) -> int:
+        return sum(p.attempts > 1 for p in self.items)
+
+
+def generate_parsed(
+    llm: LLM,
+    requests: list[ChatRequest],
+    params: SamplingParams,
+    parse: Callable[[str], T],
+    max_attempts: int = 3,
+    temperature_step: float = 0.3,
+    adapter: str | None = None,
+    description: str = "generating",
+) -> ParsedBatch[T]:
+    """``parse`` raises ``ValueError`` on bad output. Attempt ``a`` samples at
+    ``temperature + a * temperature_step`` (at most 1.0) with seed ``seed + a``."""
+    items: list[Parsed[T] | None] = [None] * len(requests)
+    pending = list(range(len(requests)))
+    for attempt in range(max_attempts):
+        temperature = min(1.0, params.temperature + attempt * temperature_step)
+        seed = (params.seed or 0) + attempt if attempt else params.seed
+        tried = params.model_copy(update={"temperature": temperature, "seed": seed, "n": 1})
+        label = description if attempt == 0 else f"{description} (retry {attempt})"
+        completions = llm.generate([requests[i] for i in pending], tried, adapter=adapter, description=label)
+        still = []
+        for i, completion in zip(pending, completions):
+            try:
+                items[i] = Parsed(parse(completion.text), completion.text, attempt + 1)
+            except ValueError:
+                items[i] = Parsed(None, completion.text, attempt + 1)
+                still.append(i)
+        pending = still
+        if not pending:
+            break
+    return ParsedBatch(items)  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""The vllm backend's translation to and from vLLM's API, against a stand-in ``vllm``
+module (vLLM itself needs a GPU machine); the stand-in records what it was asked."""
+
+import sys
+import types
+from dataclasses import dataclass, field
+
+import pytest
+
+from tailor.errors import BackendError
+from tailor.llm.types import ChatRequest, SamplingParams
+
+
+@dataclass
+class FakeLogprob:
+    logprob: float
+    rank: int
+    decoded_token: str
+
+
+@dataclass
+class FakeSampleOut:
+    text: str
+    token_ids: list[int]
+    logprobs: list | None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class FakeRequestOut:
+    prompt_token_ids: list[int]
+    outputs: list[FakeSampleOut]
+
+
+@dataclass
+class FakeEngine:
+    init: dict
+    calls: list = field(default_factory=list)
+
+    def chat(self, conversations, sampling, lora_request=None, use_tqdm=False):
+        self.calls.append((conversations, sampling, lora_request))
+        out = []
+        for conversation in conversations:
+            samples = []
+            for j in range(sampling.kwargs["n"]):
+                logprobs = [{5: FakeLogprob(-0.1, 1, " hi"), 6: FakeLogprob(-2.5, 2, " yo")}] if sampling.kwargs["logprobs"] is not None else None
+                samples.append(FakeSampleOut(f" reply {j} to {conversation[-1]['content']} ", [5], logprobs))
+            out.append(FakeRequestOut([1, 2, 3], samples))
+        return out
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    module = types.ModuleType("vllm")
+    module.LLM = lambda **kwargs: FakeEngine(kwargs)
+    module.SamplingParams = lambda **kwargs: types.SimpleNamespace(kwargs=kwargs)
+    lora = types.ModuleType("vllm.lora")
+    lora_request = types.ModuleType("vllm.lora.request")
+    lora_request.LoRARequest = lambda name, lora_id, path: (name, lora_id, path)
+    for name, mod in {"vllm": module, "vllm.lora": lora, "vllm.lora.request": lora_request}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return module
+
+
+def test_maps_params_outputs_and_logprobs(fake_vllm, tmp_path):
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    llm = VLLMBackend(str(tmp_path), gpu_memory_utilization=0.5)
+    assert llm.engine.init["enable_lora"] is True and llm.engine.init["gpu_memory_utilization"] == 0.5
+    params = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=9, n=2, seed=4, stop=("END",), logprobs=2)
+    out = llm.generate([ChatRequest.of("q1", system="s")], params)[0]
+    conversations, sampling, lora = llm.engine.calls[0]
+    assert conversations == [[{"role": "system", "content": "s"}, {"role": "user", "content": "q1"}]]
+    assert sampling.kwargs == dict(n=2, temperature=0.7, top_p=0.9, max_tokens=9, seed=4, stop=["END"], logprobs=2)
+    assert lora is None
+    assert out.texts == ["reply 0 to q1", "reply 1 to q1"] and out.prompt_tokens == 3
+    first = out.samples[0].logprobs[0]
+    assert (first.token, first.logprob, first.top) == (" hi", -0.1, {" hi": -0.1, " yo": -2.5})
+
+
+def test_adapters_get_stable_lora_ids(fake_vllm, tmp_path):
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    one, two = tmp_path / "a", tmp_path / "b"
+    for path, weight in ((one, b"1"), (two, b"2")):
+        path.mkdir()
+        (path / "adapter_model.safetensors").write_bytes(weight)
+    llm = VLLMBackend(str(tmp_path))
+    for adapter in (one, two, one):
+        llm.generate([ChatRequest.of(f"q {adapter.name}")], SamplingParams(), adapter=str(adapter))
+    ids = [call[2][1] for call in llm.engine.calls]
+    assert ids == [1, 2, 1]  # the same adapter content keeps its id
+    assert [call[2][2] for call in llm.engine.calls] == [str(one), str(two), str(one)]
+
+
+def test_missing_vllm_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    with pytest.raises(BackendError, match="pip install"):
+        VLLMBackend(str(tmp_path))

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+from fakes import ScriptedLLM
+
+from tailor.data import SAMPLE_LAMPQA, load_examples
+from tailor.data.responses import read_responses
+from tailor.llm.cache import ResponseCache
+from tailor.methods import AnswerConfig, RetrievalAugmented
+from tailor.pipeline import answer_examples, build_method
+from tailor.retrieval import BM25Retriever, RandomProfileRetriever
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_examples(SAMPLE_LAMPQA, split="test")
+
+
+def json_answer(request, params, j):
+    return '```json\n{"personalized_answer": "An answer."}\n```'
+
+
+def hidden_snippets(example, visible):
+    """Pieces of hidden text long enough that they cannot appear in a prompt by chance.
+    A phrase the user also wrote in a past post (``visible``) is public, not hidden."""
+    snippets = [example.narrative]
+    for aspect in example.rubric_aspects:
+        snippets += [aspect.aspect, aspect.reason, aspect.evidence]
+    return [s for s in snippets if s and len(s) > 12 and not any(s in text for text in visible)]
+
+
+@pytest.mark.parametrize("kind", ["nopers", "rag", "rag_random"])
+def test_no_generation_prompt_contains_narrative_or_aspects(sample, kind):
+    llm = ScriptedLLM(json_answer)
+    retriever = {"nopers": None, "rag": BM25Retriever(), "rag_random": RandomProfileRetriever(BM25Retriever(), sample)}[kind]
+    RetrievalAugmented(llm, retriever, AnswerConfig(k=10)).answer_batch(sample)
+    prompts = llm.prompts()
+    assert len(prompts) == len(sample)
+    visible = [e.question for e in sample] + [p.text for e in sample for p in e.profile]
+    checked = 0
+    for example in sample:
+        for snippet in hidden_snippets(example, visible):
+            checked += 1
+            assert not any(snippet in prompt for prompt in prompts), (kind, example.id, snippet[:40])
+    assert checked > 100
+
+
+def test_rag_prompt_has_the_question_and_the_top_k_items(sample):
+    llm = ScriptedLLM(json_answer)
+    example = sample[0]
+    answer = RetrievalAugmented(llm, BM25Retriever(), AnswerConfig(k=3)).answer(example)
+    prompt = llm.prompts()[0]
+    assert example.question in prompt
+    top = BM25Retriever().retrieve(example, 3)
+    assert answer.trace["retrieved"] == [p.id for p in top]
+    assert all(item.text in prompt for item in top)
+    assert sum(item.text in prompt for item in example.profile) == 3
+    assert answer.text == "An answer." and answer.trace["parsed"] and answer.trace["attempts"] == 1
+
+
+def test_unparseable_answers_are_kept_raw_and_flagged(sample):
+    llm = ScriptedLLM(lambda r, p, j: "just prose, no JSON")
+    answers = RetrievalAugmented(llm, None, AnswerConfig(max_attempts=2)).answer_batch(sample[:2])
+    assert [a.text for a in answers] == ["just prose, no JSON"] * 2
+    assert all(not a.trace["parsed"] and a.trace["attempts"] == 2 for a in answers)
+    assert len(llm.received) == 4
+
+
+def test_answer_examples_writes_benchmark_responses_and_traces(sample, tmp_path):
+    llm = ScriptedLLM(json_answer)
+    answer_examples(RetrievalAugmented(llm, BM25Retriever(), AnswerConfig(k=2)), sample[:3], tmp_path)
+    raw = json.loads((tmp_path / "responses.json").read_text())
+    assert raw == {e.id: [{"output": "An answer."}] for e in sample[:3]}
+    assert read_responses(tmp_path / "responses.json") == {e.id: "An answer." for e in sample[:3]}
+    traces = [json.loads(line) for line in (tmp_path / "traces.jsonl").read_text().splitlines()]
+    assert [t["id"] for t in traces] == [e.id for e in sample[:3]] and all(len(t["trace"]["retrieved"]) == 2 for t in traces)
+
+
+@pytest.mark.model
+def test_real_model_rag_then_rerun_costs_no_model_call(sample, tmp_path):
+    """RAG answers from SmolLM2 through the hf backend; the second run is all cache hits."""
+    from tailor.llm import LLMConfig
+
+    config = LLMConfig(backend="hf", cache_path=str(tmp_path / "cache.sqlite"))
+    first = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
+    run = answer_examples(first.method, sample[:2], tmp_path / "out")
+    assert first.llm.usage.requests == 2 and all(a.text for a in run.answers.values())
+    second = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
+    rerun = answer_examples(second.method, sample[:2], tmp_path / "out")
+    assert second.llm.usage.requests == 0 and second.llm.usage.cache_hits == 2
+    assert {k: a.text for k, a in rerun.answers.items()} == {k: a.text for k, a in run.answers.items()}
+    assert ResponseCache(tmp_path / "cache.sqlite").stats().entries == 2
