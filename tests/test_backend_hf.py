@@ -81,5 +81,6 @@ def test_cache_through_the_real_backend(hf_llm, tmp_path):
         second = hf_llm.generate([QUESTION], SamplingParams(max_tokens=8))[0]
         assert hf_llm.usage.requests == before + 1
         assert second.cached and second.text == first.text
+        assert hf_llm.cache.stats().models == {"hf:smollm2-135m-instruct": 1}
     finally:
         hf_llm.cache = None

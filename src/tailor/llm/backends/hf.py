@@ -1,6 +1,7 @@
 """transformers backend: batched generation, PEFT LoRA adapters, logprobs of chosen tokens."""
 
 import contextlib
+from functools import cached_property
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -24,14 +25,28 @@ class HFBackend(LLM):
     ):
         super().__init__(model, cache)
         self.batch_size = batch_size
-        path = resolve_model(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.path = resolve_model(model)
+        self.dtype = getattr(torch, dtype)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.base_model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device).eval()
-        self.model = self.base_model  # becomes a PeftModel once an adapter is loaded
+        self._peft = None  # a PeftModel around base_model once an adapter is used
+
+    # Weights load on the first uncached request: a rerun served from the cache never pays for them.
+    @cached_property
+    def tokenizer(self):
+        tokenizer = AutoTokenizer.from_pretrained(self.path)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer
+
+    @cached_property
+    def base_model(self):
+        return AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype).to(self.device).eval()
+
+    @property
+    def network(self):
+        """The module that generates: the PeftModel once adapters exist, else the base model."""
+        return self._peft if self._peft is not None else self.base_model
 
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
         prompts = [
@@ -53,7 +68,7 @@ class HFBackend(LLM):
             torch.manual_seed(params.seed)
         extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
         with torch.inference_mode(), self._adapter(adapter):
-            out = self.model.generate(**batch, generation_config=config, **extra)
+            out = self.network.generate(**batch, generation_config=config, **extra)
         prompt_len = batch["input_ids"].shape[1]
         generated = out.sequences[:, prompt_len:]
         logprobs = torch.stack(out.logits, dim=1).float().log_softmax(-1) if params.logprobs is not None else None
@@ -90,11 +105,11 @@ class HFBackend(LLM):
         from peft import PeftModel
 
         if adapter is None:
-            return self.model.disable_adapter() if isinstance(self.model, PeftModel) else contextlib.nullcontext()
+            return self._peft.disable_adapter() if self._peft is not None else contextlib.nullcontext()
         name = "a" + adapter_fingerprint(adapter)[:16]
-        if not isinstance(self.model, PeftModel):
-            self.model = PeftModel.from_pretrained(self.base_model, adapter, adapter_name=name).eval()
-        elif name not in self.model.peft_config:
-            self.model.load_adapter(adapter, adapter_name=name)
-        self.model.set_adapter(name)
+        if self._peft is None:
+            self._peft = PeftModel.from_pretrained(self.base_model, adapter, adapter_name=name).eval()
+        elif name not in self._peft.peft_config:
+            self._peft.load_adapter(adapter, adapter_name=name)
+        self._peft.set_adapter(name)
         return contextlib.nullcontext()
