@@ -1,0 +1,29 @@
+"""Direct scoring (the LaMP-QA paper's aspect-free alternative): one judgment per response,
+from the narrative, on the scale 0 / 0.25 / 0.5 / 0.75 / 1."""
+
+from tailor.data.schema import Example
+from tailor.eval.aspect import JudgeSettings, require_hidden
+from tailor.eval.base import Metric, MetricRun, Score
+from tailor.eval.parsing import read_choice
+from tailor.llm.base import LLM
+from tailor.llm.types import SamplingParams
+from tailor.prompts.judge import DIRECT_SCORES, direct_request
+from tailor.prompts.retry import generate_parsed
+
+
+class DirectJudge(Metric):
+    name = "direct"
+
+    def __init__(self, llm: LLM, settings: JudgeSettings = JudgeSettings()):
+        self.llm, self.settings = llm, settings
+
+    def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
+        for example in examples:
+            require_hidden(example, aspects=False)
+        requests = [direct_request(e.question, e.narrative, r) for e, r in zip(examples, responses, strict=True)]
+        params = SamplingParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens, seed=self.settings.seed)
+        batch = generate_parsed(
+            self.llm, requests, params, lambda t: read_choice(t, "score", DIRECT_SCORES), self.settings.max_attempts, description="judging responses"
+        )
+        scores = [Score(p.value, {"raw": p.raw, "attempts": p.attempts}) for p in batch.items]
+        return MetricRun(self.name, [e.id for e in examples], scores, failed_judgments=batch.failures, judgments=len(requests))
