@@ -84,3 +84,9 @@ def test_cache_through_the_real_backend(hf_llm, tmp_path):
         assert hf_llm.cache.stats().models == {"hf:smollm2-135m-instruct": 1}
     finally:
         hf_llm.cache = None
+
+
+def test_prefill_is_continued_not_repeated(hf_llm):
+    request = ChatRequest.of("What is the capital of France?", prefill="The capital of France is")
+    out = hf_llm.generate([request], SamplingParams(max_tokens=6))[0]
+    assert "Paris" in out.text and not out.text.startswith("The capital")

@@ -97,3 +97,8 @@ def test_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(BackendError, match=r"tailor\[llamacpp\]"):
         LlamaCppBackend()
+
+
+def test_prefill_continues_the_rendered_prompt(llm):
+    out = llm.generate([ChatRequest.of("What is the capital of France?", prefill='{"city": "')], SamplingParams(max_tokens=8))[0]
+    assert "Paris" in out.text and not out.text.startswith("{")

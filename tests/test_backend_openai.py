@@ -74,3 +74,11 @@ def test_unreachable_server_fails_after_bounded_retries():
     llm = OpenAIBackend("smol", base_url="http://127.0.0.1:9/v1", max_retries=1, timeout=2)
     with pytest.raises(openai.APIConnectionError):
         llm.generate([QUESTION])
+
+
+def test_prefill_travels_as_a_continued_assistant_message(server, hf_llm):
+    request = ChatRequest.of("What is the capital of France?", prefill='{"city": "')
+    params = SamplingParams(max_tokens=8)
+    remote = OpenAIBackend("smol", base_url=server.url + "/v1").generate([request], params)[0]
+    assert remote.text == hf_llm.generate([request], params)[0].text
+    assert "Paris" in remote.text

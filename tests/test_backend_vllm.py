@@ -37,7 +37,8 @@ class FakeEngine:
     init: dict
     calls: list = field(default_factory=list)
 
-    def chat(self, conversations, sampling, lora_request=None, use_tqdm=False):
+    def chat(self, conversations, sampling, lora_request=None, use_tqdm=False, add_generation_prompt=True, continue_final_message=False):
+        assert add_generation_prompt != continue_final_message
         self.calls.append((conversations, sampling, lora_request))
         out = []
         for conversation in conversations:
@@ -76,6 +77,16 @@ def test_maps_params_outputs_and_logprobs(fake_vllm, tmp_path):
     assert out.texts == ["reply 0 to q1", "reply 1 to q1"] and out.prompt_tokens == 3
     first = out.samples[0].logprobs[0]
     assert (first.token, first.logprob, first.top) == (" hi", -0.1, {" hi": -0.1, " yo": -2.5})
+
+
+def test_prefilled_requests_continue_the_reply_in_their_own_call(fake_vllm, tmp_path):
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    llm = VLLMBackend(str(tmp_path))
+    out = llm.generate([ChatRequest.of("plain"), ChatRequest.of("judge", prefill='{"score": '), ChatRequest.of("plain 2")], SamplingParams())
+    assert [len(call[0]) for call in llm.engine.calls] == [2, 1]
+    assert llm.engine.calls[1][0] == [[{"role": "user", "content": "judge"}, {"role": "assistant", "content": '{"score": '}]]
+    assert [c.text for c in out] == ["reply 0 to plain", 'reply 0 to {"score":', "reply 0 to plain 2"]
 
 
 def test_adapters_get_stable_lora_ids(fake_vllm, tmp_path):

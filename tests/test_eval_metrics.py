@@ -21,14 +21,15 @@ def example(eid: str, *aspects: str) -> Example:
     )
 
 
-# The scripted judge reads the aspect title from the prompt and returns a fixed grade.
+# The scripted judge reads the aspect title from the prompt and continues the reply
+# '{"score": ' (the prompt's prefill) with a fixed grade.
 GRADES = {"alpha": "2", "beta": "1", "gamma": "0", "delta": "2", "broken": "not json"}
 
 
 def aspect_judge_reply(request, params, j):
     title = re.search(r"The need to check:\n- (\w+)", request.messages[-1].content).group(1)
     grade = GRADES[title]
-    return grade if grade == "not json" else f'```json\n{{"score": {grade}}}\n```'
+    return grade if grade == "not json" else f"{grade}}}"
 
 
 def test_aspect_metric_arithmetic_with_different_aspect_counts():
@@ -81,7 +82,7 @@ def test_judge_prompt_carries_question_narrative_aspect_and_response():
 
 
 def test_direct_scoring_reads_the_five_point_scale():
-    replies = {"question a": '{"score": 0.75}', "question b": '{"score": 0.3}', "question c": '{"score": "1"}'}
+    replies = {"question a": "0.75}", "question b": "0.3}", "question c": '"1"}'}
     judge = ScriptedLLM(lambda r, p, j: next(v for k, v in replies.items() if k in r.messages[-1].content))
     run = DirectJudge(judge).score_batch([example("a", "x"), example("b", "x"), example("c", "x")], ["r"] * 3)
     assert [s.value for s in run.scores] == [0.75, None, 1.0]
@@ -101,9 +102,9 @@ def test_pairwise_judges_both_orders_and_reports_flip_rate():
     def reply(request, params, j):
         text = request.messages[-1].content
         if "question e2" in text or "question e3" in text:
-            return '{"better": 1}'
+            return "1}"
         first = text.split("Answer 1:\n")[1].split("\n")[0]
-        return '{"better": 1}' if first == "GOOD" else '{"better": 2}'
+        return "1}" if first == "GOOD" else "2}"
 
     judge = ScriptedLLM(reply)
     examples = [example(f"e{i}", "x") for i in range(1, 5)]

@@ -17,7 +17,8 @@ def sample():
 
 
 def json_answer(request, params, j):
-    return '```json\n{"personalized_answer": "An answer."}\n```'
+    """Continues the prompt's prefill '{"personalized_answer": "'."""
+    return 'An answer."}'
 
 
 def hidden_snippets(example, visible):
@@ -59,9 +60,9 @@ def test_rag_prompt_has_the_question_and_the_top_k_items(sample):
 
 
 def test_unparseable_answers_are_kept_raw_and_flagged(sample):
-    llm = ScriptedLLM(lambda r, p, j: "just prose, no JSON")
+    llm = ScriptedLLM(lambda r, p, j: '"} and then prose')  # closes the answer string at once: empty
     answers = RetrievalAugmented(llm, None, AnswerConfig(max_attempts=2)).answer_batch(sample[:2])
-    assert [a.text for a in answers] == ["just prose, no JSON"] * 2
+    assert [a.text for a in answers] == ['{"personalized_answer": ""} and then prose'] * 2
     assert all(not a.trace["parsed"] and a.trace["attempts"] == 2 for a in answers)
     assert len(llm.received) == 4
 

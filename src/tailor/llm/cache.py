@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 def cache_key(model: str, adapter: str | None, request: ChatRequest, params: SamplingParams) -> str:
     payload = json.dumps(
-        {"model": model, "adapter": adapter, "messages": request.model_dump()["messages"], "params": params.model_dump()},
+        {"model": model, "adapter": adapter, "request": request.model_dump(), "params": params.model_dump()},
         sort_keys=True,
         ensure_ascii=False,
     )

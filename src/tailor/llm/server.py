@@ -24,6 +24,13 @@ class ChatCompletionBody(BaseModel):
     stop: str | list[str] | None = None
     logprobs: bool = False
     top_logprobs: int | None = None
+    continue_final_message: bool = False  # vLLM's extension: continue the last assistant message
+    add_generation_prompt: bool = True
+
+    def request(self) -> ChatRequest:
+        if self.continue_final_message and self.messages[-1].role == "assistant":
+            return ChatRequest(messages=self.messages[:-1], prefill=self.messages[-1].content)
+        return ChatRequest(messages=self.messages)
 
 
 def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256) -> FastAPI:
@@ -53,7 +60,7 @@ def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = Non
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         )
         with lock:
-            completion = llm.generate([ChatRequest(messages=body.messages)], params, adapter=adapters.get(body.model))[0]
+            completion = llm.generate([body.request()], params, adapter=adapters.get(body.model))[0]
         choices = []
         for index, sample in enumerate(completion.samples):
             logprobs = None

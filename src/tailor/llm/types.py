@@ -12,14 +12,22 @@ class Message(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """One conversation to continue."""
+    """One conversation to continue. ``prefill`` is the start of the assistant's reply,
+    which the model continues (e.g. ``{"score": `` so that a small judge answers in the
+    requested JSON); completions hold only the continuation."""
 
     messages: list[Message]
+    prefill: str | None = None
 
     @classmethod
-    def of(cls, user: str, system: str | None = None) -> "ChatRequest":
+    def of(cls, user: str, system: str | None = None, prefill: str | None = None) -> "ChatRequest":
         messages = [Message(role="system", content=system)] if system else []
-        return cls(messages=messages + [Message(role="user", content=user)])
+        return cls(messages=messages + [Message(role="user", content=user)], prefill=prefill)
+
+    def openai_messages(self) -> list[dict]:
+        """The messages as OpenAI-style dicts, the prefill as a final assistant message."""
+        messages = [m.model_dump() for m in self.messages]
+        return messages + [{"role": "assistant", "content": self.prefill}] if self.prefill else messages
 
 
 class SamplingParams(BaseModel):

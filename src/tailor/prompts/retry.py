@@ -45,8 +45,9 @@ def generate_parsed(
     adapter: str | None = None,
     description: str = "generating",
 ) -> ParsedBatch[T]:
-    """``parse`` raises ``ValueError`` on bad output. Attempt ``a`` samples at
-    ``temperature + a * temperature_step`` (at most 1.0) with seed ``seed + a``."""
+    """``parse`` raises ``ValueError`` on bad output; it reads the request's prefill
+    followed by the completion. Attempt ``a`` samples at ``temperature + a *
+    temperature_step`` (at most 1.0) with seed ``seed + a``."""
     items: list[Parsed[T] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(max_attempts):
@@ -57,10 +58,11 @@ def generate_parsed(
         completions = llm.generate([requests[i] for i in pending], tried, adapter=adapter, description=label)
         still = []
         for i, completion in zip(pending, completions):
+            text = (requests[i].prefill or "") + completion.text
             try:
-                items[i] = Parsed(parse(completion.text), completion.text, attempt + 1)
+                items[i] = Parsed(parse(text), text, attempt + 1)
             except ValueError:
-                items[i] = Parsed(None, completion.text, attempt + 1)
+                items[i] = Parsed(None, text, attempt + 1)
                 still.append(i)
         pending = still
         if not pending:

@@ -2,7 +2,8 @@
 on the CPU through ``llama-cpp-python``, without converting it to safetensors first.
 
 Requests are served one at a time and each of the ``n`` samples is its own call (sample
-``j`` uses seed ``seed + j``). Only the base model is served: PEFT LoRA adapters are not
+``j`` uses seed ``seed + j``). Prompts are rendered with the GGUF's own chat template and
+sent as plain completions, so a request's prefill simply continues the rendered prompt. Only the base model is served: PEFT LoRA adapters are not
 GGUF LoRA files, so use the hf or vllm backend for adapters.
 """
 
@@ -53,12 +54,19 @@ class LlamaCppBackend(LLM):
                 "the llamacpp backend needs llama-cpp-python: pip install 'tailor[llamacpp]' (or make install-llamacpp)"
             ) from err
         self._llama_class = llama_cpp.Llama
+        self._formatter_class = llama_cpp.llama_chat_format.Jinja2ChatFormatter
         self._load(logits_all=False)
 
     def _load(self, logits_all: bool) -> None:
         self.logits_all = logits_all
         self.llama = self._llama_class(
             model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, logits_all=logits_all, verbose=False
+        )
+        token_text = lambda token: self.llama.detokenize([token]).decode(errors="ignore")  # noqa: E731
+        self.formatter = self._formatter_class(
+            template=self.llama.metadata["tokenizer.chat_template"],
+            eos_token=token_text(self.llama.token_eos()),
+            bos_token=token_text(self.llama.token_bos()),
         )
 
     def _engine(self, logprobs: bool) -> Any:
@@ -77,12 +85,12 @@ class LlamaCppBackend(LLM):
         return [self._one(request, params) for request in requests]
 
     def _one(self, request: ChatRequest, params: SamplingParams) -> Completion:
-        messages: Any = [m.model_dump() for m in request.messages]
         llama = self._engine(params.logprobs is not None)
+        prompt = self.formatter(messages=[m.model_dump() for m in request.messages]).prompt + (request.prefill or "")
         samples, prompt_tokens = [], 0
         for j in range(params.n):
             options: dict[str, Any] = dict(
-                messages=messages,
+                prompt=prompt,
                 temperature=params.temperature,
                 top_p=params.top_p,
                 max_tokens=params.max_tokens,
@@ -90,14 +98,14 @@ class LlamaCppBackend(LLM):
                 seed=params.seed + j if params.seed is not None else None,
             )
             if params.logprobs is not None:
-                options.update(logprobs=True, top_logprobs=params.logprobs)
-            response: Any = llama.create_chat_completion(**options)
+                options["logprobs"] = max(params.logprobs, 1)
+            response: Any = llama.create_completion(**options)
             choice = response["choices"][0]
             usage = response.get("usage") or {}
             prompt_tokens = usage.get("prompt_tokens", 0)
             samples.append(
                 Sample(
-                    text=(choice["message"].get("content") or "").strip(),
+                    text=(choice.get("text") or "").strip(),
                     tokens=usage.get("completion_tokens", 0),
                     logprobs=self._logprobs(choice, params.logprobs) if params.logprobs is not None else None,
                     finish_reason=choice.get("finish_reason") or "stop",
@@ -106,13 +114,12 @@ class LlamaCppBackend(LLM):
         return Completion(samples=samples, prompt_tokens=prompt_tokens)
 
     def _logprobs(self, choice: dict[str, Any], top_k: int) -> list[TokenLogprob]:
-        content = (choice.get("logprobs") or {}).get("content")
-        if content is None:
+        found = choice.get("logprobs")
+        if not found or found.get("token_logprobs") is None:
             raise BackendError(f"llama.cpp returned no logprobs for {self.model}")
         result = []
-        for t in content:
-            # llama.cpp lists at least the chosen token as an alternative; keep exactly top_k.
-            ranked = sorted(t.get("top_logprobs") or [], key=lambda a: a["logprob"], reverse=True)[:top_k]
-            top = {a["token"]: float(a["logprob"]) for a in ranked}
-            result.append(TokenLogprob(token=t["token"], logprob=float(t["logprob"]), top=top))
+        for token, logprob, alternatives in zip(found["tokens"], found["token_logprobs"], found["top_logprobs"]):
+            # llama.cpp lists at least one alternative; keep exactly top_k.
+            ranked = sorted((alternatives or {}).items(), key=lambda a: a[1], reverse=True)[:top_k]
+            result.append(TokenLogprob(token=token, logprob=float(logprob), top={t: float(lp) for t, lp in ranked}))
         return result

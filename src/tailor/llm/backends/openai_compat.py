@@ -44,7 +44,7 @@ class OpenAIBackend(LLM):
         # A served LoRA adapter (vLLM --lora-modules) is addressed by its model name.
         options = dict(
             model=adapter or self.model,
-            messages=[m.model_dump() for m in request.messages],
+            messages=request.openai_messages(),
             temperature=params.temperature,
             top_p=params.top_p,
             max_tokens=params.max_tokens,
@@ -56,6 +56,9 @@ class OpenAIBackend(LLM):
             options["stop"] = list(params.stop)
         if params.logprobs is not None:
             options.update(logprobs=True, top_logprobs=params.logprobs)
+        if request.prefill:
+            # vLLM's (and tailor serve-llm's) way to continue a partial assistant reply
+            options["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         try:
             response = self.client.chat.completions.create(**options)
         except (openai.BadRequestError, openai.NotFoundError) as err:

@@ -32,8 +32,17 @@ class VLLMBackend(LLM):
             stop=list(params.stop) or None,
             logprobs=params.logprobs,
         )
-        outputs = self.engine.chat([[m.model_dump() for m in r.messages] for r in requests], sampling, lora_request=self._lora(adapter), use_tqdm=False)
-        return [self._completion(out) for out in outputs]
+        # vLLM takes the continue-the-reply switch per call: prefilled requests go in their own call.
+        completions: dict[int, Completion] = {}
+        for prefilled in (False, True):
+            rows = [i for i, r in enumerate(requests) if bool(r.prefill) == prefilled]
+            if rows:
+                outputs = self.engine.chat(
+                    [requests[i].openai_messages() for i in rows], sampling, lora_request=self._lora(adapter), use_tqdm=False,
+                    add_generation_prompt=not prefilled, continue_final_message=prefilled,
+                )
+                completions.update({i: self._completion(out) for i, out in zip(rows, outputs)})
+        return [completions[i] for i in range(len(requests))]
 
     def _lora(self, adapter: str | None):
         if adapter is None:
