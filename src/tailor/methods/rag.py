@@ -7,8 +7,7 @@ from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Answer, Method
-from tailor.prompts.answer import ANSWER_FIELD, answer_request
-from tailor.prompts.json_extract import extract_field
+from tailor.prompts.answer import answer_request, parse_answer
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 
@@ -23,13 +22,6 @@ class AnswerConfig(BaseModel):
     seed: int = 0
 
 
-def _answer_text(raw: str) -> str:
-    value = extract_field(raw, ANSWER_FIELD)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{ANSWER_FIELD} is empty or not a string")
-    return value.strip()
-
-
 class RetrievalAugmented(Method):
     def __init__(self, llm: LLM, retriever: Retriever | None, config: AnswerConfig = AnswerConfig(), adapter: str | None = None):
         self.llm, self.retriever, self.config, self.adapter = llm, retriever, config, adapter
@@ -40,7 +32,7 @@ class RetrievalAugmented(Method):
         requests = [answer_request(e.question, items) for e, items in zip(examples, retrieved)]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(
-            self.llm, requests, params, _answer_text, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
+            self.llm, requests, params, parse_answer, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
         )
         answers = []
         for items, parsed in zip(retrieved, batch.items):

@@ -8,10 +8,13 @@ models (SmolLM2-135M) follow that far more reliably than a separate system promp
 
 from tailor.data.schema import ProfileItem
 from tailor.llm.types import ChatRequest
+from tailor.prompts.json_extract import extract_field
 
 ANSWER_FIELD = "personalized_answer"
 
-_REPLY_SHAPE = f'Reply with JSON only, shaped like {{"{ANSWER_FIELD}": "<your answer>"}}.'
+REPLY_SHAPE = f'Reply with JSON only, shaped like {{"{ANSWER_FIELD}": "<your answer>"}}.'
+# The reply starts with the JSON key; the model writes the answer string from there.
+ANSWER_PREFILL = f'{{"{ANSWER_FIELD}": "'
 
 
 def format_profile(items: list[ProfileItem]) -> str:
@@ -21,12 +24,21 @@ def format_profile(items: list[ProfileItem]) -> str:
 def answer_request(question: str, items: list[ProfileItem] | None) -> ChatRequest:
     """The request for an answer; ``items=None`` gives the non-personalized prompt."""
     if items is None:
-        return ChatRequest.of(f"My question: {question}\n\nGive me a helpful, concrete answer. {_REPLY_SHAPE}")
+        return ChatRequest.of(f"My question: {question}\n\nGive me a helpful, concrete answer. {REPLY_SHAPE}", prefill=ANSWER_PREFILL)
     history = format_profile(items) if items else "(none)"
     return ChatRequest.of(
         f"Here are some posts I wrote earlier:\n{history}\n\n"
         f"My question: {question}\n\n"
         "Answer my question in a way that fits me: use what my earlier posts show about my "
         "situation, constraints, experience and tastes, without quoting them back to me. "
-        f"{_REPLY_SHAPE}"
+        f"{REPLY_SHAPE}",
+        prefill=ANSWER_PREFILL,
     )
+
+
+def parse_answer(raw: str) -> str:
+    """The answer string of a reply (prefill included); ValueError when there is none."""
+    value = extract_field(raw, ANSWER_FIELD)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{ANSWER_FIELD} is empty or not a string")
+    return value.strip()

@@ -1,0 +1,183 @@
+import json
+import time
+
+import pytest
+from fakes import ScriptedLLM
+from test_methods import hidden_snippets, json_answer
+
+from tailor.data import SAMPLE_LAMPQA, load_examples
+from tailor.errors import TailorError
+from tailor.methods import AnswerConfig, PlanPers
+from tailor.prompts.plan import MAX_PLAN_ITEMS, parse_plan, planner_request, planner_target
+from tailor.retrieval import BM25Retriever
+from tailor.train.planner import planner_rows, train_planner
+from tailor.train.sft import SFTSettings, train_sft
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_examples(SAMPLE_LAMPQA, split="test")
+
+
+def plan_for(request, params, j):
+    """A plan derived from the question, so each example's plan is recognisable."""
+    question = request.messages[-1].content.split("My new question: ")[1].split("\n")[0]
+    return f"Here is what matters:\n1. **Focus on {question[:30]}**\n2) Second point\n- Second point\n"
+
+
+def test_no_planner_or_generator_prompt_contains_narrative_or_aspects(sample):
+    planner, generator = ScriptedLLM(plan_for), ScriptedLLM(json_answer)
+    PlanPers(generator, BM25Retriever(), AnswerConfig(k=10), planner_adapter="planner", planner_llm=planner).answer_batch(sample)
+    prompts = planner.prompts() + generator.prompts()
+    assert len(planner.prompts()) == len(generator.prompts()) == len(sample)
+    visible = [e.question for e in sample] + [p.text for e in sample for p in e.profile]
+    checked = 0
+    for example in sample:
+        for snippet in hidden_snippets(example, visible):
+            checked += 1
+            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
+    assert checked > 100
+
+
+def test_planner_sees_question_and_items_and_its_plan_reaches_the_generator(sample):
+    planner, generator = ScriptedLLM(plan_for), ScriptedLLM(json_answer)
+    examples = sample[:3]
+    answers = PlanPers(generator, BM25Retriever(), AnswerConfig(k=3), planner_adapter="planner", planner_llm=planner).answer_batch(examples)
+    for example, answer, plan_prompt, answer_prompt in zip(examples, answers, planner.prompts(), generator.prompts()):
+        top = BM25Retriever().retrieve(example, 3)
+        assert example.question in plan_prompt and all(item.text in plan_prompt for item in top)
+        assert sum(item.text in plan_prompt for item in example.profile) == 3
+        plan = [f"Focus on {example.question[:30]}", "Second point"]
+        assert answer.trace["plan"] == plan and "Here is what matters" in answer.trace["plan_raw"]
+        assert all(point in answer_prompt for point in plan) and example.question in answer_prompt
+        assert answer.trace["retrieved"] == [item.id for item in top] and all(item.text in answer_prompt for item in top)
+        assert answer.text == "An answer." and answer.trace["parsed"] and answer.trace["method"] == "planpers"
+    assert {(p.max_tokens, adapter) for _, p, adapter in planner.received} == {(128, "planner")}
+    assert {adapter for _, _, adapter in generator.received} == {None}
+
+
+def test_one_llm_plans_with_the_adapter_and_answers_without_it(sample):
+    llm = ScriptedLLM(lambda r, p, j: plan_for(r, p, j) if "My new question: " in r.messages[-1].content else json_answer(r, p, j))
+    answers = PlanPers(llm, BM25Retriever(), AnswerConfig(k=2), planner_adapter="planner").answer_batch(sample[:2])
+    assert [adapter for _, _, adapter in llm.received] == ["planner", "planner", None, None]
+    assert all(a.text == "An answer." and len(a.trace["plan"]) == 2 for a in answers)
+
+
+def test_empty_plan_leaves_the_planning_section_out(sample):
+    planner, generator = ScriptedLLM(lambda r, p, j: "  \n\n"), ScriptedLLM(json_answer)
+    answer = PlanPers(generator, BM25Retriever(), AnswerConfig(k=2), planner_llm=planner).answer(sample[0])
+    assert answer.trace["plan"] == [] and "Points to cover" not in generator.prompts()[0]
+    assert answer.text == "An answer."
+
+
+def test_parse_plan_cleans_messy_planner_output():
+    messy = (
+        "Sure! The topics are:\n\n1. **Budget limits**\n2) budget limits\n- \"Time constraints\"\n"
+        "* Aspect 3: Skill level\n### Topic 4 - Family support\n• Past injuries\n(6) Gear choice\n"
+        "10-minute warmups\n   \n8. Eighth\n9. Ninth\n10. Tenth"
+    )
+    assert parse_plan(messy) == [
+        "Budget limits", "Time constraints", "Skill level", "Family support",
+        "Past injuries", "Gear choice", "10-minute warmups", "Eighth",
+    ]
+    assert len(parse_plan("\n".join(f"- point {n}" for n in range(20)))) == MAX_PLAN_ITEMS
+    assert parse_plan("") == [] and parse_plan("Aspects:\n- \n**\n") == []
+
+
+def test_planner_target_is_the_aspect_titles_one_per_line(sample):
+    example = sample[0]
+    assert planner_target(example).split("\n") == [a.aspect for a in example.rubric_aspects]
+    with pytest.raises(TailorError):
+        planner_target(example.model_copy(update={"rubric_aspects": []}))
+
+
+def test_planner_rows_pair_the_aspect_free_request_with_the_aspect_target(sample):
+    examples = sample[:4]
+    rows = planner_rows(examples + [examples[0].model_copy(update={"id": "bare", "rubric_aspects": []})], BM25Retriever(), 2)
+    assert len(rows) == 4
+    for example, row in zip(examples, rows):
+        *prompt, target = row["messages"]
+        assert target == {"role": "assistant", "content": planner_target(example)}
+        assert prompt == [m.model_dump() for m in planner_request(example.question, BM25Retriever().retrieve(example, 2)).messages]
+        assert not any(a.aspect in m["content"] for a in example.rubric_aspects for m in prompt if len(a.aspect) > 12)
+
+
+def test_sft_settings_default_to_the_paper_recipe():
+    settings = SFTSettings()
+    assert (settings.lora_r, settings.lora_alpha, settings.lora_dropout, settings.target_modules) == (16, 16, 0.05, "all-linear")
+    assert (settings.learning_rate, settings.batch_size, settings.warmup_ratio, settings.max_grad_norm) == (5e-5, 32, 0.1, 1.0)
+    assert (settings.max_steps, settings.eval_steps, settings.max_length, settings.keep_best) == (2000, 250, 8192, True)
+    small = SFTSettings.cpu_sample()
+    assert small.max_steps <= 20 and small.max_length <= 1024 and small.batch_size % small.per_device_batch_size == 0
+    with pytest.raises(ValueError):
+        SFTSettings(batch_size=32, per_device_batch_size=3)
+
+
+def test_sft_rejects_empty_or_targetless_rows(tmp_path):
+    with pytest.raises(TailorError, match="no training rows"):
+        train_sft("smollm2-135m-instruct", [], None, SFTSettings.cpu_sample(), tmp_path)
+    with pytest.raises(TailorError, match="assistant target"):
+        train_sft("smollm2-135m-instruct", [{"messages": [{"role": "user", "content": "hi"}]}], None, SFTSettings.cpu_sample(), tmp_path)
+    assert not (tmp_path / "adapter").exists()
+
+
+# A few optimizer steps on 6 conversations: enough to move a LoRA adapter, small enough for CI.
+TINY = SFTSettings.cpu_sample().model_copy(update={"batch_size": 2, "per_device_batch_size": 2, "max_steps": 4, "eval_steps": 2})
+
+
+@pytest.fixture(scope="module")
+def trained_planner(tmp_path_factory):
+    train = load_examples(SAMPLE_LAMPQA, split="train")[:6]
+    valid = load_examples(SAMPLE_LAMPQA, split="validation")[:2]
+    out = tmp_path_factory.mktemp("planner")
+    args = ("smollm2-135m-instruct", train, valid, BM25Retriever(), 2, TINY, out)
+    return args, train_planner(*args)
+
+
+@pytest.mark.model
+def test_train_planner_writes_a_loadable_adapter_that_changes_outputs(trained_planner, hf_llm, sample):
+    from tailor.llm import SamplingParams
+
+    args, result = trained_planner
+    out = args[-1]
+    assert result.adapter == str(out / "adapter") and (out / "adapter" / "adapter_config.json").exists()
+    assert result.steps == TINY.max_steps and result.rows == 6 and not result.reused
+    curve = json.loads((out / "curve.json").read_text())
+    assert [p["step"] for p in curve] == [1, 2, 3, 4] and all(p["loss"] > 0 for p in curve)
+    eval_losses = [p["eval_loss"] for p in curve if p["eval_loss"] is not None]
+    assert len(eval_losses) == 2 and result.best_eval_loss == pytest.approx(min(eval_losses))
+    assert not (out / "checkpoints").exists() and not (out / "adapter.partial").exists()
+
+    requests = [planner_request(e.question, BM25Retriever().retrieve(e, 2)) for e in sample[:2]]
+    params = SamplingParams(max_tokens=24)
+    plain = [c.text for c in hf_llm.generate(requests, params)]
+    tuned = [c.text for c in hf_llm.generate(requests, params, adapter=result.adapter)]
+    assert plain != tuned
+
+    started = time.perf_counter()
+    again = train_planner(*args)
+    assert again.reused and again.adapter == result.adapter and time.perf_counter() - started < 5
+
+
+@pytest.mark.model
+def test_planpers_end_to_end_with_the_trained_planner(trained_planner, hf_llm, sample):
+    _, result = trained_planner
+    config = AnswerConfig(k=2, max_tokens=48, max_attempts=1)
+    method = PlanPers(hf_llm, BM25Retriever(), config, planner_adapter=result.adapter, plan_tokens=32)
+    answers = method.answer_batch(sample[:2])
+    assert all(a.text.strip() for a in answers)
+    assert all(a.trace["plan"] and len(a.trace["retrieved"]) == 2 for a in answers)
+
+
+@pytest.mark.model
+def test_sft_continues_an_adapter_and_refuses_rows_that_cannot_fit(trained_planner, tmp_path):
+    from tailor.llm.base import adapter_fingerprint
+
+    args, result = trained_planner
+    rows = planner_rows(args[1][:2], BM25Retriever(), 1)
+    one_step = TINY.model_copy(update={"max_steps": 1})
+    continued = train_sft("smollm2-135m-instruct", rows, None, one_step, tmp_path / "next", init_adapter=result.adapter)
+    assert continued.steps == 1 and continued.best_eval_loss is None
+    assert adapter_fingerprint(continued.adapter) != adapter_fingerprint(result.adapter)
+    with pytest.raises(TailorError, match="longer than max_length"):
+        train_sft("smollm2-135m-instruct", rows, None, one_step.model_copy(update={"max_length": 16}), tmp_path / "short")
