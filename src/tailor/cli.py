@@ -19,6 +19,8 @@ models_app = typer.Typer(help="Offline models and where their weights live.", no
 app.add_typer(data_app, name="data")
 app.add_typer(cache_app, name="cache")
 app.add_typer(models_app, name="models")
+train_app = typer.Typer(help="Train personalization models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -175,6 +177,92 @@ def demo(
            model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3)
 
 
+def _print_report_tables(tables) -> None:
+    for table in tables:
+        rich_table = Table(title=f"{table.dataset} / {table.split}")
+        for column in table.header():
+            rich_table.add_column(column)
+        for cells in table.body():
+            rich_table.add_row(*cells)
+        console.print(rich_table)
+
+
+@app.command("eval")
+def eval_command(
+    config: Annotated[Path, typer.Option("--config", help="eval recipe (YAML), e.g. configs/lampqa-sample-cpu.yaml")],
+    methods: Annotated[Optional[str], typer.Option(help="comma-separated method names of the config to run")] = None,
+    split: Annotated[Optional[str], typer.Option(help="comma-separated splits, replacing the config's")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="at most N examples per category")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output folder, replacing the config's")] = None,
+) -> None:
+    """Answer, score and report: LaMP-QA's Table 2 for the configured methods."""
+    from tailor.eval.report import metric_line, write_report
+    from tailor.eval.runner import EvalConfig, run_eval
+
+    def listed(value: Optional[str]) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    try:
+        settings = EvalConfig.from_yaml(config).with_overrides(listed(methods), listed(split), limit, out)
+        result = run_eval(settings)
+        report = write_report(result)
+    except TailorError as err:
+        _fail(err)
+    _print_report_tables(report.tables)
+    console.print(metric_line(result))
+    for run in result.runs:
+        if run.failed_judgments or run.failed_examples:
+            console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.failed_judgments} of {run.judgments} judgments unreadable, {run.failed_examples} examples unscored")
+    console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {report.chart}")
+
+
+@app.command("score")
+def score(
+    responses: Annotated[Path, typer.Argument(help='responses file in the benchmark format {"<id>": [{"output": ...}]}')],
+    data: Annotated[Path, typer.Option(help="the dataset the responses answer (any supported format)")],
+    split: Split = None,
+    fmt: Format = "auto",
+    metric: Annotated[str, typer.Option(help="aspect (the LaMP-QA judge), direct or proxy")] = "aspect",
+    judge_backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
+    judge_model: Annotated[str, typer.Option(help="judge model name, local path or hub id")] = "smollm2-135m-instruct",
+    judge_base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for scores.json (default: next to the responses)")] = None,
+) -> None:
+    """Score responses made by any system with a LaMP-QA metric."""
+    from tailor.data import load_examples
+    from tailor.data.responses import read_responses
+    from tailor.eval.metrics import METRICS, make_metric
+    from tailor.eval.runner import scores_document
+    from tailor.io import atomic_write_json
+    from tailor.llm import LLMConfig, make_llm
+
+    if metric not in METRICS:
+        _fail(TailorError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}"))
+    try:
+        examples = {e.id: e for e in load_examples(data, fmt, split)}
+        outputs = read_responses(responses)
+        unknown = sorted(set(outputs) - set(examples))
+        if unknown:
+            raise TailorError(f"{responses}: {len(unknown)} response ids are not in {data}, e.g. {unknown[0]!r}")
+        chosen = [examples[qid] for qid in outputs]
+        judge = None
+        if metric != "proxy":
+            options = {"base_url": judge_base_url} if judge_base_url else {}
+            judge = make_llm(LLMConfig(backend=judge_backend, model=judge_model, options=options))
+        scorer = make_metric(metric, judge)
+        run = scorer.score_batch(chosen, [outputs[e.id] for e in chosen])
+    except TailorError as err:
+        _fail(err)
+    target = (out or responses.parent) / "scores.json"
+    atomic_write_json(target, scores_document(run, scorer.proxy))
+    label = " (proxy metric, not the benchmark's judge)" if scorer.proxy else ""
+    console.print(f"{run.metric}{label}: mean {run.mean:.4f} over {len(chosen) - run.failed_examples} of {len(chosen)} responses")
+    console.print(f"unscored examples: {run.failed_examples}; unreadable judgments: {run.failed_judgments} of {run.judgments}")
+    if len(chosen) < len(examples):
+        console.print(f"[yellow]{len(examples) - len(chosen)} examples of {data} have no response[/]")
+    console.print(f"scores -> {target}")
+
+
 @app.command("serve-llm")
 def serve_llm(
     backend: str = "hf",
@@ -193,6 +281,36 @@ def serve_llm(
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False))
     uvicorn.run(create_app(llm, name or model, adapters), host=host, port=port)
+
+
+@train_app.command("planner")
+def train_planner_command(
+    out: Annotated[Path, typer.Option(help="run folder; the adapter lands in OUT/adapter")] = Path("runs/planner-sample"),
+    data: Annotated[Optional[Path], typer.Option(help="LaMP-QA data (default: the bundled sample)")] = None,
+    recipe: Annotated[str, typer.Option(help="cpu (tiny, for the sample) or paper (LaMP-QA: lr 5e-5, batch 32, 2000 steps, eval every 250)")] = "cpu",
+    model: str = "smollm2-135m-instruct",
+    retriever: str = "bm25",
+    k: Annotated[int, typer.Option(help="profile items in the planner's input")] = 3,
+) -> None:
+    """Train the PlanPers planner: predict the rubric aspect titles from question + profile."""
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+    from tailor.retrieval import make_retriever
+    from tailor.train.planner import train_planner
+    from tailor.train.sft import SFTSettings
+
+    if recipe not in ("cpu", "paper"):
+        _fail(TailorError(f"unknown recipe {recipe!r}: use cpu or paper"))
+    settings = SFTSettings.cpu_sample() if recipe == "cpu" else SFTSettings()
+    source = data or SAMPLE_LAMPQA
+    try:
+        result = train_planner(
+            model, load_examples(source, split="train"), load_examples(source, split="validation"),
+            make_retriever(retriever), k, settings, out,
+        )
+    except TailorError as err:
+        _fail(err)
+    state = "reused (already trained with these inputs)" if result.reused else f"trained {result.steps} steps in {result.seconds:.0f}s"
+    console.print(f"planner adapter: {result.adapter} — {state}; best validation loss {result.best_eval_loss}")
 
 
 def main() -> None:

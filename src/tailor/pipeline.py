@@ -1,5 +1,6 @@
 """Build a method from settings and run it over examples, saving responses atomically."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from tailor.io import atomic_write_text
 from tailor.llm import LLM, LLMConfig, make_llm
 from tailor.methods import Answer, AnswerConfig, Method, RetrievalAugmented
 from tailor.paths import default_cache_path
-from tailor.retrieval import RankingCache, make_retriever
+from tailor.retrieval import RandomProfileRetriever, RankingCache, Retriever, make_retriever
 
-METHODS = ("nopers", "rag")
+# The LaMP-QA baselines: no personalization, RAG over the asker's profile, RAG over a random
+# other user's profile (the control), and RAG with a planner (PlanPers).
+METHODS = ("nopers", "rag", "rag_random", "planpers")
 
 
 @dataclass
@@ -21,13 +24,60 @@ class BuiltMethod:
     llm: LLM
 
 
-def build_method(name: str, llm_config: LLMConfig, retriever: str = "bm25", config: AnswerConfig = AnswerConfig()) -> BuiltMethod:
+def uses_retriever(name: str) -> bool:
+    return name != "nopers"
+
+
+def make_method(
+    name: str,
+    llm: LLM,
+    retriever: Retriever | None,
+    config: AnswerConfig = AnswerConfig(),
+    *,
+    pool: list[Example] | None = None,
+    seed: int = 0,
+    planner_adapter: str | None = None,
+    planner_llm: LLM | None = None,
+) -> Method:
+    """A method around models and a retriever that already exist (so several methods can
+    share them). ``pool``: the examples whose profiles ``rag_random`` draws from;
+    ``planner_adapter``: the planner's LoRA adapter (a path, or a served model name)."""
+    if name not in METHODS:
+        raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    if name == "nopers":
+        return RetrievalAugmented(llm, None, config)
+    if retriever is None:
+        raise TailorError(f"method {name!r} needs a retriever")
+    if name == "rag":
+        return RetrievalAugmented(llm, retriever, config)
+    if name == "rag_random":
+        if not pool:
+            raise TailorError("rag_random needs a pool of examples to draw other users' profiles from")
+        return RetrievalAugmented(llm, RandomProfileRetriever(retriever, pool, seed), config)
+    from tailor.methods.planpers import PlanPers
+
+    return PlanPers(llm, retriever, config, planner_adapter, planner_llm)
+
+
+def build_method(
+    name: str,
+    llm_config: LLMConfig,
+    retriever: str = "bm25",
+    config: AnswerConfig = AnswerConfig(),
+    *,
+    retriever_options: dict | None = None,
+    **extra,
+) -> BuiltMethod:
+    """Build the generator and the retriever from settings, then the method; ``extra`` goes
+    to ``make_method`` (``pool``, ``seed``, ``planner_adapter``, ``planner_llm``)."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     llm = make_llm(llm_config)
-    ranking_cache = RankingCache(llm_config.cache_path or default_cache_path()) if llm_config.cache else None
-    chosen = make_retriever(retriever, ranking_cache) if name == "rag" else None
-    return BuiltMethod(RetrievalAugmented(llm, chosen, config), llm)
+    chosen = None
+    if uses_retriever(name):
+        ranking_cache = RankingCache(llm_config.cache_path or default_cache_path()) if llm_config.cache else None
+        chosen = make_retriever(retriever, ranking_cache, **(retriever_options or {}))
+    return BuiltMethod(make_method(name, llm, chosen, config, **extra), llm)
 
 
 @dataclass
@@ -38,8 +88,6 @@ class AnswerRun:
 def answer_examples(method: Method, examples: list[Example], out: str | Path) -> AnswerRun:
     """Answer every example and write ``responses.json`` (benchmark format) and
     ``traces.jsonl`` under ``out``."""
-    import json
-
     answers = dict(zip((e.id for e in examples), method.answer_batch(examples)))
     out = Path(out)
     write_responses({qid: a.text for qid, a in answers.items()}, out / "responses.json")

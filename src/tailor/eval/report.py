@@ -1,0 +1,233 @@
+"""The results table in the shape of LaMP-QA's Table 2 (methods × categories, macro
+average, † for a significant paired t-test against a baseline), as Markdown, JSON and a
+grouped bar chart.
+
+The macro average is the mean of the per-category means, so a large category does not
+outweigh a small one. Its † comes from the paired test over all examples. Tests pair the
+same examples' scores and leave out examples the judge could not score for either method."""
+
+import io
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+from tailor.eval.runner import EvalResult, MethodResult
+from tailor.io import atomic_write_json, atomic_write_text
+
+ALPHA = 0.05
+DAGGER = "†"
+MACRO = "Average (macro)"
+UNCATEGORIZED = "uncategorized"
+
+
+def category_label(category: str) -> str:
+    """``Art_and_Entertainment`` → ``Art & Entertainment``."""
+    return category.replace("_and_", " & ").replace("_", " ")
+
+
+@dataclass
+class Cell:
+    mean: float | None
+    n: int  # examples with a score
+    p_value: float | None = None  # paired t-test against the baseline; None when not tested
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < ALPHA
+
+    def text(self) -> str:
+        return "–" if self.mean is None else f"{self.mean:.4f}" + (DAGGER if self.significant else "")
+
+    def as_dict(self) -> dict:
+        return {"mean": self.mean, "n": self.n, "p_value": self.p_value, "significant": self.significant}
+
+
+@dataclass
+class Row:
+    method: str
+    cells: dict[str, Cell]  # category -> cell
+    macro: Cell  # mean of the category means; p_value from all examples
+    seconds_per_query: float
+    failed_examples: int
+    failed_judgments: int
+    judgments: int
+
+
+@dataclass
+class Table:
+    dataset: str
+    split: str
+    categories: list[str]
+    rows: list[Row] = field(default_factory=list)
+    baseline_present: bool = False
+
+    def header(self) -> list[str]:
+        return ["Method", *(category_label(c) for c in self.categories), MACRO, "Runtime / query (s)"]
+
+    def body(self) -> list[list[str]]:
+        return [[r.method, *(r.cells[c].text() for c in self.categories), r.macro.text(), f"{r.seconds_per_query:.3g}"] for r in self.rows]
+
+
+def paired_p_value(method: dict[str, float | None], baseline: dict[str, float | None], ids: list[str]) -> float | None:
+    """Two-sided paired t-test (scipy ``ttest_rel``) on the examples both scored; None when
+    fewer than two pairs or the test is undefined (e.g. identical scores)."""
+    from scipy.stats import ttest_rel
+
+    pairs = [(method[i], baseline[i]) for i in ids if method.get(i) is not None and baseline.get(i) is not None]
+    if len(pairs) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
+    return p if math.isfinite(p) else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return mean(known) if known else None
+
+
+def build_tables(result: EvalResult) -> list[Table]:
+    """One table per (dataset, split), rows in the order the methods were configured."""
+    groups: dict[tuple[str, str], list[MethodResult]] = {}
+    for run in result.runs:
+        groups.setdefault((run.dataset, run.split), []).append(run)
+    tables = []
+    for (dataset, split), runs in groups.items():
+        categories = sorted({c or UNCATEGORIZED for run in runs for c in run.categories.values()})
+        baseline = next((r for r in runs if r.method == result.baseline), None)
+        table = Table(dataset, split, categories, baseline_present=baseline is not None)
+        for run in runs:
+            tested = baseline is not None and run is not baseline
+            ids_by_category = {c: [i for i, cat in run.categories.items() if (cat or UNCATEGORIZED) == c] for c in categories}
+            cells = {}
+            for category, ids in ids_by_category.items():
+                values = [run.values.get(i) for i in ids]
+                p = paired_p_value(run.values, baseline.values, ids) if tested else None
+                cells[category] = Cell(_mean(values), sum(v is not None for v in values), p)
+            macro = _mean([cell.mean for cell in cells.values()])
+            all_p = paired_p_value(run.values, baseline.values, list(run.categories)) if tested else None
+            table.rows.append(Row(
+                run.method, cells, Cell(macro, sum(v is not None for v in run.values.values()), all_p),
+                run.seconds_per_query, run.failed_examples, run.failed_judgments, run.judgments,
+            ))
+        tables.append(table)
+    return tables
+
+
+def metric_line(result: EvalResult) -> str:
+    if result.proxy:
+        return f"Metric: {result.metric} (proxy metric, not the benchmark's judge)"
+    return f"Metric: {result.metric}" + (f" (judge: {result.judge})" if result.judge else "")
+
+
+def render_markdown(result: EvalResult, tables: list[Table]) -> str:
+    lines = ["# Evaluation report", "", metric_line(result), "", f"Generator: {result.generator}", ""]
+    for table in tables:
+        lines += [f"## {table.dataset} / {table.split}", ""]
+        header = table.header()
+        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in table.body()]
+        lines.append("")
+        if table.baseline_present:
+            lines.append(
+                f"{DAGGER}: differs from {result.baseline} with p < {ALPHA} (two-sided paired t-test on the same examples; "
+                f"the average column tests all examples together). Average (macro) is the mean of the category means."
+            )
+        else:
+            lines.append(f"No significance tests: the baseline {result.baseline!r} is not among these methods.")
+        lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
+        lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" for r in table.rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def report_document(result: EvalResult, tables: list[Table]) -> dict:
+    return {
+        "metric": result.metric,
+        "proxy": result.proxy,
+        "judge": result.judge,
+        "generator": result.generator,
+        "baseline": result.baseline,
+        "alpha": ALPHA,
+        "tables": [
+            {
+                "dataset": t.dataset,
+                "split": t.split,
+                "categories": t.categories,
+                "rows": [
+                    {
+                        "method": r.method,
+                        "categories": {c: r.cells[c].as_dict() for c in t.categories},
+                        "macro": r.macro.as_dict(),
+                        "seconds_per_query": r.seconds_per_query,
+                        "failed_examples": r.failed_examples,
+                        "failed_judgments": r.failed_judgments,
+                        "judgments": r.judgments,
+                    }
+                    for r in t.rows
+                ],
+            }
+            for t in tables
+        ],
+    }
+
+
+def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
+    """A grouped bar chart per (dataset, split): categories and the macro average on the
+    x axis, one bar per method. Drawn without pyplot, so no global backend is touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.2 * max(1, len(tables))), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(max(1, len(tables)), 1, squeeze=False)[:, 0]
+    for ax, table in zip(axes, tables):
+        groups = [category_label(c) for c in table.categories] + [MACRO]
+        width = 0.8 / max(1, len(table.rows))
+        for position, row in enumerate(table.rows):
+            cells = [row.cells[c] for c in table.categories] + [row.macro]
+            xs = [g + (position - (len(table.rows) - 1) / 2) * width for g in range(len(groups))]
+            bars = ax.bar(xs, [c.mean or 0.0 for c in cells], width, label=row.method)
+            ax.bar_label(bars, labels=[DAGGER if c.significant else "" for c in cells])
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_ylabel(result.metric + (" (proxy)" if result.proxy else ""))
+        ax.set_title(f"{table.dataset} / {table.split}")
+        ax.legend(fontsize="small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Report:
+    tables: list[Table]
+    markdown: Path
+    json: Path
+    chart: Path
+
+
+def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
+    """Write ``report.md``, ``report.json`` and ``report.png`` under ``out`` (default: the run's folder)."""
+    out = Path(out or result.out)
+    tables = build_tables(result)
+    report = Report(tables, out / "report.md", out / "report.json", out / "report.png")
+    atomic_write_text(report.markdown, render_markdown(result, tables))
+    atomic_write_json(report.json, report_document(result, tables))
+    _atomic_write_bytes(report.chart, render_chart(result, tables))
+    return report

@@ -1,0 +1,471 @@
+"""``tailor eval``: answer each dataset split with each configured method, score every
+response set with one metric, and keep it all on disk so that a rerun resumes.
+
+Under ``out/<dataset>/<split>/<method>/``: ``responses.json`` (the benchmark's format),
+``traces.jsonl``, ``meta.json`` (answer fingerprint and timing) and ``scores.json``.
+All units are answered before any is judged, so the generator can be let go before a
+large judge is loaded on the same accelerator."""
+
+import gc
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tailor import progress
+from tailor.data import load_examples
+from tailor.data.responses import read_responses
+from tailor.data.schema import Example
+from tailor.errors import TailorError
+from tailor.eval.base import Metric, MetricRun
+from tailor.io import atomic_write_json
+from tailor.llm import LLM, LLMConfig, make_llm
+from tailor.llm.base import adapter_fingerprint
+from tailor.methods import AnswerConfig
+from tailor.paths import default_cache_path
+from tailor.pipeline import METHODS, answer_examples, make_method, uses_retriever
+from tailor.retrieval import RankingCache, Retriever, make_retriever
+
+MetricName = Literal["aspect", "direct", "proxy"]
+LOCAL_BACKENDS = ("hf", "vllm", "llamacpp")  # these load a planner adapter from a path
+
+
+class MethodSpec(BaseModel):
+    """One row of the results table. Unset fields take the run-wide value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    label: str | None = None  # to run one method twice with different settings
+    retriever: str | None = None
+    retriever_options: dict | None = None
+    k: int | None = Field(default=None, ge=0)
+    planner_adapter: str | None = None  # planpers: LoRA adapter path, or a served model name
+    planner: LLMConfig | None = None  # planpers: a separate planner model (default: the generator)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+        return name
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class DatasetSpec(BaseModel):
+    """A dataset in any loadable format. For a single file, the split only names the
+    output folder; for a directory it selects ``<Category>/<split>.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    format: str = "auto"
+    splits: list[str] = Field(default_factory=lambda: ["test"], min_length=1)
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.path.stem
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generator: LLMConfig
+    judge: LLMConfig | None = None
+    metric: MetricName | None = None  # default: aspect with a judge, else proxy
+    metric_options: dict = Field(default_factory=dict)
+    retriever: str = "bm25"
+    retriever_options: dict = Field(default_factory=dict)
+    methods: list[MethodSpec] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    answer: AnswerConfig = AnswerConfig()
+    baseline: str = "nopers"  # the method key the paired t-tests compare against
+    limit: int | None = Field(default=None, ge=1)  # at most this many examples per category
+    out: Path = Path("runs/eval")
+    seed: int = 0  # seeds generation (replaces answer.seed) and the random-profile draw
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _names_as_specs(cls, methods):
+        return [{"name": m} if isinstance(m, str) else m for m in methods] if isinstance(methods, list) else methods
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvalConfig":
+        if self.metric is None:
+            self.metric = "aspect" if self.judge else "proxy"
+        if self.metric != "proxy" and self.judge is None:
+            raise ValueError(f"metric {self.metric!r} needs a judge model (set `judge`), or use metric: proxy")
+        for what, keys in (("method", [m.key for m in self.methods]), ("dataset", [d.key for d in self.datasets])):
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise ValueError(f"{what} names must be unique (set `label` / `name`): {', '.join(repeated)}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "EvalConfig":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise TailorError(f"{path}: cannot read the config: {err}") from err
+        try:
+            return cls.model_validate(raw or {})
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors())
+            raise TailorError(f"{path}: invalid eval config: {problems}") from err
+
+    def with_overrides(
+        self, methods: list[str] | None = None, splits: list[str] | None = None, limit: int | None = None, out: Path | None = None
+    ) -> "EvalConfig":
+        """The command line's overrides: keep only ``methods`` (by key), replace every
+        dataset's splits, cap examples per category, write elsewhere."""
+        update: dict = {}
+        if methods:
+            known = {m.key: m for m in self.methods}
+            unknown = [m for m in methods if m not in known]
+            if unknown:
+                raise TailorError(f"unknown method(s) {', '.join(unknown)}; this config has {', '.join(known)}")
+            update["methods"] = [known[m] for m in methods]
+        if splits:
+            update["datasets"] = [d.model_copy(update={"splits": list(splits)}) for d in self.datasets]
+        if limit is not None:
+            update["limit"] = limit
+        if out is not None:
+            update["out"] = out
+        return self.model_copy(update=update)
+
+
+@dataclass
+class MethodResult:
+    """One (dataset, split, method): per-example scores and what the run cost."""
+
+    dataset: str
+    split: str
+    method: str
+    values: dict[str, float | None]  # example id -> score (None: the judge could not be read)
+    categories: dict[str, str | None]  # example id -> category
+    failed_examples: int
+    failed_judgments: int
+    judgments: int
+    wall_seconds: float  # answering only
+    seconds_per_query: float
+    model_calls: int  # generator calls made when this unit was answered (0: all cached)
+    resumed: bool  # answers and scores were both read back from an earlier run
+
+
+@dataclass
+class EvalResult:
+    out: Path
+    metric: str
+    proxy: bool
+    baseline: str
+    generator: str
+    judge: str | None
+    runs: list[MethodResult]
+    generator_calls: int = 0  # model calls made by this invocation
+    judge_calls: int = 0
+
+
+def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None = None, metric: Metric | None = None) -> EvalResult:
+    """Answer, then score, every (dataset, split, method). Models are built only when some
+    unit needs them; pass ``generator`` / ``judge`` / ``metric`` to supply your own."""
+    models = _Models(config, generator, judge, metric)
+    units = _plan(config)
+    answered = [unit.answered() for unit in units]
+    pending = [unit for unit, done in zip(units, answered) if not done]
+    _check_planner_adapters(config, pending)
+    for unit in progress.track(pending, f"answering ({len(pending)} of {len(units)} method × split runs)", total=len(pending)):
+        unit.answer(models)
+    models.release_generators()
+    results = []
+    for unit, was_answered in zip(progress.track(units, f"scoring with {config.metric}", total=len(units)), answered):
+        was_scored = unit.scored()
+        if not was_scored:
+            unit.score(models)
+        results.append(unit.result(was_answered and was_scored))
+    metric_name, proxy = _metric_identity(config, units)
+    return EvalResult(
+        out=config.out,
+        metric=metric_name,
+        proxy=proxy,
+        baseline=config.baseline,
+        generator=_describe(config.generator),
+        judge=_describe(config.judge) if config.metric != "proxy" else None,
+        runs=results,
+        generator_calls=models.generator_calls,
+        judge_calls=models.judge_calls,
+    )
+
+
+def scores_document(run: MetricRun, proxy: bool, fingerprint: str | None = None) -> dict:
+    """What ``scores.json`` holds: totals, then every example's value and details."""
+    return {
+        "fingerprint": fingerprint,
+        "metric": run.metric,
+        "proxy": proxy,
+        "mean": _finite(run.mean),
+        "examples": len(run.scores),
+        "failed_examples": run.failed_examples,
+        "failed_judgments": run.failed_judgments,
+        "judgments": run.judgments,
+        "scores": {qid: {"value": s.value, "details": s.details} for qid, s in run.by_id().items()},
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _describe(config: LLMConfig | None) -> str | None:
+    return None if config is None else f"{config.backend}:{config.model}"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _llm_identity(config: LLMConfig | None) -> dict | None:
+    """What decides a model's outputs (the cache location does not)."""
+    return None if config is None else config.model_dump(mode="json", exclude={"cache", "cache_path"})
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class _Models:
+    """Builds models and retrievers on first use and shares them across units."""
+
+    def __init__(self, config: EvalConfig, generator: LLM | None, judge: LLM | None, metric: Metric | None):
+        self.config = config
+        self._generator, self._judge, self._metric = generator, judge, metric
+        self._planners: dict[str, LLM] = {}
+        self._retrievers: dict[str, Retriever] = {}
+        self._ranking_cache: RankingCache | None = None
+        self.generator_calls = self.judge_calls = 0
+
+    def generator(self) -> LLM:
+        if self._generator is None:
+            self._generator = make_llm(self.config.generator)
+        return self._generator
+
+    def planner(self, config: LLMConfig | None) -> LLM | None:
+        if config is None:
+            return None
+        if config == self.config.generator:
+            return self.generator()
+        key = _digest(_llm_identity(config))
+        if key not in self._planners:
+            self._planners[key] = make_llm(config)
+        return self._planners[key]
+
+    def retriever(self, name: str, options: dict) -> Retriever:
+        key = _digest([name, options])
+        if key not in self._retrievers:
+            generator = self.config.generator
+            if self._ranking_cache is None and generator.cache:
+                self._ranking_cache = RankingCache(generator.cache_path or default_cache_path())
+            self._retrievers[key] = make_retriever(name, self._ranking_cache, **options)
+        return self._retrievers[key]
+
+    def release_generators(self) -> None:
+        """Let go of the generator (unless it also judges) before the judge is loaded."""
+        if self.config.judge is not None and self.config.judge == self.config.generator and self._judge is None:
+            self._judge = self._generator
+        self._generator, self._planners, self._retrievers = None, {}, {}
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def metric(self) -> Metric:
+        if self._metric is None:
+            from tailor.eval.metrics import make_metric
+
+            judge = None
+            if self.config.metric != "proxy":
+                if self._judge is None:
+                    self._judge = make_llm(self.config.judge)
+                judge = self._judge
+            self._metric = make_metric(self.config.metric, judge, **self.config.metric_options)
+        return self._metric
+
+    def judge_usage(self) -> int:
+        return self._judge.usage.requests if self._judge is not None else 0
+
+
+@dataclass
+class _Unit:
+    """One (dataset, split, method) and its output folder."""
+
+    config: EvalConfig
+    dataset: str
+    split: str
+    spec: MethodSpec
+    examples: list[Example]
+    pool: list[Example]
+    folder: Path
+    answer_fingerprint: str
+    scoring: str  # digest of the metric settings
+    model_calls: int = 0  # generator and planner calls this invocation made for the unit
+
+    def _ids(self) -> set[str]:
+        return {e.id for e in self.examples}
+
+    def answered(self) -> bool:
+        meta = _read_json(self.folder / "meta.json")
+        if not meta or meta.get("fingerprint") != self.answer_fingerprint:
+            return False
+        try:
+            return set(read_responses(self.folder / "responses.json")) == self._ids()
+        except TailorError:
+            return False
+
+    def score_fingerprint(self) -> str:
+        """The answers' settings, the metric's, and the responses actually on disk."""
+        responses = read_responses(self.folder / "responses.json")
+        return _digest([self.answer_fingerprint, self.scoring, responses])
+
+    def scored(self) -> bool:
+        scores = _read_json(self.folder / "scores.json")
+        return bool(scores) and scores.get("fingerprint") == self.score_fingerprint() and set(scores.get("scores", {})) == self._ids()
+
+    def answer(self, models: _Models) -> None:
+        spec, config = self.spec, self.config
+        llm = models.generator()
+        retriever = models.retriever(spec.retriever or config.retriever, _retriever_options(config, spec)) if uses_retriever(spec.name) else None
+        method = make_method(
+            spec.name, llm, retriever, _answer_config(config, spec),
+            pool=self.pool, seed=config.seed, planner_adapter=spec.planner_adapter, planner_llm=models.planner(spec.planner),
+        )
+        used = [llm] + ([models.planner(spec.planner)] if spec.planner else [])
+        calls_before = sum(m.usage.requests for m in used)
+        started = time.perf_counter()
+        answer_examples(method, self.examples, self.folder)
+        wall = time.perf_counter() - started
+        self.model_calls = sum(m.usage.requests for m in used) - calls_before
+        models.generator_calls += self.model_calls
+        atomic_write_json(self.folder / "meta.json", {
+            "fingerprint": self.answer_fingerprint,
+            "dataset": self.dataset,
+            "split": self.split,
+            "method": spec.key,
+            "examples": len(self.examples),
+            "wall_seconds": wall,
+            "seconds_per_query": wall / len(self.examples),
+            "model_calls": self.model_calls,
+        })
+
+    def score(self, models: _Models) -> None:
+        metric = models.metric()
+        before = models.judge_usage()
+        responses = read_responses(self.folder / "responses.json")
+        run = metric.score_batch(self.examples, [responses[e.id] for e in self.examples])
+        models.judge_calls += models.judge_usage() - before
+        atomic_write_json(self.folder / "scores.json", scores_document(run, metric.proxy, self.score_fingerprint()))
+
+    def result(self, resumed: bool) -> MethodResult:
+        meta = _read_json(self.folder / "meta.json") or {}
+        scores = _read_json(self.folder / "scores.json") or {}
+        return MethodResult(
+            dataset=self.dataset,
+            split=self.split,
+            method=self.spec.key,
+            values={qid: entry["value"] for qid, entry in scores["scores"].items()},
+            categories={e.id: e.category for e in self.examples},
+            failed_examples=scores["failed_examples"],
+            failed_judgments=scores["failed_judgments"],
+            judgments=scores["judgments"],
+            wall_seconds=meta.get("wall_seconds", 0.0),
+            seconds_per_query=meta.get("seconds_per_query", 0.0),
+            model_calls=self.model_calls,
+            resumed=resumed,
+        )
+
+
+def _answer_config(config: EvalConfig, spec: MethodSpec) -> AnswerConfig:
+    return config.answer.model_copy(update={"seed": config.seed, "k": config.answer.k if spec.k is None else spec.k})
+
+
+def _retriever_options(config: EvalConfig, spec: MethodSpec) -> dict:
+    return config.retriever_options if spec.retriever_options is None else spec.retriever_options
+
+
+def _first_per_category(examples: list[Example], limit: int | None) -> list[Example]:
+    if limit is None:
+        return examples
+    taken: dict[str | None, int] = {}
+    kept = []
+    for example in examples:
+        if taken.get(example.category, 0) < limit:
+            taken[example.category] = taken.get(example.category, 0) + 1
+            kept.append(example)
+    return kept
+
+
+def _load_split(dataset: DatasetSpec, split: str) -> list[Example]:
+    if dataset.path.is_file():
+        return load_examples(dataset.path, dataset.format)
+    return load_examples(dataset.path, dataset.format, split)
+
+
+def _plan(config: EvalConfig) -> list[_Unit]:
+    """Every (dataset, split, method) with the fingerprints that decide whether its saved
+    answers and scores are still valid."""
+    scoring = {"metric": config.metric, "options": config.metric_options, "judge": _llm_identity(config.judge) if config.metric != "proxy" else None}
+    units = []
+    for dataset in config.datasets:
+        for split in dataset.splits:
+            pool = _load_split(dataset, split)
+            examples = _first_per_category(pool, config.limit)
+            data_digest = _digest([e.model_dump(mode="json") for e in examples])
+            pool_digest = _digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
+            for spec in config.methods:
+                answering = {
+                    "generator": _llm_identity(config.generator),
+                    "method": spec.name,
+                    "retriever": [spec.retriever or config.retriever, _retriever_options(config, spec)] if uses_retriever(spec.name) else None,
+                    "answer": _answer_config(config, spec).model_dump(mode="json"),
+                    "data": data_digest,
+                    "pool": pool_digest if spec.name == "rag_random" else None,
+                    "planner": [_llm_identity(spec.planner), adapter_fingerprint(spec.planner_adapter)] if spec.name == "planpers" else None,
+                }
+                folder = config.out / dataset.key / split / spec.key
+                units.append(_Unit(config, dataset.key, split, spec, examples, pool, folder, _digest(answering), _digest(scoring)))
+    return units
+
+
+def _check_planner_adapters(config: EvalConfig, pending: list[_Unit]) -> None:
+    """Fail before any model time is spent when a local planner adapter is missing."""
+    for unit in pending:
+        spec = unit.spec
+        backend = (spec.planner or config.generator).backend
+        if spec.name == "planpers" and spec.planner_adapter and backend in LOCAL_BACKENDS and not Path(spec.planner_adapter).exists():
+            raise TailorError(
+                f"method {spec.key!r}: planner adapter {spec.planner_adapter} does not exist; train the planner first "
+                "(`tailor train planner`) or leave the method out with --methods"
+            )
+
+
+def _metric_identity(config: EvalConfig, units: list[_Unit]) -> tuple[str, bool]:
+    """The metric's reported name and whether it is a proxy, as its score files say."""
+    for unit in units:
+        scores = _read_json(unit.folder / "scores.json")
+        if scores:
+            return scores["metric"], bool(scores["proxy"])
+    return str(config.metric), config.metric == "proxy"
