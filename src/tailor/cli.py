@@ -164,11 +164,11 @@ def demo(
     """Personalized RAG answers for a few users of the bundled sample, on the offline model."""
     from tailor.data import SAMPLE_LAMPQA, load_examples
 
-    test = load_examples(SAMPLE_LAMPQA, split="test")
     by_category: dict[str, list] = {}
-    for example in test:
+    for example in load_examples(SAMPLE_LAMPQA, split="test"):
         by_category.setdefault(example.category or "", []).append(example)
-    chosen = [example for rank in range(len(test)) for group in by_category.values() if rank < len(group) for example in [group[rank]]][:users]
+    # round-robin over the categories, so three users cover all three
+    chosen = [e for rank in zip(*by_category.values()) for e in rank][:users]
     subset = out / "sample_users.jsonl"
     subset.parent.mkdir(parents=True, exist_ok=True)
     subset.write_text("".join(e.model_dump_json() + "\n" for e in chosen), encoding="utf-8")

@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 T = TypeVar("T")
@@ -19,4 +20,4 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=False) as progress:
-        yield from progress.track(items, total=total, description=description)
+        yield from progress.track(items, total=total, description=escape(description))
