@@ -115,7 +115,7 @@ def answer(
     out: Annotated[Path, typer.Option(help="output folder: responses.json (benchmark format) and traces.jsonl")],
     split: Split = None,
     fmt: Format = "auto",
-    method: Annotated[str, typer.Option(help="rag or nopers")] = "rag",
+    method: Annotated[str, typer.Option(help="nopers, rag, rag_random or planpers")] = "rag",
     retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
     k: Annotated[int, typer.Option(help="profile items retrieved")] = 10,
     limit: Annotated[Optional[int], typer.Option(help="answer only the first N examples")] = None,
@@ -124,6 +124,7 @@ def answer(
     base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
     max_tokens: int = 512,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
 ) -> None:
     """Answer questions with a personalization method and save the responses."""
     from tailor.data import load_examples
@@ -132,9 +133,13 @@ def answer(
     from tailor.pipeline import answer_examples, build_method
 
     try:
-        examples = load_examples(data, fmt, split)[:limit]
+        pool = load_examples(data, fmt, split)
+        examples = pool[:limit]
         options = {"base_url": base_url} if base_url else {}
-        built = build_method(method, LLMConfig(backend=backend, model=model, options=options), retriever, AnswerConfig(k=k, max_tokens=max_tokens))
+        built = build_method(
+            method, LLMConfig(backend=backend, model=model, options=options), retriever, AnswerConfig(k=k, max_tokens=max_tokens),
+            pool=pool, planner_adapter=planner_adapter,
+        )
         result = answer_examples(built.method, examples, out)
     except TailorError as err:
         _fail(err)
@@ -146,6 +151,8 @@ def answer(
         items = {p.id: p for p in example.profile}
         for item_id in answered.trace.get("retrieved", [])[:show]:
             console.print(f"  [dim]retrieved {item_id}:[/] {items[item_id].text[:160]}" if item_id in items else f"  [dim]retrieved {item_id}[/]")
+        if answered.trace.get("plan"):
+            console.print(f"  [dim]plan:[/] {escape('; '.join(answered.trace['plan']))}")
         flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
         console.print(f"[bold green]Answer{flag}:[/] {answered.text}")
     usage = built.llm.usage
@@ -174,7 +181,7 @@ def demo(
     subset.write_text("".join(e.model_dump_json() + "\n" for e in chosen), encoding="utf-8")
     console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
     answer(data=subset, out=out, split=None, fmt="jsonl", method="rag", retriever="bm25", k=3, limit=None, backend="hf",
-           model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3)
+           model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3, planner_adapter=None)
 
 
 def _print_report_tables(tables) -> None:
