@@ -189,12 +189,23 @@ def test_changed_answer_settings_answer_again(tmp_path):
     assert len(generator.received) == 6 and len(judge.received) > 0
 
 
-def test_missing_planner_adapter_fails_before_any_model_call(tmp_path):
+@pytest.mark.parametrize("field, name", [("planner_adapter", "planpers"), ("policy_adapter", "vac")])
+def test_missing_adapter_fails_before_any_model_call(tmp_path, field, name):
     generator, judge = fake_models()
-    config = sample_config(tmp_path, methods=["nopers", {"name": "planpers", "planner_adapter": str(tmp_path / "no-adapter")}])
-    with pytest.raises(TailorError, match="planner adapter .*no-adapter does not exist"):
+    config = sample_config(tmp_path, methods=["nopers", {"name": name, field: str(tmp_path / "no-adapter")}])
+    with pytest.raises(TailorError, match="adapter .*no-adapter does not exist"):
         run_eval(config, generator=generator, judge=judge)
     assert generator.received == []
+
+
+def test_vac_answers_with_the_policy_adapter_alone(tmp_path):
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "adapter_config.json").write_text("{}")
+    generator, judge = fake_models()
+    run_eval(sample_config(tmp_path, methods=[{"name": "vac", "policy_adapter": str(policy)}]), generator=generator, judge=judge)
+    assert generator.received and {adapter for _, _, adapter in generator.received} == {str(policy)}
+    assert not any("feedback" in prompt.lower() for prompt in generator.prompts())
 
 
 def test_make_method_builds_the_four_baselines(tmp_path):

@@ -9,13 +9,14 @@ from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.io import atomic_write_text
 from tailor.llm import LLM, LLMConfig, make_llm
-from tailor.methods import Answer, AnswerConfig, Method, RetrievalAugmented
+from tailor.methods import Answer, AnswerConfig, Method, RetrievalAugmented, vac_policy
 from tailor.paths import default_cache_path
 from tailor.retrieval import RandomProfileRetriever, RankingCache, Retriever, make_retriever
 
 # The LaMP-QA baselines: no personalization, RAG over the asker's profile, RAG over a random
-# other user's profile (the control), and RAG with a planner (PlanPers).
-METHODS = ("nopers", "rag", "rag_random", "planpers")
+# other user's profile (the control), and RAG with a planner (PlanPers); VAC is RAG with the
+# policy adapter trained by `tailor train vac`.
+METHODS = ("nopers", "rag", "rag_random", "planpers", "vac")
 
 
 @dataclass
@@ -38,10 +39,12 @@ def make_method(
     seed: int = 0,
     planner_adapter: str | None = None,
     planner_llm: LLM | None = None,
+    policy_adapter: str | None = None,
 ) -> Method:
     """A method around models and a retriever that already exist (so several methods can
     share them). ``pool``: the examples whose profiles ``rag_random`` draws from;
-    ``planner_adapter``: the planner's LoRA adapter (a path, or a served model name)."""
+    ``planner_adapter``: the planner's LoRA adapter (a path, or a served model name);
+    ``policy_adapter``: VAC's trained policy adapter."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     if name == "nopers":
@@ -54,6 +57,10 @@ def make_method(
         if not pool:
             raise TailorError("rag_random needs a pool of examples to draw other users' profiles from")
         return RetrievalAugmented(llm, RandomProfileRetriever(retriever, pool, seed), config)
+    if name == "vac":
+        if not policy_adapter:
+            raise TailorError("vac needs the trained policy adapter (policy_adapter), see `tailor train vac`")
+        return vac_policy(llm, retriever, config, policy_adapter)
     from tailor.methods.planpers import PlanPers
 
     return PlanPers(llm, retriever, config, planner_adapter, planner_llm)
@@ -69,7 +76,7 @@ def build_method(
     **extra,
 ) -> BuiltMethod:
     """Build the generator and the retriever from settings, then the method; ``extra`` goes
-    to ``make_method`` (``pool``, ``seed``, ``planner_adapter``, ``planner_llm``)."""
+    to ``make_method`` (``pool``, ``seed``, ``planner_adapter``, ``planner_llm``, ``policy_adapter``)."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     llm = make_llm(llm_config)

@@ -49,6 +49,7 @@ class MethodSpec(BaseModel):
     k: int | None = Field(default=None, ge=0)
     planner_adapter: str | None = None  # planpers: LoRA adapter path, or a served model name
     planner: LLMConfig | None = None  # planpers: a separate planner model (default: the generator)
+    policy_adapter: str | None = None  # vac: the policy adapter `tailor train vac` kept
 
     @field_validator("name")
     @classmethod
@@ -352,6 +353,7 @@ class _Unit:
         method = make_method(
             spec.name, llm, retriever, _answer_config(config, spec),
             pool=self.pool, seed=config.seed, planner_adapter=spec.planner_adapter, planner_llm=models.planner(spec.planner),
+            policy_adapter=spec.policy_adapter,
         )
         used = [llm] + ([models.planner(spec.planner)] if spec.planner else [])
         calls_before = sum(m.usage.requests for m in used)
@@ -444,6 +446,7 @@ def _plan(config: EvalConfig) -> list[_Unit]:
                     "data": data_digest,
                     "pool": pool_digest if spec.name == "rag_random" else None,
                     "planner": [_llm_identity(spec.planner), adapter_fingerprint(spec.planner_adapter)] if spec.name == "planpers" else None,
+                    "policy": adapter_fingerprint(spec.policy_adapter) if spec.name == "vac" else None,
                 }
                 folder = config.out / dataset.key / split / spec.key
                 units.append(_Unit(config, dataset.key, split, spec, examples, pool, folder, _digest(answering), _digest(scoring)))
@@ -451,14 +454,19 @@ def _plan(config: EvalConfig) -> list[_Unit]:
 
 
 def _check_planner_adapters(config: EvalConfig, pending: list[_Unit]) -> None:
-    """Fail before any model time is spent when a local planner adapter is missing."""
+    """Fail before any model time is spent when a local planner or policy adapter is missing."""
     for unit in pending:
         spec = unit.spec
-        backend = (spec.planner or config.generator).backend
-        if spec.name == "planpers" and spec.planner_adapter and backend in LOCAL_BACKENDS and not Path(spec.planner_adapter).exists():
+        if spec.name == "planpers":
+            adapter, backend, trainer = spec.planner_adapter, (spec.planner or config.generator).backend, "tailor train planner"
+        elif spec.name == "vac":
+            adapter, backend, trainer = spec.policy_adapter, config.generator.backend, "tailor train vac"
+        else:
+            continue
+        if adapter and backend in LOCAL_BACKENDS and not Path(adapter).exists():
             raise TailorError(
-                f"method {spec.key!r}: planner adapter {spec.planner_adapter} does not exist; train the planner first "
-                "(`tailor train planner`) or leave the method out with --methods"
+                f"method {spec.key!r}: adapter {adapter} does not exist; train it first "
+                f"(`{trainer}`) or leave the method out with --methods"
             )
 
 

@@ -1,0 +1,12 @@
+"""VAC at inference: the trained policy answers through the plain RAG prompt; the
+feedback model is a training-time tool only, so nothing else is needed."""
+
+from tailor.llm.base import LLM
+from tailor.methods.rag import AnswerConfig, RetrievalAugmented
+from tailor.retrieval.base import Retriever
+
+
+def vac_policy(llm: LLM, retriever: Retriever, config: AnswerConfig, adapter: str | None) -> RetrievalAugmented:
+    method = RetrievalAugmented(llm, retriever, config, adapter=adapter)
+    method.name = "vac"
+    return method

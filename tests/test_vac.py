@@ -1,0 +1,224 @@
+import json
+
+import pytest
+from fakes import ScriptedLLM
+from test_methods import hidden_snippets, json_answer
+
+from tailor.data import SAMPLE_LAMPQA, load_examples
+from tailor.errors import TailorError
+from tailor.eval.base import Metric, MetricRun, Score
+from tailor.llm.cache import ResponseCache
+from tailor.pipeline import make_method
+from tailor.prompts.feedback import FEEDBACK_PREFILL, feedback_request, parse_feedback, revision_request
+from tailor.retrieval import BM25Retriever
+from tailor.train.sft import SFTResult, SFTSettings
+from tailor.train.vac import VACConfig, train_vac
+
+N, MAX_ATTEMPTS = 4, 3
+SEEDS = [j * MAX_ATTEMPTS for j in range(N)]  # the feedback seeds train_vac uses (seed 0)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return load_examples(SAMPLE_LAMPQA, split="train")[:5]
+
+
+@pytest.fixture(scope="module")
+def valid():
+    return load_examples(SAMPLE_LAMPQA, split="validation")[:3]
+
+
+def feedback_reply(request, params, j):
+    """Continues '{"feedback": "': names the seed and temperature it was sampled with."""
+    return f'note from seed {params.seed} at t={params.temperature}"}}'
+
+
+def policy_reply(request, params, j):
+    """Answers plainly; a revision quotes the feedback it was given."""
+    prompt = request.messages[-1].content
+    if "A reviewer's notes on the draft:\n" in prompt:
+        note = prompt.split("A reviewer's notes on the draft:\n")[1].split("\n")[0]
+        return f'Revised following: {note}."}}'
+    return json_answer(request, params, j)
+
+
+class FakeMetric(Metric):
+    """Revisions score 1.0 when made from this example's favourite seed, else by seed;
+    each validation pass gets the next score of ``validation``."""
+
+    name = "fake"
+
+    def __init__(self, favourite: dict[str, int], validation: list[float]):
+        self.favourite, self.validation, self.calls = favourite, list(validation), []
+
+    def score_batch(self, examples, responses):
+        self.calls.append(len(examples))
+        if all(r.startswith("Revised") for r in responses):
+            values = [1.0 if f"seed {self.favourite[e.id]} " in r else 0.1 + 0.01 * int(r.split("seed ")[1].split()[0]) for e, r in zip(examples, responses)]
+        else:
+            values = [self.validation.pop(0)] * len(examples)
+        return MetricRun(self.name, [e.id for e in examples], [Score(v) for v in values])
+
+
+class FakeTrainer:
+    """Records every SFT job and writes a tiny adapter; a repeated job is reused, like train_sft's done.json."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def __call__(self, model, rows, eval_rows, settings, output_dir, init_adapter=None):
+        adapter = output_dir / "adapter"
+        reused = (adapter / "adapter_config.json").exists()
+        self.jobs.append({"model": model, "rows": rows, "dir": output_dir, "init": init_adapter, "reused": reused})
+        if not reused:
+            adapter.mkdir(parents=True)
+            (adapter / "adapter_config.json").write_text(json.dumps({"job": str(output_dir)}))
+        return SFTResult(str(adapter), None, 1, 0.0, len(rows), reused)
+
+
+def setup(tmp_path, train, validation=(0.3, 0.6, 0.4), cache=None, **overrides):
+    config = VACConfig(
+        iterations=2, n_feedback=N, k=3, max_attempts=MAX_ATTEMPTS, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run", **overrides
+    )
+    favourite = {e.id: SEEDS[i % N] for i, e in enumerate(train)}
+    policy = ScriptedLLM(policy_reply, cache=cache, model="policy")
+    feedback = ScriptedLLM(feedback_reply, cache=cache, model="feedback")
+    return config, policy, feedback, FakeMetric(favourite, validation), FakeTrainer(), favourite
+
+
+def run(config, train, valid, policy, feedback, metric, trainer):
+    return train_vac(config, train, valid, policy, feedback, metric, BM25Retriever(), trainer=trainer)
+
+
+def test_feedback_prompts_and_parsing(train):
+    example = train[0]
+    items = BM25Retriever().retrieve(example, 2)
+    asked = feedback_request(example.question, items, "Draft.", example.narrative)
+    text = asked.messages[-1].content
+    assert asked.prefill == FEEDBACK_PREFILL and example.narrative in text and "Draft." in text
+    assert example.question in text and all(item.text in text for item in items)
+    assert parse_feedback(FEEDBACK_PREFILL + 'Add costs."}') == "Add costs."
+    with pytest.raises(ValueError):
+        parse_feedback(FEEDBACK_PREFILL + ' "}')
+    revise = revision_request(example.question, items, "Draft.", "Add costs.").messages[-1].content
+    assert "Add costs." in revise and "Draft." in revise and example.narrative not in revise
+
+
+def test_best_of_n_picks_the_feedback_whose_revision_scored_highest(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, favourite = setup(tmp_path, train)
+    run(config, train, valid, policy, feedback, metric, trainer)
+    out = tmp_path / "run" / "iter_1"
+    sampled = [json.loads(line) for line in (out / "feedbacks.jsonl").read_text().splitlines()]
+    assert len(sampled) == N * len(train) and metric.calls[1] == N * len(train)  # one score_batch over all revisions
+    chosen = {row["id"]: row for row in map(json.loads, (out / "chosen_feedback.jsonl").read_text().splitlines())}
+    for example in train:
+        assert chosen[example.id]["seed"] == favourite[example.id] and chosen[example.id]["score"] == 1.0
+    feedback_job, policy_job = trainer.jobs[:2]
+    assert feedback_job["dir"] == out / "feedback_model" and feedback_job["init"] is None
+    for example, row in zip(train, feedback_job["rows"]):
+        target = json.loads(row["messages"][-1]["content"])
+        assert target == {"feedback": f"note from seed {favourite[example.id]} at t=1.0"}
+        assert row["messages"][-1]["content"].startswith(FEEDBACK_PREFILL)
+        assert example.narrative in row["messages"][-2]["content"]
+
+
+def test_feedback_samples_use_distinct_seeds_at_temperature_one(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, validation=(0.3, 0.6))
+    run(config.model_copy(update={"iterations": 1}), train, valid, policy, feedback, metric, trainer)
+    sampled = [(r, p) for r, p, _ in feedback.received if p.temperature == 1.0]
+    assert len(sampled) == N * len(train) and {p.seed for _, p in sampled} == set(SEEDS)
+    greedy = [(p, adapter) for _, p, adapter in feedback.received if p.temperature == 0.0]
+    assert len(greedy) == len(train) and {adapter for _, adapter in greedy} == {str(tmp_path / "run" / "iter_1" / "feedback_model" / "adapter")}
+
+
+def test_policy_learns_the_revisions_from_narrative_free_inputs(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train)
+    run(config, train, valid, policy, feedback, metric, trainer)
+    policy_jobs = [job for job in trainer.jobs if job["dir"].name == "policy_model"]
+    assert [job["init"] for job in policy_jobs] == [None, str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")]
+    revised = [json.loads(line) for line in (tmp_path / "run" / "iter_1" / "revised.jsonl").read_text().splitlines()]
+    for row, rev in zip(policy_jobs[0]["rows"], revised):
+        assert json.loads(row["messages"][-1]["content"]) == {"personalized_answer": rev["revision"]}
+        assert rev["revision"] == f"Revised following: {rev['feedback']}."
+    everything = train + valid
+    visible = [e.question for e in everything] + [p.text for e in everything for p in e.profile]
+    inputs = ["\n".join(m["content"] for m in row["messages"][:-1]) for job in policy_jobs for row in job["rows"]]
+    prompts = inputs + policy.prompts()
+    checked = 0
+    for example in everything:
+        for snippet in hidden_snippets(example, visible):
+            checked += 1
+            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
+    assert checked > 20
+    assert any(e.narrative in p for e in train for p in feedback.prompts())
+
+
+def test_frozen_feedback_model_is_never_trained(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, train_feedback=False)
+    result = run(config, train, valid, policy, feedback, metric, trainer)
+    assert [job["dir"].name for job in trainer.jobs] == ["policy_model", "policy_model"]
+    assert result.feedback_adapters == [None, None]
+    assert {adapter for _, _, adapter in feedback.received} == {None}
+    assert {p.temperature for _, p, _ in feedback.received} == {0.0}
+    assert not (tmp_path / "run" / "iter_1" / "feedbacks.jsonl").exists()
+
+
+def test_history_keeps_validation_scores_and_the_best_iteration(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train)
+    result = run(config, train, valid, policy, feedback, metric, trainer)
+    assert result.validation == [0.3, 0.6, 0.4] and result.best_iteration == 1
+    assert result.best_adapter == str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [history["validation"][t]["score"] for t in "012"] == [0.3, 0.6, 0.4]
+    assert history["best_iteration"] == 1 and history["best_adapter"] == result.best_adapter
+    stages = history["stages"]
+    assert stages["iter_1/initial"]["calls"] == {"policy": len(train), "feedback": 0}
+    assert stages["iter_1/feedbacks"]["calls"] == {"policy": N * len(train), "feedback": N * len(train)}
+    assert all(stage["seconds"] >= 0 for stage in stages.values()) and "iter_2/train_policy" in stages
+
+
+def test_rerun_with_the_same_config_calls_no_model_and_trains_nothing(tmp_path, train, valid):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, cache=cache)
+    first = run(config, train, valid, policy, feedback, metric, trainer)
+    assert policy.usage.requests and feedback.usage.requests
+    history = (tmp_path / "run" / "history.json").read_text()
+    config, policy, feedback, metric, _, _ = setup(tmp_path, train, cache=cache)
+    again = run(config, train, valid, policy, feedback, metric, trainer)
+    assert policy.received == feedback.received == [] and metric.calls == []
+    assert policy.usage.requests == feedback.usage.requests == 0
+    assert len(trainer.jobs) == 8 and all(job["reused"] for job in trainer.jobs[4:])
+    assert again == first and json.loads((tmp_path / "run" / "history.json").read_text()) == json.loads(history)
+    shorter = run(config.model_copy(update={"iterations": 1}), train, valid, policy, feedback, metric, trainer)
+    assert shorter.validation == first.validation[:2] and policy.received == [] and trainer.jobs[-1]["reused"]
+    with pytest.raises(TailorError, match="other settings"):
+        run(config.model_copy(update={"n_feedback": 2}), train, valid, policy, feedback, metric, trainer)
+
+
+def test_vac_method_answers_with_the_policy_adapter_alone(train):
+    llm = ScriptedLLM(json_answer)
+    method = make_method("vac", llm, BM25Retriever(), policy_adapter="policy")
+    answers = method.answer_batch(train[:2])
+    assert method.name == "vac" and [a.text for a in answers] == ["An answer."] * 2
+    assert {adapter for _, _, adapter in llm.received} == {"policy"}
+    with pytest.raises(TailorError, match="policy adapter"):
+        make_method("vac", llm, BM25Retriever())
+
+
+@pytest.mark.model
+def test_one_real_vac_round_on_the_offline_model(tmp_path, hf_llm, train, valid):
+    """T=1, N=2 on three questions with SmolLM2, the proxy metric and two SFT steps per model."""
+    from tailor.eval.metrics import make_metric
+    from tailor.train.sft import train_sft
+
+    tiny = SFTSettings.cpu_sample().model_copy(update={"batch_size": 2, "per_device_batch_size": 2, "max_steps": 2, "eval_steps": 2})
+    config = VACConfig(
+        iterations=1, n_feedback=2, k=2, feedback_max_tokens=32, answer_max_tokens=48, max_attempts=1, sft=tiny, run_dir=tmp_path / "run"
+    )
+    result = train_vac(config, train[:3], valid[:2], hf_llm, hf_llm, make_metric("proxy", None), BM25Retriever(), trainer=train_sft)
+    out = tmp_path / "run" / "iter_1"
+    assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
+    assert (out / "feedback_model" / "adapter" / "adapter_config.json").exists()
+    assert (out / "policy_model" / "adapter" / "adapter_config.json").exists()
+    assert len((out / "feedbacks.jsonl").read_text().splitlines()) == 6
+    assert result.best_iteration in (0, 1)
