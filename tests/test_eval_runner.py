@@ -16,7 +16,6 @@ from tailor.data.responses import read_responses
 from tailor.errors import TailorError
 from tailor.eval.report import build_tables, write_report
 from tailor.eval.runner import EvalConfig, EvalResult, MethodResult, run_eval
-from tailor.llm import LLMConfig
 from tailor.methods import AnswerConfig, RetrievalAugmented
 from tailor.methods.planpers import PlanPers
 from tailor.pipeline import make_method

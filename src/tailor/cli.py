@@ -1,6 +1,5 @@
 """The ``tailor`` command line."""
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Optional

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tailor import progress
 from tailor.data import load_examples
 from tailor.data.responses import read_responses
 from tailor.data.schema import Example
+from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun
 from tailor.io import atomic_write_json
@@ -115,16 +115,7 @@ class EvalConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EvalConfig":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise TailorError(f"{path}: cannot read the config: {err}") from err
-        try:
-            return cls.model_validate(raw or {})
-        except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors())
-            raise TailorError(f"{path}: invalid eval config: {problems}") from err
+        return load_yaml_config(cls, path, "eval config")
 
     def with_overrides(
         self, methods: list[str] | None = None, splits: list[str] | None = None, limit: int | None = None, out: Path | None = None

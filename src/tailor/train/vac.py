@@ -22,11 +22,11 @@ from pathlib import Path
 from statistics import mean
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tailor.data import SAMPLE_LAMPQA
 from tailor.data.schema import Example, ProfileItem
+from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.eval.base import Metric
 from tailor.io import atomic_write_json, atomic_write_text
@@ -92,16 +92,7 @@ class VACConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "VACConfig":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise TailorError(f"{path}: cannot read the config: {err}") from err
-        try:
-            return cls.model_validate(raw or {})
-        except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors())
-            raise TailorError(f"{path}: invalid VAC config: {problems}") from err
+        return load_yaml_config(cls, path, "VAC config")
 
 
 @dataclass
