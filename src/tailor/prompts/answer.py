@@ -8,7 +8,7 @@ models (SmolLM2-135M) follow that far more reliably than a separate system promp
 
 from tailor.data.schema import ProfileItem
 from tailor.llm.types import ChatRequest
-from tailor.prompts.json_extract import extract_field
+from tailor.prompts.json_extract import extract_text
 
 ANSWER_FIELD = "personalized_answer"
 
@@ -38,7 +38,4 @@ def answer_request(question: str, items: list[ProfileItem] | None) -> ChatReques
 
 def parse_answer(raw: str) -> str:
     """The answer string of a reply (prefill included); ValueError when there is none."""
-    value = extract_field(raw, ANSWER_FIELD)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{ANSWER_FIELD} is empty or not a string")
-    return value.strip()
+    return extract_text(raw, ANSWER_FIELD)

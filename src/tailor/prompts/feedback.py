@@ -9,7 +9,7 @@ retrieved items, its own answer and the feedback, never the narrative or rubric 
 from tailor.data.schema import ProfileItem
 from tailor.llm.types import ChatRequest
 from tailor.prompts.answer import ANSWER_PREFILL, REPLY_SHAPE, format_profile
-from tailor.prompts.json_extract import extract_field
+from tailor.prompts.json_extract import extract_text
 
 FEEDBACK_FIELD = "feedback"
 FEEDBACK_PREFILL = f'{{"{FEEDBACK_FIELD}": "'
@@ -34,10 +34,7 @@ def feedback_request(question: str, items: list[ProfileItem], answer: str, narra
 
 def parse_feedback(text: str) -> str:
     """The feedback string of a reply (prefill included); ValueError when there is none."""
-    value = extract_field(text, FEEDBACK_FIELD)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{FEEDBACK_FIELD} is empty or not a string")
-    return value.strip()
+    return extract_text(text, FEEDBACK_FIELD)
 
 
 def revision_request(question: str, items: list[ProfileItem], answer: str, feedback: str) -> ChatRequest:

@@ -109,3 +109,11 @@ def extract_field(text: str, field: str) -> Any:
     if field not in value:
         raise JSONExtractionError(f"JSON object has no {field!r} field")
     return value[field]
+
+
+def extract_text(text: str, field: str) -> str:
+    """A non-empty string field of an object output, stripped; ValueError otherwise."""
+    value = extract_field(text, field)
+    if not isinstance(value, str) or not value.strip():
+        raise JSONExtractionError(f"{field} is empty or not a string")
+    return value.strip()
