@@ -222,3 +222,68 @@ def test_one_real_vac_round_on_the_offline_model(tmp_path, hf_llm, train, valid)
     assert (out / "policy_model" / "adapter" / "adapter_config.json").exists()
     assert len((out / "feedbacks.jsonl").read_text().splitlines()) == 6
     assert result.best_iteration in (0, 1)
+
+
+_CHILD = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import test_vac as t
+from tailor.data import SAMPLE_LAMPQA, load_examples
+from tailor.llm.cache import ResponseCache
+
+train = load_examples(SAMPLE_LAMPQA, split="train")[:5]
+valid = load_examples(SAMPLE_LAMPQA, split="validation")[:3]
+config, policy, feedback, metric, trainer, _ = t.setup(Path({tmp!r}), train, cache=ResponseCache({cache!r}))
+for llm in (policy, feedback):  # slow enough that the kill lands mid-stage
+    reply = llm.reply
+    llm.reply = lambda r, p, j, reply=reply: (time.sleep(0.05), reply(r, p, j))[1]
+t.run(config, train, valid, policy, feedback, metric, trainer)
+"""
+
+
+def test_sigkill_mid_iteration_then_resume_repeats_no_backend_call(tmp_path, train, valid):
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tailor.llm.base import adapter_fingerprint
+    from tailor.llm.cache import cache_key
+
+    killed_dir, cache_path = tmp_path / "killed", tmp_path / "cache.sqlite"
+    killed_dir.mkdir()
+    code = _CHILD.format(tests=str(Path(__file__).parent), tmp=str(killed_dir), cache=str(cache_path))
+    child = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 120
+    entries = 0
+    while time.time() < deadline and child.poll() is None:
+        if cache_path.exists():
+            with sqlite3.connect(cache_path, timeout=30) as db:
+                entries = db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+        if entries >= 15:  # past pi_0's validation and the initial answers, inside feedback sampling
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+    assert child.returncode == -signal.SIGKILL and entries >= 15
+    assert not (killed_dir / "run" / "iter_1" / "feedbacks.jsonl").exists()  # really killed mid-iteration
+    with sqlite3.connect(cache_path) as db:
+        done_before_kill = {row[0] for row in db.execute("SELECT key FROM completions")}
+
+    config, policy, feedback, metric, trainer, _ = setup(killed_dir, train, cache=ResponseCache(cache_path))
+    run(config, train, valid, policy, feedback, metric, trainer)
+    for llm in (policy, feedback):
+        for request, params, adapter in llm.received:
+            assert cache_key(llm.model_id, adapter_fingerprint(adapter), request, params) not in done_before_kill
+
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    config, policy, feedback, metric, trainer, _ = setup(fresh_dir, train, cache=ResponseCache(tmp_path / "fresh.sqlite"))
+    run(config, train, valid, policy, feedback, metric, trainer)
+    for t in (1, 2):
+        for name in ("initial.jsonl", "feedbacks.jsonl", "chosen_feedback.jsonl", "revised.jsonl", "policy_sft.jsonl"):
+            resumed = (killed_dir / "run" / f"iter_{t}" / name).read_text()
+            assert resumed == (fresh_dir / "run" / f"iter_{t}" / name).read_text(), (t, name)
