@@ -153,6 +153,26 @@ def test_policy_learns_the_revisions_from_narrative_free_inputs(tmp_path, train,
     assert any(e.narrative in p for e in train for p in feedback.prompts())
 
 
+def test_dpo_policy_prefers_the_revision_over_the_initial_answer(tmp_path, train, valid):
+    config, policy, feedback, metric, sft, _ = setup(tmp_path, train, policy_objective="dpo")
+    dpo = FakeTrainer()
+    train_vac(config, train, valid, policy, feedback, metric, BM25Retriever(), trainer=sft, dpo_trainer=dpo)
+    assert [job["dir"].name for job in sft.jobs] == ["feedback_model"] * 2
+    assert [job["dir"].name for job in dpo.jobs] == ["policy_model"] * 2
+    assert dpo.jobs[1]["init"] == str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")
+    out = tmp_path / "run" / "iter_1"
+    initial = [json.loads(line) for line in (out / "initial.jsonl").read_text().splitlines()]
+    revised = [json.loads(line) for line in (out / "revised.jsonl").read_text().splitlines()]
+    rows = dpo.jobs[0]["rows"]
+    assert rows == [json.loads(line) for line in (out / "policy_dpo.jsonl").read_text().splitlines()] and len(rows) == len(train)
+    for example, row, first, rev in zip(train, rows, initial, revised):
+        assert [m["role"] for m in row["chosen"] + row["rejected"]] == ["assistant", "assistant"]
+        assert json.loads(row["chosen"][0]["content"]) == {"personalized_answer": rev["revision"]}
+        assert json.loads(row["rejected"][0]["content"]) == {"personalized_answer": first["answer"]}
+        assert rev["revision"] != first["answer"] and example.question in row["prompt"][-1]["content"]
+        assert all(example.narrative not in m["content"] for m in row["prompt"])
+
+
 def test_frozen_feedback_model_is_never_trained(tmp_path, train, valid):
     config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, train_feedback=False)
     result = run(config, train, valid, policy, feedback, metric, trainer)
@@ -260,9 +280,11 @@ def test_sigkill_mid_iteration_then_resume_repeats_no_backend_call(tmp_path, tra
     deadline = time.time() + 120
     entries = 0
     while time.time() < deadline and child.poll() is None:
-        if cache_path.exists():
-            with sqlite3.connect(cache_path, timeout=30) as db:
+        try:  # the child may not have created the file or its table yet
+            with sqlite3.connect(f"file:{cache_path}?mode=ro", uri=True, timeout=30) as db:
                 entries = db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
         if entries >= 15:  # past pi_0's validation and the initial answers, inside feedback sampling
             break
         time.sleep(0.05)

@@ -319,38 +319,70 @@ def train_planner_command(
     console.print(f"planner adapter: {result.adapter} — {state}; best validation loss {result.best_eval_loss}")
 
 
+def _loop_inputs(settings):
+    """A training loop's splits, policy model, metric and retriever, from its config."""
+    from tailor.data import load_examples
+    from tailor.eval.metrics import make_metric
+    from tailor.llm import make_llm
+    from tailor.paths import default_cache_path
+    from tailor.retrieval import RankingCache, make_retriever
+
+    train = load_examples(settings.data, split=settings.train_split)[: settings.train_limit]
+    valid = load_examples(settings.data, split=settings.valid_split)[: settings.valid_limit]
+    policy_llm = make_llm(settings.policy)
+    metric = make_metric(settings.metric, make_llm(settings.judge) if settings.judge else None, **settings.metric_options)
+    ranking_cache = RankingCache(settings.policy.cache_path or default_cache_path()) if settings.policy.cache else None
+    retriever = make_retriever(settings.retriever, ranking_cache, **settings.retriever_options)
+    return train, valid, policy_llm, metric, retriever
+
+
+def _report_loop(result, metric, run_dir: Path) -> None:
+    label = " (proxy metric)" if metric.proxy else ""
+    for t, score in enumerate(result.validation):
+        marker = "  <- best" if t == result.best_iteration else ""
+        console.print(f"iteration {t}: validation {metric.name}{label} {score:.4f}{marker}")
+    console.print(f"best policy adapter: {result.best_adapter or '(none: the untrained policy scored best)'} | history: {run_dir}/history.json")
+
+
 @train_app.command("vac")
 def train_vac_command(
     config: Annotated[Path, typer.Option("--config", help="VAC recipe (YAML), e.g. configs/vac-sample-cpu.yaml")],
     run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
 ) -> None:
     """Train a policy with natural-language feedback (VAC); reports the validation score of each round."""
-    from tailor.data import load_examples
-    from tailor.eval.metrics import make_metric
     from tailor.llm import make_llm
-    from tailor.paths import default_cache_path
-    from tailor.retrieval import RankingCache, make_retriever
     from tailor.train.vac import VACConfig, train_vac
 
     try:
         settings = VACConfig.from_yaml(config)
         if run_dir:
             settings = settings.model_copy(update={"run_dir": run_dir})
-        train = load_examples(settings.data, split=settings.train_split)[: settings.train_limit]
-        valid = load_examples(settings.data, split=settings.valid_split)[: settings.valid_limit]
-        policy_llm = make_llm(settings.policy)
+        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
         feedback_llm = policy_llm if settings.feedback_llm == settings.policy else make_llm(settings.feedback_llm)
-        metric = make_metric(settings.metric, make_llm(settings.judge) if settings.judge else None, **settings.metric_options)
-        ranking_cache = RankingCache(settings.policy.cache_path or default_cache_path()) if settings.policy.cache else None
-        retriever = make_retriever(settings.retriever, ranking_cache, **settings.retriever_options)
         result = train_vac(settings, train, valid, policy_llm, feedback_llm, metric, retriever)
     except TailorError as err:
         _fail(err)
-    label = " (proxy metric)" if metric.proxy else ""
-    for t, score in enumerate(result.validation):
-        marker = "  <- best" if t == result.best_iteration else ""
-        console.print(f"iteration {t}: validation {metric.name}{label} {score:.4f}{marker}")
-    console.print(f"best policy adapter: {result.best_adapter or '(none: the untrained policy scored best)'} | history: {settings.run_dir}/history.json")
+    _report_loop(result, metric, settings.run_dir)
+
+
+@train_app.command("rest-em")
+def train_rest_em_command(
+    config: Annotated[Path, typer.Option("--config", help="ReST-EM recipe (YAML), e.g. configs/rest-em-sample-cpu.yaml")],
+    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+) -> None:
+    """Train a policy on its own best-scored samples (Offline RL RAG-Personalization, ReST-EM); reports each round's validation score."""
+    from tailor.train.rest_em import RestEMConfig, train_rest_em
+
+    try:
+        settings = RestEMConfig.from_yaml(config)
+        if run_dir:
+            settings = settings.model_copy(update={"run_dir": run_dir})
+        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
+        result = train_rest_em(settings, train, valid, policy_llm, metric, retriever)
+    except TailorError as err:
+        _fail(err)
+    _report_loop(result, metric, settings.run_dir)
+
 
 def main() -> None:
     app()
