@@ -13,8 +13,10 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -78,7 +80,7 @@ class SFTResult:
     reused: bool = False  # returned from an earlier identical run
 
 
-def _fingerprint(model: str, train_rows: list[dict], eval_rows: list[dict] | None, settings: SFTSettings, init_adapter: str | None) -> str:
+def fingerprint_job(model: str, train_rows: list[dict], eval_rows: list[dict] | None, settings: SFTSettings, init_adapter: str | None) -> str:
     payload = {
         "model": model,
         "train": train_rows,
@@ -118,42 +120,43 @@ def _curve(log_history: list[dict]) -> list[dict]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def train_sft(
-    model: str,
-    train_rows: list[dict],
-    eval_rows: list[dict] | None,
-    settings: SFTSettings,
-    output_dir: str | Path,
-    init_adapter: str | None = None,
-) -> SFTResult:
-    """Train a LoRA adapter on ``model`` (a fresh one, or ``init_adapter`` continued)."""
-    if not train_rows:
-        raise TailorError("no training rows: SFT needs at least one conversation")
-    train_pairs = [_prompt_completion(row) for row in train_rows]
-    eval_pairs = [_prompt_completion(row) for row in eval_rows or []]
-    output_dir = Path(output_dir)
-    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
-    fingerprint = _fingerprint(model, train_rows, eval_rows, settings, init_adapter)
-    if adapter_dir.exists() and done_file.exists():
+def reused_result(output_dir: Path, fingerprint: str) -> SFTResult | None:
+    """The result of an earlier finished run with the same fingerprint, if there is one."""
+    done_file = output_dir / "done.json"
+    if (output_dir / "adapter").exists() and done_file.exists():
         done = json.loads(done_file.read_text())
         if done.get("fingerprint") == fingerprint:
             return SFTResult(**{**done["result"], "reused": True})
+    return None
 
+
+def fit_lora(
+    model: str,
+    settings: SFTSettings,
+    output_dir: Path,
+    fingerprint: str,
+    init_adapter: str | None,
+    prepare: Callable[[Any], tuple[list[dict], list[dict]]],
+    build: Callable[..., Any],
+) -> SFTResult:
+    """The LoRA training run every TRL trainer here shares: load the model (a fresh adapter
+    or ``init_adapter`` continued), train, keep the best checkpoint by eval loss, write
+    ``adapter/`` atomically with ``curve.json`` and ``done.json``.
+
+    ``prepare(tokenizer)`` gives the (train, eval) rows; ``build(model=, args=, train_dataset=,
+    eval_dataset=, processing_class=, peft_config=)`` makes the TRL trainer, where ``args`` are
+    the shared training arguments for the trainer's own config class."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
     started = time.perf_counter()
     path = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    train = _fitting(train_pairs, tokenizer, settings.max_length, "training")
-    if not train:
-        raise TailorError(f"every training row is longer than max_length={settings.max_length} tokens")
-    evaluation = _fitting(eval_pairs, tokenizer, settings.max_length, "eval")
+    train, evaluation = prepare(tokenizer)
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -167,12 +170,13 @@ def train_sft(
             target_modules=settings.target_modules, bias="none", task_type="CAUSAL_LM",
         )
 
+    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
     done_file.unlink(missing_ok=True)
     work = output_dir / "checkpoints"
     shutil.rmtree(work, ignore_errors=True)
     eval_steps = min(settings.eval_steps, settings.max_steps)  # at least one evaluation
     keep_best = settings.keep_best and bool(evaluation)
-    config = SFTConfig(
+    args = dict(
         output_dir=str(work),
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.per_device_batch_size,
@@ -184,7 +188,6 @@ def train_sft(
         weight_decay=0.0,
         max_grad_norm=settings.max_grad_norm,
         max_length=settings.max_length,
-        completion_only_loss=True,
         activation_checkpointing=settings.gradient_checkpointing,
         seed=settings.seed,
         data_seed=settings.seed,
@@ -204,9 +207,9 @@ def train_sft(
         push_to_hub=False,
         disable_tqdm=not progress_enabled(),
     )
-    trainer = SFTTrainer(
+    trainer = build(
         model=network,
-        args=config,
+        args=args,
         train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
         processing_class=tokenizer,
@@ -233,3 +236,36 @@ def train_sft(
     atomic_write_json(output_dir / "curve.json", curve)
     atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
     return result
+
+
+def train_sft(
+    model: str,
+    train_rows: list[dict],
+    eval_rows: list[dict] | None,
+    settings: SFTSettings,
+    output_dir: str | Path,
+    init_adapter: str | None = None,
+) -> SFTResult:
+    """Train a LoRA adapter on ``model`` (a fresh one, or ``init_adapter`` continued)."""
+    if not train_rows:
+        raise TailorError("no training rows: SFT needs at least one conversation")
+    train_pairs = [_prompt_completion(row) for row in train_rows]
+    eval_pairs = [_prompt_completion(row) for row in eval_rows or []]
+    output_dir = Path(output_dir)
+    fingerprint = fingerprint_job(model, train_rows, eval_rows, settings, init_adapter)
+    reused = reused_result(output_dir, fingerprint)
+    if reused is not None:
+        return reused
+
+    from trl import SFTConfig, SFTTrainer
+
+    def prepare(tokenizer) -> tuple[list[dict], list[dict]]:
+        train = _fitting(train_pairs, tokenizer, settings.max_length, "training")
+        if not train:
+            raise TailorError(f"every training row is longer than max_length={settings.max_length} tokens")
+        return train, _fitting(eval_pairs, tokenizer, settings.max_length, "eval")
+
+    def build(args: dict, **parts) -> SFTTrainer:
+        return SFTTrainer(args=SFTConfig(**args, completion_only_loss=True), **parts)
+
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, prepare, build)
