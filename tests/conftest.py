@@ -14,6 +14,21 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def train():
+    """A few training examples of the bundled sample, for the training-loop tests."""
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+
+    return load_examples(SAMPLE_LAMPQA, split="train")[:5]
+
+
+@pytest.fixture(scope="session")
+def valid():
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+
+    return load_examples(SAMPLE_LAMPQA, split="validation")[:3]
+
+
+@pytest.fixture(scope="session")
 def hf_llm():
     """The real offline model (SmolLM2-135M-Instruct) through the hf backend, uncached."""
     from tailor.llm.backends.hf import HFBackend

@@ -5,7 +5,6 @@ from fakes import ScriptedLLM
 from test_methods import hidden_snippets
 from test_vac import FakeTrainer
 
-from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun, Score
 from tailor.llm.cache import ResponseCache
@@ -16,16 +15,6 @@ from tailor.train.sft import SFTSettings
 
 M, MAX_ATTEMPTS = 4, 3
 SEEDS = [j * MAX_ATTEMPTS for j in range(M)]  # the sample seeds train_rest_em uses (seed 0)
-
-
-@pytest.fixture(scope="module")
-def train():
-    return load_examples(SAMPLE_LAMPQA, split="train")[:5]
-
-
-@pytest.fixture(scope="module")
-def valid():
-    return load_examples(SAMPLE_LAMPQA, split="validation")[:3]
 
 
 def policy_reply(request, params, j):

@@ -4,7 +4,6 @@ import pytest
 from fakes import ScriptedLLM
 from test_methods import hidden_snippets, json_answer
 
-from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun, Score
 from tailor.llm.cache import ResponseCache
@@ -16,16 +15,6 @@ from tailor.train.vac import VACConfig, train_vac
 
 N, MAX_ATTEMPTS = 4, 3
 SEEDS = [j * MAX_ATTEMPTS for j in range(N)]  # the feedback seeds train_vac uses (seed 0)
-
-
-@pytest.fixture(scope="module")
-def train():
-    return load_examples(SAMPLE_LAMPQA, split="train")[:5]
-
-
-@pytest.fixture(scope="module")
-def valid():
-    return load_examples(SAMPLE_LAMPQA, split="validation")[:3]
 
 
 def feedback_reply(request, params, j):
@@ -249,7 +238,6 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 import test_vac as t
-from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.llm.cache import ResponseCache
 
 train = load_examples(SAMPLE_LAMPQA, split="train")[:5]
