@@ -238,6 +238,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 import test_vac as t
+from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.llm.cache import ResponseCache
 
 train = load_examples(SAMPLE_LAMPQA, split="train")[:5]
