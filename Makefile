@@ -22,11 +22,16 @@ install: $(STAMP)
 install-llamacpp: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[llamacpp]'
 
+# the main job on the bundled sample, CPU recipes: the PlanPers planner, VAC (trained and
+# frozen feedback), then the five methods on the test split in one table (about 45 minutes;
+# every step resumes, and a rerun reads everything back)
 demo: $(STAMP)
-	$(BIN)/tailor demo
+	$(BIN)/tailor train planner
+	$(BIN)/tailor train vac --config configs/vac-sample-cpu.yaml
+	$(BIN)/tailor eval --config configs/lampqa-sample-cpu.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) runs/demo
+	rm -rf $(VENV) runs/demo runs/planner-sample runs/vac-sample runs/lampqa-sample

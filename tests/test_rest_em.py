@@ -57,7 +57,7 @@ def test_the_best_scored_sample_becomes_the_target(tmp_path, train, valid):
     sampled = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(sampled) == M * len(train) and metric.calls[1] == M * len(train)  # one score_batch over all samples
     assert all(row["score"] is not None for row in sampled)
-    chosen = {row["id"]: row for row in map(json.loads, (out / "chosen.jsonl").read_text().splitlines())}
+    chosen = {row["id"]: row for row in map(json.loads, (out / "kept.jsonl").read_text().splitlines())}
     assert {e.id: chosen[e.id]["seed"] for e in train} == favourite and {row["score"] for row in chosen.values()} == {1.0}
     first, second = trainer.jobs
     assert first["dir"] == out / "policy_model" and first["init"] is None

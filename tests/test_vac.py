@@ -31,19 +31,28 @@ def policy_reply(request, params, j):
     return json_answer(request, params, j)
 
 
+INITIAL_SCORE = 0.05
+
+
 class FakeMetric(Metric):
-    """Revisions score 1.0 when made from this example's favourite seed, else by seed;
-    each validation pass gets the next score of ``validation``."""
+    """Revisions score 1.0 when made from this example's favourite seed, else by seed, and
+    initial answers beside them 0.05 (the training signal); each validation pass (no
+    revision in the batch) gets the next score of ``validation``."""
 
     name = "fake"
 
     def __init__(self, favourite: dict[str, int], validation: list[float]):
         self.favourite, self.validation, self.calls = favourite, list(validation), []
 
+    def revision_score(self, example, response: str) -> float:
+        if not response.startswith("Revised"):
+            return INITIAL_SCORE
+        return 1.0 if f"seed {self.favourite[example.id]} " in response else 0.1 + 0.01 * int(response.split("seed ")[1].split()[0])
+
     def score_batch(self, examples, responses):
         self.calls.append(len(examples))
-        if all(r.startswith("Revised") for r in responses):
-            values = [1.0 if f"seed {self.favourite[e.id]} " in r else 0.1 + 0.01 * int(r.split("seed ")[1].split()[0]) for e, r in zip(examples, responses)]
+        if any(r.startswith("Revised") for r in responses):
+            values = [self.revision_score(e, r) for e, r in zip(examples, responses)]
         else:
             values = [self.validation.pop(0)] * len(examples)
         return MetricRun(self.name, [e.id for e in examples], [Score(v) for v in values])
@@ -210,8 +219,6 @@ def test_vac_method_answers_with_the_policy_adapter_alone(train):
     answers = method.answer_batch(train[:2])
     assert method.name == "vac" and [a.text for a in answers] == ["An answer."] * 2
     assert {adapter for _, _, adapter in llm.received} == {"policy"}
-    with pytest.raises(TailorError, match="policy adapter"):
-        make_method("vac", llm, BM25Retriever())
 
 
 @pytest.mark.model
@@ -298,3 +305,40 @@ def test_sigkill_mid_iteration_then_resume_repeats_no_backend_call(tmp_path, tra
         for name in ("initial.jsonl", "feedbacks.jsonl", "chosen_feedback.jsonl", "revised.jsonl", "policy_sft.jsonl"):
             resumed = (killed_dir / "run" / f"iter_{t}" / name).read_text()
             assert resumed == (fresh_dir / "run" / f"iter_{t}" / name).read_text(), (t, name)
+
+
+def test_training_signal_scores_the_initial_answers_against_the_policy_targets(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train)
+    run(config, train, valid, policy, feedback, metric, trainer)
+    out = tmp_path / "run" / "iter_2"
+    revised = {r["id"]: r["revision"] for r in map(json.loads, (out / "revised.jsonl").read_text().splitlines())}
+    signal = [json.loads(line) for line in (out / "train_scores.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in signal] == [e.id for e in train]
+    for example, row in zip(train, signal):
+        assert row["initial"] == INITIAL_SCORE and row["revised"] == metric.revision_score(example, revised[example.id])
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["stages"]["iter_2/train_scores"]["calls"] == {"policy": 0, "feedback": 0}
+    assert history["metric"] == {"name": "fake", "proxy": False}
+
+
+def test_resume_reads_the_settings_the_run_started_with(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, validation=(0.3, 0.6))
+    run(config.model_copy(update={"iterations": 1, "n_feedback": 2}), train, valid, policy, feedback, metric, trainer)
+    resumed = VACConfig.resume(tmp_path / "run")
+    assert resumed.n_feedback == 2 and resumed.iterations == 1 and resumed.run_dir == tmp_path / "run"
+    extended = resumed.model_copy(update={"iterations": 2, "variants": {"frozen": {"train_feedback": False}}})  # settings no stage depends on
+    metric.validation = [0.5]
+    assert len(run(extended, train, valid, policy, feedback, metric, trainer).validation) == 3
+    with pytest.raises(TailorError, match="no run to resume"):
+        VACConfig.resume(tmp_path / "elsewhere")
+
+
+def test_variants_run_in_their_own_folders(tmp_path, train):
+    config, *_ = setup(tmp_path, train, variants={"frozen": {"train_feedback": False}})
+    (main, same), (name, frozen) = config.runs()
+    assert main == "main" and same is config and name == "frozen"
+    assert frozen.run_dir == tmp_path / "run" / "frozen" and not frozen.train_feedback and frozen.variants == {}
+    assert frozen.staged() == config.staged() | {"train_feedback": False}
+    for bad, message in (({"main": {}}, "plain folder name"), ({"x": {"n_feedbak": 2}}, "variant 'x'")):
+        with pytest.raises(TailorError, match=message):
+            config.model_copy(update={"variants": bad}).runs()

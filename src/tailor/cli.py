@@ -228,16 +228,16 @@ def score(
     data: Annotated[Path, typer.Option(help="the dataset the responses answer (any supported format)")],
     split: Split = None,
     fmt: Format = "auto",
-    metric: Annotated[str, typer.Option(help="aspect (the LaMP-QA judge), direct or proxy")] = "aspect",
+    metric: Annotated[str, typer.Option(help="aspect (the LaMP-QA judge), direct, proxy, rouge-1, rouge-l or similarity (LongLaMP)")] = "aspect",
     judge_backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
     judge_model: Annotated[str, typer.Option(help="judge model name, local path or hub id")] = "smollm2-135m-instruct",
     judge_base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
     out: Annotated[Optional[Path], typer.Option(help="folder for scores.json (default: next to the responses)")] = None,
 ) -> None:
-    """Score responses made by any system with a LaMP-QA metric."""
+    """Score responses made by any system with a LaMP-QA or LongLaMP metric."""
     from tailor.data import load_examples
     from tailor.data.responses import read_responses
-    from tailor.eval.metrics import METRICS, make_metric
+    from tailor.eval.metrics import JUDGELESS, METRICS, make_metric
     from tailor.eval.runner import scores_document
     from tailor.io import atomic_write_json
     from tailor.llm import LLMConfig, make_llm
@@ -252,7 +252,7 @@ def score(
             raise TailorError(f"{responses}: {len(unknown)} response ids are not in {data}, e.g. {unknown[0]!r}")
         chosen = [examples[qid] for qid in outputs]
         judge = None
-        if metric != "proxy":
+        if metric not in JUDGELESS:
             options = {"base_url": judge_base_url} if judge_base_url else {}
             judge = make_llm(LLMConfig(backend=judge_backend, model=judge_model, options=options))
         scorer = make_metric(metric, judge)
@@ -336,6 +336,34 @@ def _loop_inputs(settings):
     return train, valid, policy_llm, metric, retriever
 
 
+def _model_pool(policy_config, policy_llm):
+    """A loop's other models by config, each built once; the policy's config gives the policy itself."""
+    from tailor.llm import make_llm
+
+    built = {policy_config.model_dump_json(): policy_llm}
+
+    def model(config):
+        key = config.model_dump_json()
+        if key not in built:
+            built[key] = make_llm(config)
+        return built[key]
+
+    return model
+
+
+def _loop_settings(kind, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None):
+    """A training loop's config from its recipe or from the run to resume, with overrides."""
+    if (config is None) == (resume is None):
+        raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
+    settings = kind.from_yaml(config) if config else kind.resume(resume)
+    return settings.model_copy(update={k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None})
+
+
+def _print_report(report) -> None:
+    extras = [f"{label}: {path}" for label, path in (("curves", report.curves), ("budget", report.budget), ("case studies", report.cases)) if path]
+    console.print(f"report: {report.markdown} | " + " | ".join(extras))
+
+
 def _report_loop(result, metric, run_dir: Path) -> None:
     label = " (proxy metric)" if metric.proxy else ""
     for t, score in enumerate(result.validation):
@@ -346,42 +374,120 @@ def _report_loop(result, metric, run_dir: Path) -> None:
 
 @train_app.command("vac")
 def train_vac_command(
-    config: Annotated[Path, typer.Option("--config", help="VAC recipe (YAML), e.g. configs/vac-sample-cpu.yaml")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="VAC recipe (YAML), e.g. configs/vac-sample-cpu.yaml")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+    cases: Annotated[int, typer.Option(help="case studies in the report: the largest gains of revision over initial answer")] = 3,
 ) -> None:
-    """Train a policy with natural-language feedback (VAC); reports the validation score of each round."""
-    from tailor.llm import make_llm
+    """Train a policy with natural-language feedback (VAC) and the recipe's variants (e.g. a
+    frozen feedback model); reports each round's validation score and writes the run report."""
     from tailor.train.vac import VACConfig, train_vac
+    from tailor.train.report import write_run_report
 
     try:
-        settings = VACConfig.from_yaml(config)
-        if run_dir:
-            settings = settings.model_copy(update={"run_dir": run_dir})
+        settings = _loop_settings(VACConfig, config, resume, run_dir, iterations)
         train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        feedback_llm = policy_llm if settings.feedback_llm == settings.policy else make_llm(settings.feedback_llm)
-        result = train_vac(settings, train, valid, policy_llm, feedback_llm, metric, retriever)
+        feedback_llm = _model_pool(settings.policy, policy_llm)(settings.feedback_llm)
+        for name, variant in settings.runs():
+            console.print(f"[bold]VAC ({name}, {'trained' if variant.train_feedback else 'frozen'} feedback model)[/bold] → {variant.run_dir}")
+            _report_loop(train_vac(variant, train, valid, policy_llm, feedback_llm, metric, retriever), metric, variant.run_dir)
+        report = write_run_report(settings.run_dir, train, valid, cases)
     except TailorError as err:
         _fail(err)
-    _report_loop(result, metric, settings.run_dir)
+    _print_report(report)
+
+
+def _train_rest_em(config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None) -> None:
+    from tailor.train.report import write_run_report
+    from tailor.train.rest_em import RestEMConfig, train_rest_em
+
+    try:
+        settings = _loop_settings(RestEMConfig, config, resume, run_dir, iterations)
+        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
+        model = _model_pool(settings.policy, policy_llm)
+        for name, variant in settings.runs():
+            reasoner = model(variant.reasoner_llm) if variant.warmup == "reasoning" else None
+            console.print(f"[bold]{'REST-PG' if variant.warmup == 'reasoning' else 'ReST-EM'} ({name})[/bold] → {variant.run_dir}")
+            _report_loop(train_rest_em(variant, train, valid, policy_llm, metric, retriever, reasoner_llm=reasoner), metric, variant.run_dir)
+        report = write_run_report(settings.run_dir, train, valid)
+    except TailorError as err:
+        _fail(err)
+    _print_report(report)
 
 
 @train_app.command("rest-em")
 def train_rest_em_command(
-    config: Annotated[Path, typer.Option("--config", help="ReST-EM recipe (YAML), e.g. configs/rest-em-sample-cpu.yaml")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="ReST-EM recipe (YAML), e.g. configs/rest-em-sample-cpu.yaml")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
 ) -> None:
     """Train a policy on its own best-scored samples (Offline RL RAG-Personalization, ReST-EM); reports each round's validation score."""
-    from tailor.train.rest_em import RestEMConfig, train_rest_em
+    _train_rest_em(config, resume, run_dir, iterations)
+
+
+@train_app.command("rest-pg")
+def train_rest_pg_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="REST-PG recipe (YAML), e.g. configs/restpg-sample-cpu.yaml")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+) -> None:
+    """REST-PG: SFT on reasoning data, then ReST-EM with the reward (and the recipe's variants,
+    e.g. ReST-EM without reasoning); reports each round's validation score and writes the run report."""
+    _train_rest_em(config, resume, run_dir, iterations)
+
+
+@train_app.command("rpo")
+def train_rpo_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="RPO recipe (YAML), e.g. configs/rpo-sample-cpu.yaml")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="RL epochs T, replacing the config's (a run may be extended)")] = None,
+) -> None:
+    """RPO: a reflection model learns to rewrite a black-box model's generic answer for the user
+    (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
+    from tailor.train.report import write_run_report
+    from tailor.train.rpo import RPOConfig, train_rpo
 
     try:
-        settings = RestEMConfig.from_yaml(config)
-        if run_dir:
-            settings = settings.model_copy(update={"run_dir": run_dir})
+        settings = _loop_settings(RPOConfig, config, resume, run_dir, iterations)
         train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        result = train_rest_em(settings, train, valid, policy_llm, metric, retriever)
+        model = _model_pool(settings.policy, policy_llm)
+        base, teacher = model(settings.base_llm), model(settings.teacher_llm)
+        for name, variant in settings.runs():
+            console.print(f"[bold]RPO ({name})[/bold] → {variant.run_dir}")
+            _report_loop(train_rpo(variant, train, valid, policy_llm, metric, retriever, base, teacher), metric, variant.run_dir)
+        report = write_run_report(settings.run_dir, train, valid)
     except TailorError as err:
         _fail(err)
-    _report_loop(result, metric, settings.run_dir)
+    _print_report(report)
+
+
+@train_app.command("popi")
+def train_popi_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="POPI recipe (YAML), e.g. configs/popi-sample-cpu.yaml")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+) -> None:
+    """POPI: a preference-inference model writes short user summaries (best-of-N by the gain
+    they bring), and the generator learns by DPO to answer from them."""
+    from tailor.train.popi import POPIConfig, train_popi
+    from tailor.train.report import write_run_report
+
+    try:
+        settings = _loop_settings(POPIConfig, config, resume, run_dir, iterations)
+        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
+        summarizer = _model_pool(settings.policy, policy_llm)(settings.summarizer_llm)
+        for name, variant in settings.runs():
+            console.print(f"[bold]POPI ({name})[/bold] → {variant.run_dir}")
+            _report_loop(train_popi(variant, train, valid, policy_llm, metric, retriever, summarizer), metric, variant.run_dir)
+        report = write_run_report(settings.run_dir, train, valid)
+    except TailorError as err:
+        _fail(err)
+    _print_report(report)
 
 
 def main() -> None:

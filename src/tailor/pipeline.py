@@ -15,8 +15,9 @@ from tailor.retrieval import RandomProfileRetriever, RankingCache, Retriever, ma
 
 # The LaMP-QA baselines: no personalization, RAG over the asker's profile, RAG over a random
 # other user's profile (the control), and RAG with a planner (PlanPers); VAC is RAG with the
-# policy adapter trained by `tailor train vac`.
-METHODS = ("nopers", "rag", "rag_random", "planpers", "vac")
+# policy adapter trained by `tailor train vac`; RPO rewrites a base model's generic answer
+# with a reflection model; POPI answers from a stored preference summary of the user.
+METHODS = ("nopers", "rag", "rag_random", "planpers", "vac", "rpo", "popi")
 
 
 @dataclass
@@ -40,27 +41,41 @@ def make_method(
     planner_adapter: str | None = None,
     planner_llm: LLM | None = None,
     policy_adapter: str | None = None,
+    reflection_adapter: str | None = None,
+    reflection_llm: LLM | None = None,
+    summarizer_adapter: str | None = None,
+    summarizer_llm: LLM | None = None,
 ) -> Method:
     """A method around models and a retriever that already exist (so several methods can
     share them). ``pool``: the examples whose profiles ``rag_random`` draws from;
     ``planner_adapter``: the planner's LoRA adapter (a path, or a served model name);
-    ``policy_adapter``: VAC's trained policy adapter."""
+    ``policy_adapter``: the generator's trained adapter, e.g. VAC's policy (None: the base model);
+    ``reflection_llm`` / ``reflection_adapter``: RPO's reflection model (default: the generator);
+    ``summarizer_llm`` / ``summarizer_adapter``: POPI's preference-inference model (default:
+    the generator; summaries are stored beside the response cache)."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     if name == "nopers":
-        return RetrievalAugmented(llm, None, config)
+        return RetrievalAugmented(llm, None, config, adapter=policy_adapter)
     if retriever is None:
         raise TailorError(f"method {name!r} needs a retriever")
     if name == "rag":
-        return RetrievalAugmented(llm, retriever, config)
+        return RetrievalAugmented(llm, retriever, config, adapter=policy_adapter)
     if name == "rag_random":
         if not pool:
             raise TailorError("rag_random needs a pool of examples to draw other users' profiles from")
-        return RetrievalAugmented(llm, RandomProfileRetriever(retriever, pool, seed), config)
+        return RetrievalAugmented(llm, RandomProfileRetriever(retriever, pool, seed), config, adapter=policy_adapter)
     if name == "vac":
-        if not policy_adapter:
-            raise TailorError("vac needs the trained policy adapter (policy_adapter), see `tailor train vac`")
         return vac_policy(llm, retriever, config, policy_adapter)
+    if name == "rpo":
+        from tailor.methods.rpo import ReflectivePersonalization
+
+        return ReflectivePersonalization(llm, retriever, config, reflection_llm, reflection_adapter)
+    if name == "popi":
+        from tailor.methods.popi import PreferenceInference, PreferencePersonalization, SummaryStore
+
+        inference = PreferenceInference(summarizer_llm or llm, SummaryStore(default_cache_path()), summarizer_adapter, seed=seed)
+        return PreferencePersonalization(llm, inference, config, policy_adapter, retriever)
     from tailor.methods.planpers import PlanPers
 
     return PlanPers(llm, retriever, config, planner_adapter, planner_llm)
@@ -76,7 +91,8 @@ def build_method(
     **extra,
 ) -> BuiltMethod:
     """Build the generator and the retriever from settings, then the method; ``extra`` goes
-    to ``make_method`` (``pool``, ``seed``, ``planner_adapter``, ``planner_llm``, ``policy_adapter``)."""
+    to ``make_method`` (``pool``, ``seed``, ``planner_adapter``, ``planner_llm``, ``policy_adapter``,
+    ``reflection_adapter``, ``reflection_llm``, ``summarizer_adapter``, ``summarizer_llm``)."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     llm = make_llm(llm_config)

@@ -6,5 +6,7 @@ from tailor.data.loaders import load_examples
 from tailor.data.schema import Aspect, Example, ProfileItem
 
 SAMPLE_LAMPQA = Path(__file__).parent / "sample" / "lampqa"
+SAMPLE_LONGLAMP = Path(__file__).parent / "sample" / "longlamp"  # four task folders
+SAMPLE_LAMP = Path(__file__).parent / "sample" / "lamp"  # LaMP-<n>/<user|time>/ folders
 
-__all__ = ["SAMPLE_LAMPQA", "Aspect", "Example", "ProfileItem", "load_examples"]
+__all__ = ["SAMPLE_LAMP", "SAMPLE_LAMPQA", "SAMPLE_LONGLAMP", "Aspect", "Example", "ProfileItem", "load_examples"]

@@ -8,15 +8,13 @@ same examples' scores and leave out examples the judge could not score for eithe
 
 import io
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
 from tailor.eval.runner import EvalResult, MethodResult
-from tailor.io import atomic_write_json, atomic_write_text
+from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 ALPHA = 0.05
 DAGGER = "†"
@@ -203,17 +201,6 @@ def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class Report:
     tables: list[Table]
@@ -229,5 +216,5 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     report = Report(tables, out / "report.md", out / "report.json", out / "report.png")
     atomic_write_text(report.markdown, render_markdown(result, tables))
     atomic_write_json(report.json, report_document(result, tables))
-    _atomic_write_bytes(report.chart, render_chart(result, tables))
+    atomic_write_bytes(report.chart, render_chart(result, tables))
     return report

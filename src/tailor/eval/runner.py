@@ -14,7 +14,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,15 +24,17 @@ from tailor.data.schema import Example
 from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun
+from tailor.eval.metrics import JUDGELESS, MetricName, check_judge
 from tailor.io import atomic_write_json
 from tailor.llm import LLM, LLMConfig, make_llm
 from tailor.llm.base import adapter_fingerprint
 from tailor.methods import AnswerConfig
+from tailor.methods.trained import kept_policy
+from tailor.prompts.formats import FormatName
 from tailor.paths import default_cache_path
 from tailor.pipeline import METHODS, answer_examples, make_method, uses_retriever
 from tailor.retrieval import RankingCache, Retriever, make_retriever
 
-MetricName = Literal["aspect", "direct", "proxy"]
 LOCAL_BACKENDS = ("hf", "vllm", "llamacpp")  # these load a planner adapter from a path
 
 
@@ -49,7 +50,16 @@ class MethodSpec(BaseModel):
     k: int | None = Field(default=None, ge=0)
     planner_adapter: str | None = None  # planpers: LoRA adapter path, or a served model name
     planner: LLMConfig | None = None  # planpers: a separate planner model (default: the generator)
-    policy_adapter: str | None = None  # vac: the policy adapter `tailor train vac` kept
+    reflection_adapter: str | None = None  # rpo: the reflection model's LoRA adapter (none: prompted only)
+    reflection: LLMConfig | None = None  # rpo: a separate reflection model (default: the generator, the black-box base)
+    summarizer_adapter: str | None = None  # popi: the preference-inference model's LoRA adapter
+    summarizer: LLMConfig | None = None  # popi: a separate preference-inference model (default: the generator)
+    # The generator's trained adapter (required for vac): given, or kept by a training run
+    # (`tailor train vac|rest-em|rest-pg`): its best policy, or pi_<policy_iteration>.
+    policy_adapter: str | None = None
+    policy_run: Path | None = None
+    policy_iteration: int | None = Field(default=None, ge=0)
+    format: FormatName | None = None  # the reply format, replacing answer.format
 
     @field_validator("name")
     @classmethod
@@ -58,9 +68,25 @@ class MethodSpec(BaseModel):
             raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
         return name
 
+    @model_validator(mode="after")
+    def _one_policy(self) -> "MethodSpec":
+        if self.policy_adapter is not None and self.policy_run is not None:
+            raise ValueError("give one of policy_adapter (an adapter) or policy_run (a training run folder), not both")
+        if self.name == "vac" and self.policy_adapter is None and self.policy_run is None:
+            raise ValueError("vac needs one of policy_adapter (an adapter) or policy_run (a `tailor train vac` run folder)")
+        if self.name in ("planpers", "rpo") and (self.policy_adapter or self.policy_run):
+            raise ValueError(f"{self.name} trains a second model ({'planner' if self.name == 'planpers' else 'reflection'}_adapter); its generator is not a trained policy")
+        if self.policy_iteration is not None and self.policy_run is None:
+            raise ValueError("policy_iteration picks a policy of policy_run; set policy_run too")
+        return self
+
     @property
     def key(self) -> str:
         return self.label or self.name
+
+    def policy(self) -> str | None:
+        """The generator's adapter: the given one, or the one its run kept (None: the base model)."""
+        return kept_policy(self.policy_run, self.policy_iteration) if self.policy_run else self.policy_adapter
 
 
 class DatasetSpec(BaseModel):
@@ -103,10 +129,7 @@ class EvalConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalConfig":
-        if self.metric is None:
-            self.metric = "aspect" if self.judge else "proxy"
-        if self.metric != "proxy" and self.judge is None:
-            raise ValueError(f"metric {self.metric!r} needs a judge model (set `judge`), or use metric: proxy")
+        self.metric = check_judge(self.metric, self.judge is not None)
         for what, keys in (("method", [m.key for m in self.methods]), ("dataset", [d.key for d in self.datasets])):
             repeated = sorted({k for k in keys if keys.count(k) > 1})
             if repeated:
@@ -193,7 +216,7 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
         proxy=proxy,
         baseline=config.baseline,
         generator=_describe(config.generator),
-        judge=_describe(config.judge) if config.metric != "proxy" else None,
+        judge=_describe(config.judge) if config.metric not in JUDGELESS else None,
         runs=results,
         generator_calls=models.generator_calls,
         judge_calls=models.judge_calls,
@@ -246,7 +269,7 @@ class _Models:
     def __init__(self, config: EvalConfig, generator: LLM | None, judge: LLM | None, metric: Metric | None):
         self.config = config
         self._generator, self._judge, self._metric = generator, judge, metric
-        self._planners: dict[str, LLM] = {}
+        self._helpers: dict[str, LLM] = {}
         self._retrievers: dict[str, Retriever] = {}
         self._ranking_cache: RankingCache | None = None
         self.generator_calls = self.judge_calls = 0
@@ -256,15 +279,16 @@ class _Models:
             self._generator = make_llm(self.config.generator)
         return self._generator
 
-    def planner(self, config: LLMConfig | None) -> LLM | None:
+    def helper(self, config: LLMConfig | None) -> LLM | None:
+        """A method's second model (PlanPers' planner, RPO's reflection model), built once."""
         if config is None:
             return None
         if config == self.config.generator:
             return self.generator()
         key = _digest(_llm_identity(config))
-        if key not in self._planners:
-            self._planners[key] = make_llm(config)
-        return self._planners[key]
+        if key not in self._helpers:
+            self._helpers[key] = make_llm(config)
+        return self._helpers[key]
 
     def retriever(self, name: str, options: dict) -> Retriever:
         key = _digest([name, options])
@@ -279,7 +303,7 @@ class _Models:
         """Let go of the generator (unless it also judges) before the judge is loaded."""
         if self.config.judge is not None and self.config.judge == self.config.generator and self._judge is None:
             self._judge = self._generator
-        self._generator, self._planners, self._retrievers = None, {}, {}
+        self._generator, self._helpers, self._retrievers = None, {}, {}
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
@@ -290,7 +314,7 @@ class _Models:
             from tailor.eval.metrics import make_metric
 
             judge = None
-            if self.config.metric != "proxy":
+            if self.config.metric not in JUDGELESS:
                 if self._judge is None:
                     self._judge = make_llm(self.config.judge)
                 judge = self._judge
@@ -343,10 +367,11 @@ class _Unit:
         retriever = models.retriever(spec.retriever or config.retriever, _retriever_options(config, spec)) if uses_retriever(spec.name) else None
         method = make_method(
             spec.name, llm, retriever, _answer_config(config, spec),
-            pool=self.pool, seed=config.seed, planner_adapter=spec.planner_adapter, planner_llm=models.planner(spec.planner),
-            policy_adapter=spec.policy_adapter,
+            pool=self.pool, seed=config.seed, planner_adapter=spec.planner_adapter, planner_llm=models.helper(spec.planner),
+            policy_adapter=spec.policy(), reflection_adapter=spec.reflection_adapter, reflection_llm=models.helper(spec.reflection),
+            summarizer_adapter=spec.summarizer_adapter, summarizer_llm=models.helper(spec.summarizer),
         )
-        used = [llm] + ([models.planner(spec.planner)] if spec.planner else [])
+        used = [llm] + [models.helper(c) for c in (spec.planner, spec.reflection, spec.summarizer) if c]
         calls_before = sum(m.usage.requests for m in used)
         started = time.perf_counter()
         answer_examples(method, self.examples, self.folder)
@@ -392,7 +417,9 @@ class _Unit:
 
 
 def _answer_config(config: EvalConfig, spec: MethodSpec) -> AnswerConfig:
-    return config.answer.model_copy(update={"seed": config.seed, "k": config.answer.k if spec.k is None else spec.k})
+    return config.answer.model_copy(
+        update={"seed": config.seed, "k": config.answer.k if spec.k is None else spec.k, "format": spec.format or config.answer.format}
+    )
 
 
 def _retriever_options(config: EvalConfig, spec: MethodSpec) -> dict:
@@ -420,7 +447,7 @@ def _load_split(dataset: DatasetSpec, split: str) -> list[Example]:
 def _plan(config: EvalConfig) -> list[_Unit]:
     """Every (dataset, split, method) with the fingerprints that decide whether its saved
     answers and scores are still valid."""
-    scoring = {"metric": config.metric, "options": config.metric_options, "judge": _llm_identity(config.judge) if config.metric != "proxy" else None}
+    scoring = {"metric": config.metric, "options": config.metric_options, "judge": _llm_identity(config.judge) if config.metric not in JUDGELESS else None}
     units = []
     for dataset in config.datasets:
         for split in dataset.splits:
@@ -437,7 +464,9 @@ def _plan(config: EvalConfig) -> list[_Unit]:
                     "data": data_digest,
                     "pool": pool_digest if spec.name == "rag_random" else None,
                     "planner": [_llm_identity(spec.planner), adapter_fingerprint(spec.planner_adapter)] if spec.name == "planpers" else None,
-                    "policy": adapter_fingerprint(spec.policy_adapter) if spec.name == "vac" else None,
+                    "reflection": [_llm_identity(spec.reflection), adapter_fingerprint(spec.reflection_adapter)] if spec.name == "rpo" else None,
+                    "summarizer": [_llm_identity(spec.summarizer), adapter_fingerprint(spec.summarizer_adapter)] if spec.name == "popi" else None,
+                    "policy": adapter_fingerprint(spec.policy()),
                 }
                 folder = config.out / dataset.key / split / spec.key
                 units.append(_Unit(config, dataset.key, split, spec, examples, pool, folder, _digest(answering), _digest(scoring)))
@@ -450,8 +479,12 @@ def _check_planner_adapters(config: EvalConfig, pending: list[_Unit]) -> None:
         spec = unit.spec
         if spec.name == "planpers":
             adapter, backend, trainer = spec.planner_adapter, (spec.planner or config.generator).backend, "tailor train planner"
-        elif spec.name == "vac":
-            adapter, backend, trainer = spec.policy_adapter, config.generator.backend, "tailor train vac"
+        elif spec.name == "rpo":
+            adapter, backend, trainer = spec.reflection_adapter, (spec.reflection or config.generator).backend, "tailor train rpo"
+        elif spec.name == "popi" and spec.summarizer_adapter:
+            adapter, backend, trainer = spec.summarizer_adapter, (spec.summarizer or config.generator).backend, "tailor train popi"
+        elif spec.policy_adapter or spec.policy_run:
+            adapter, backend, trainer = spec.policy(), config.generator.backend, "tailor train …"
         else:
             continue
         if adapter and backend in LOCAL_BACKENDS and not Path(adapter).exists():

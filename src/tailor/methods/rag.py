@@ -1,5 +1,6 @@
 """Answering with retrieved profile items (RAG-Personalization), or without any (NoPers):
-one mechanism, the retriever is simply absent for NoPers."""
+one mechanism, the retriever is simply absent for NoPers. The reply format decides the
+task shape: LaMP-QA answers, or LongLaMP texts with or without reasoning first."""
 
 from pydantic import BaseModel, Field
 
@@ -7,7 +8,7 @@ from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Answer, Method
-from tailor.prompts.answer import answer_request, parse_answer
+from tailor.prompts.formats import FormatName, reply_format
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 
@@ -20,6 +21,7 @@ class AnswerConfig(BaseModel):
     max_tokens: int = 512
     max_attempts: int = Field(default=3, ge=1)
     seed: int = 0
+    format: FormatName = "answer"
 
 
 class RetrievalAugmented(Method):
@@ -29,16 +31,18 @@ class RetrievalAugmented(Method):
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         retrieved = [self.retriever.retrieve(e, self.config.k) if self.retriever else None for e in examples]
-        requests = [answer_request(e.question, items) for e, items in zip(examples, retrieved)]
+        fmt = reply_format(self.config.format)
+        requests = [fmt.request(e.question, items) for e, items in zip(examples, retrieved)]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(
-            self.llm, requests, params, parse_answer, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
+            self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
         )
         answers = []
         for items, parsed in zip(retrieved, batch.items):
-            trace = {"method": self.name, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw}
+            # Unparseable output is kept verbatim as the reply and flagged in the trace.
+            reply = parsed.value if parsed.ok else parsed.raw
+            trace = {"method": self.name, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw, **fmt.trace(reply)}
             if items is not None:
                 trace["retrieved"] = [item.id for item in items]
-            # Unparseable output is kept verbatim as the answer and flagged in the trace.
-            answers.append(Answer(parsed.value if parsed.ok else parsed.raw, trace))
+            answers.append(Answer(fmt.answer(reply), trace))
         return answers

@@ -7,6 +7,7 @@ from tailor.retrieval.base import Retriever
 
 
 def vac_policy(llm: LLM, retriever: Retriever, config: AnswerConfig, adapter: str | None) -> RetrievalAugmented:
+    """``adapter``: the trained policy; None when a run's untrained policy validated best."""
     method = RetrievalAugmented(llm, retriever, config, adapter=adapter)
     method.name = "vac"
     return method

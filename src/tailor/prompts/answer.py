@@ -21,8 +21,15 @@ def format_profile(items: list[ProfileItem]) -> str:
     return "\n\n".join(f"[{n}] {item.text}" for n, item in enumerate(items, start=1))
 
 
-def answer_request(question: str, items: list[ProfileItem] | None) -> ChatRequest:
-    """The request for an answer; ``items=None`` gives the non-personalized prompt."""
+def answer_request(question: str, items: list[ProfileItem] | None, preferences: str | None = None) -> ChatRequest:
+    """The request for an answer; ``items=None`` gives the non-personalized prompt, and
+    ``preferences`` (a summary of the user, as POPI infers it) replaces the history."""
+    if preferences is not None:
+        return ChatRequest.of(
+            f"What I prefer, in short: {preferences}\n\nMy question: {question}\n\n"
+            f"Answer my question in a way that fits these preferences, without repeating them back to me. {REPLY_SHAPE}",
+            prefill=ANSWER_PREFILL,
+        )
     if items is None:
         return ChatRequest.of(f"My question: {question}\n\nGive me a helpful, concrete answer. {REPLY_SHAPE}", prefill=ANSWER_PREFILL)
     history = format_profile(items) if items else "(none)"

@@ -1,7 +1,7 @@
 """Ask, parse, and re-ask what failed to parse, with the temperature raised on each try
 (a bounded budget). What still fails is returned with its raw text and counted."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -39,15 +39,16 @@ def generate_parsed(
     llm: LLM,
     requests: list[ChatRequest],
     params: SamplingParams,
-    parse: Callable[[str], T],
+    parse: Callable[[str], T] | Sequence[Callable[[str], T]],
     max_attempts: int = 3,
     temperature_step: float = 0.3,
     adapter: str | None = None,
     description: str = "generating",
 ) -> ParsedBatch[T]:
-    """``parse`` raises ``ValueError`` on bad output; it reads the request's prefill
-    followed by the completion. Attempt ``a`` samples at ``temperature + a *
+    """``parse`` (one for all requests, or one per request) raises ``ValueError`` on bad
+    output; it reads the request's prefill followed by the completion. Attempt ``a`` samples at ``temperature + a *
     temperature_step`` (at most 1.0) with seed ``seed + a``."""
+    parsers = [parse] * len(requests) if callable(parse) else list(parse)
     items: list[Parsed[T] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(max_attempts):
@@ -60,7 +61,7 @@ def generate_parsed(
         for i, completion in zip(pending, completions):
             text = (requests[i].prefill or "") + completion.text
             try:
-                items[i] = Parsed(parse(text), text, attempt + 1)
+                items[i] = Parsed(parsers[i](text), text, attempt + 1)
             except ValueError:
                 items[i] = Parsed(None, text, attempt + 1)
                 still.append(i)

@@ -1,50 +1,95 @@
-"""Offline RL RAG-Personalization: ReST-EM with the metric as a scalar reward, the VAC
-paper's baseline for learning from a score instead of natural-language feedback.
+"""ReST-EM self-training with the metric as reward: the VAC paper's Offline-RL baseline
+and, with reasoning, REST-PG (Algorithm 1 of the REST-PG paper). One loop, two settings.
+
+Optional warm-up (REST-PG's lines 2-5): pi_0 is trained by SFT on the references, either
+as they are (the SFT baseline) or after a reasoning summary that a reasoner model wrote
+from the profile, the input and the reference (SFT with reasoning). Without a warm-up,
+pi_0 is the untrained policy.
 
 Each iteration t, with the previous policy pi_{t-1}:
-(a) pi_{t-1} samples m answers per training question from its top-k profile items with
-the plain answer prompt (temperature 1.0, one seed per sample);
-(b) the metric scores all of them in one batch;
-(c) each question's best-scored answer is the SFT target for that same prompt;
-(d) pi_t is trained from pi_{t-1} on those targets and scored on the validation split.
-The best of pi_0 .. pi_T is the result. The narrative reaches only the metric.
+(a) E-step: pi_{t-1} samples m replies per training input from its top-k profile items
+(temperature gamma, one seed per sample); the metric scores each reply's answer part
+(never the reasoning), all in one batch;
+(b) per input, the best replies are kept: the single best (the VAC paper's baseline), or
+those with reward >= tau, at most ``max_per_input`` (REST-PG: 10);
+(c) M-step: pi_t is fine-tuned on them, each row's loss scaled by its reward when
+``reward_weighted``, from the base model (``from_base``, REST-PG's default) or from
+pi_{t-1}; then scored on the validation split.
+The best of pi_0 .. pi_T is the result. Only the metric sees references and narratives.
 
-Everything lands under ``run_dir/iter_<t>/``; a rerun reads finished stages back, and
-``train_sft`` reuses finished adapters.
+Everything lands under ``run_dir/``; a rerun reads finished stages back.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.eval.base import Metric
-from tailor.llm import LLM
-from tailor.prompts.answer import ANSWER_FIELD, answer_request
+from tailor.llm import LLM, LLMConfig
+from tailor.llm.types import SamplingParams
+from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
+from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.sft import train_sft
-from tailor.train.stages import LoopConfig, Run, Trainer, best_scored, sft_row, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, top_scored, write_jsonl
 
 
 class RestEMConfig(LoopConfig):
-    """The paper's baseline by default: T=3 iterations, m=16 samples per question at
-    temperature 1.0, k=10, the same SFT settings as VAC."""
+    """The VAC paper's baseline by default: T=3, m=16 samples per question at temperature
+    1.0, the best one per question as the target, each round from the previous policy.
+    REST-PG (configs/restpg-paper.yaml): ``threshold`` tau, ``max_per_input`` 10,
+    ``reward_weighted``, ``from_base`` and a ``warmup`` on reasoning data."""
 
     what = "ReST-EM config"
 
-    samples: int = Field(default=16, ge=1)  # m: answers sampled per question
-    sample_temperature: float = Field(default=1.0, ge=0.0)
+    samples: int = Field(default=16, ge=1)  # m: replies sampled per input
+    sample_temperature: float = Field(default=1.0, ge=0.0)  # gamma
+    threshold: float | None = None  # tau: keep replies rewarded at least this; None keeps the best per input
+    max_per_input: int = Field(default=1, ge=1)
+    reward_weighted: bool = False
+    from_base: bool = False
+    warmup: Literal["none", "reference", "reasoning"] = "none"
+    reasoner: LLMConfig | None = None  # writes the reasoning data; default: the policy's model
+    reasoning_max_tokens: int = Field(default=512, ge=1)
     run_dir: Path = Path("runs/rest-em")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.warmup == "reasoning") != (self.format == "longform-reasoning"):
+            raise ValueError("warmup: reasoning and format: longform-reasoning go together (the policy learns to reason, then writes reasoning)")
+        if self.warmup != "none" and self.format == "answer":
+            raise ValueError("a warm-up trains on references, which LaMP-QA answers do not have; use format: longform")
+        return self
+
+    @property
+    def reasoner_llm(self) -> LLMConfig:
+        return self.reasoner or self.policy
 
 
 @dataclass
 class RestEMResult:
-    validation: list[float]  # validation score of pi_t, index t (0 = the untrained policy)
+    validation: list[float]  # validation score of pi_t, index t (0: the warm-up model, or the untrained policy)
     best_iteration: int
     best_adapter: str | None  # None when the untrained policy scored best
-    policy_adapters: list[str]  # pi_1 .. pi_T
+    policy_adapters: list[str | None]  # pi_0 .. pi_T
+
+
+class _RestEMRun(Run):
+    config: RestEMConfig
+
+    def reasoning(self, examples: list[Example], retrieved, reasoner: LLM) -> list[dict]:
+        """Reasoning summaries of the references (their quotations dropped), one per input."""
+        c = self.config
+        requests = [reasoning_request(e.question, items, e.reference) for e, items in zip(examples, retrieved)]
+        params = SamplingParams(temperature=0.0, max_tokens=c.reasoning_max_tokens, seed=c.seed)
+        parsers = [partial(parse_reasoning, expected=e.reference) for e in examples]
+        batch = generate_parsed(reasoner, requests, params, parsers, c.max_attempts, description="reasoning data")
+        return [{"id": e.id, "reasoning": p.value, "parsed": p.ok} for e, p in zip(examples, batch.items)]
 
 
 def train_rest_em(
@@ -55,50 +100,63 @@ def train_rest_em(
     metric: Metric,
     retriever: Retriever,
     trainer: Trainer = train_sft,
+    reasoner_llm: LLM | None = None,
 ) -> RestEMResult:
-    """Run ``config.iterations`` rounds of sample, score, keep the best and fine-tune,
-    validating pi_0 .. pi_T; the policy adapter of the best-scoring round is the result."""
-    if not train_examples or not valid_examples:
-        raise TailorError("ReST-EM needs training and validation examples")
+    """Warm up (if configured), then run ``config.iterations`` rounds of sample, score,
+    keep and fine-tune, validating pi_0 .. pi_T; the best-scoring policy is the result."""
     c = config
+    check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
     run_dir = Path(c.run_dir)
-    run = Run.open(c, {"policy": policy_llm}, metric, retriever, trainer, "ReST-EM")
+    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer, "ReST-EM")
     retrieved = [retriever.retrieve(e, c.k) for e in train_examples]
-    validation = [run.validate(0, valid_examples, None)]
+    fmt = c.reply
+
     policy: str | None = None
-    policy_adapters: list[str] = []
+    if c.warmup != "none":
+        out = run_dir / "warmup"
+        targets = {e.id: e.reference for e in train_examples}
+        if c.warmup == "reasoning":
+            rows = run.stage("warmup/reasoning", out / "reasoning.jsonl", lambda: run.reasoning(train_examples, retrieved, reasoner_llm or policy_llm))
+            targets = {row["id"]: compose(row["reasoning"], targets[row["id"]]) for row in rows if row["parsed"]}
+        warm_rows = [sft_row(fmt.request(e.question, items), fmt.target(targets[e.id])) for e, items in zip(train_examples, retrieved) if e.id in targets]
+        write_jsonl(out / "policy_sft.jsonl", warm_rows)
+        if not warm_rows:
+            raise TailorError("no reasoning summary could be read, so there is nothing to warm the policy up on")
+        policy = run.train("warmup/train_policy", c.policy.model, warm_rows, out / "policy_model", None)
+    validation = [run.validate(0, valid_examples, policy)]
+    adapters: list[str | None] = [policy]
     for t in range(1, c.iterations + 1):
         out = run_dir / f"iter_{t}"
 
-        # (a)-(b) m answers per question from pi_{t-1}, all scored in one batch.
+        # (a) E-step: m replies per input from pi_{t-1}, their answers scored in one batch.
         def sample_and_score() -> list[dict]:
             rows = []
             for j in range(c.samples):
                 seed = c.sample_seed(j)
-                answers = run.answers(train_examples, retrieved, policy, c.sample_temperature, seed)
-                rows += [{"id": e.id, "j": j, "seed": seed, "answer": a} for e, a in zip(train_examples, answers)]
-            scored = metric.score_batch(train_examples * c.samples, [row["answer"] for row in rows])  # sample-major rows
+                replies = run.answers(train_examples, retrieved, policy, c.sample_temperature, seed)
+                rows += [{"id": e.id, "j": j, "seed": seed, "reply": r} for e, r in zip(train_examples, replies)]
+            scored = metric.score_batch(train_examples * c.samples, [fmt.answer(row["reply"]) for row in rows])  # sample-major rows
             for row, score in zip(rows, scored.scores):
                 row["score"] = score.value
             return rows
 
         sampled = run.stage(f"iter_{t}/samples", out / "samples.jsonl", sample_and_score)
 
-        # (c) the best-scored answer per question is its target.
-        chosen = run.stage(f"iter_{t}/chosen", out / "chosen.jsonl", lambda: best_scored(sampled, train_examples))
-        picked = {row["id"]: row["answer"] for row in chosen}
+        # (b) the kept replies: the best per input, or those rewarded >= tau (at most max_per_input).
+        kept = run.stage(f"iter_{t}/kept", out / "kept.jsonl", lambda: top_scored(sampled, train_examples, c.max_per_input, c.threshold))
+        items_of = {e.id: (e, items) for e, items in zip(train_examples, retrieved)}
         policy_rows = [
-            sft_row(answer_request(e.question, items), ANSWER_FIELD, picked[e.id])
-            for e, items in zip(train_examples, retrieved) if e.id in picked
+            sft_row(fmt.request(items_of[row["id"]][0].question, items_of[row["id"]][1]), fmt.target(row["reply"]), row["score"] if c.reward_weighted else None)
+            for row in kept
         ]
         write_jsonl(out / "policy_sft.jsonl", policy_rows)
         if not policy_rows:
-            raise TailorError(f"iteration {t}: no sampled answer could be scored, so there is nothing to train the policy on")
+            raise TailorError(f"iteration {t}: no sampled reply reached the reward threshold {c.threshold}, so there is nothing to train on")
 
-        # (d) pi_t from pi_{t-1}, then validated.
-        policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", policy)
-        policy_adapters.append(policy)
+        # (c) M-step: pi_t from the base model (or the warm-up's start) or from pi_{t-1}, then validated.
+        policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", None if c.from_base else policy)
+        adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
 
-    best, best_adapter = run.finish(validation, policy_adapters)
-    return RestEMResult(validation, best, best_adapter, policy_adapters)
+    best, best_adapter = run.finish(validation, adapters)
+    return RestEMResult(validation, best, best_adapter, adapters)

@@ -3,6 +3,7 @@
 Rows are chat conversations whose last message is the assistant target. They are handed
 to TRL as conversational prompt/completion pairs with ``completion_only_loss``, so the
 loss covers the target (and its end-of-turn token) only, whatever the chat template.
+A row may carry a ``weight`` (a reward, >= 0): see ``weighted_sft_trainer`` for the loss.
 A finished run leaves ``adapter/``, ``curve.json`` and ``done.json`` (the fingerprint of
 model, data and settings); a rerun with the same fingerprint returns at once.
 """
@@ -11,10 +12,12 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,66 @@ def _prompt_completion(row: dict) -> dict:
     if len(messages) < 2 or messages[-1].get("role") != "assistant":
         raise TailorError("each SFT row needs 'messages' ending with the assistant target after at least one prompt message")
     return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def _pairs(rows: list[dict], split: str, weighted: bool) -> list[dict]:
+    """Prompt/completion pairs, each with its ``weight`` (1.0 when the row has none) when ``weighted``."""
+    pairs = []
+    for index, row in enumerate(rows):
+        pair = _prompt_completion(row)
+        if weighted:
+            weight = row.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+                raise TailorError(f"{split} row {index}: 'weight' must be a finite number >= 0, got {weight!r}")
+            pair["weight"] = float(weight)
+        pairs.append(pair)
+    return pairs
+
+
+@cache
+def weighted_sft_trainer() -> type:
+    """TRL's ``SFTTrainer`` for rows with a ``weight`` column: the loss of a batch of B
+    sequences is ``sum_i w_i * L_i / B``, where ``L_i`` is sequence i's negative
+    log-likelihood averaged over its completion tokens. TRL's own loss averages over every
+    completion token of the batch, ``sum_i n_i * L_i / sum_i n_i`` with ``n_i`` the
+    completion tokens of sequence i: it weighs a sequence by its length, this loss by its
+    weight alone, so with every weight 1 the two agree only when all ``n_i`` are equal.
+    It is REST-PG's maximisation step (reward x log-likelihood, Algorithm 1 line 11), the
+    log-likelihood taken per token. Under gradient accumulation each micro-batch gives
+    its mean and the Trainer divides by the number of micro-batches. TRL's entropy and
+    token-accuracy metrics are not logged.
+
+    The weight survives TRL's preparation (its ``map`` calls keep extra columns), is kept
+    by ``remove_unused_columns`` as a signature column, and is batched by the collator.
+    Built on first use, as TRL is imported lazily."""
+    import torch
+    from trl import SFTTrainer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    class WeightedCollator(DataCollatorForLanguageModeling):
+        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+            return {**super().torch_call(examples), "weight": torch.tensor([example["weight"] for example in examples])}
+
+    class WeightedSFTTrainer(SFTTrainer):
+        loss_is_scaled_for_ga = False  # a per-micro-batch mean
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.data_collator = WeightedCollator(**asdict(self.data_collator))  # TRL's own settings
+
+        def _set_signature_columns_if_needed(self):
+            if self._signature_columns is None:
+                super()._set_signature_columns_if_needed()
+                self._signature_columns = [*self._signature_columns, "weight"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            weight = inputs.pop("weight")
+            outputs = model(**inputs, fused_lm_head=True)  # per-token log-probs, zero off the completion
+            per_sequence = -outputs.log_probs.sum(dim=1) / outputs.label_mask.sum(dim=1).clamp(min=1)
+            loss = (weight * per_sequence).mean()
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedSFTTrainer
 
 
 def _fitting(pairs: list[dict], tokenizer, max_length: int, name: str) -> list[dict]:
@@ -246,13 +309,16 @@ def train_sft(
     output_dir: str | Path,
     init_adapter: str | None = None,
 ) -> SFTResult:
-    """Train a LoRA adapter on ``model`` (a fresh one, or ``init_adapter`` continued)."""
+    """Train a LoRA adapter on ``model`` (a fresh one, or ``init_adapter`` continued). When
+    any train or eval row has a ``weight``, every row is weighted (1.0 by default) and the
+    loss is ``weighted_sft_trainer``'s; otherwise it is TRL's."""
     if not train_rows:
         raise TailorError("no training rows: SFT needs at least one conversation")
-    train_pairs = [_prompt_completion(row) for row in train_rows]
-    eval_pairs = [_prompt_completion(row) for row in eval_rows or []]
+    weighted = any("weight" in row for row in [*train_rows, *(eval_rows or [])])
+    train_pairs = _pairs(train_rows, "training", weighted)
+    eval_pairs = _pairs(eval_rows or [], "eval", weighted)
     output_dir = Path(output_dir)
-    fingerprint = fingerprint_job(model, train_rows, eval_rows, settings, init_adapter)
+    fingerprint = fingerprint_job(model, train_rows, eval_rows, settings, init_adapter)  # weights included, as given
     reused = reused_result(output_dir, fingerprint)
     if reused is not None:
         return reused
@@ -266,6 +332,7 @@ def train_sft(
         return train, _fitting(eval_pairs, tokenizer, settings.max_length, "eval")
 
     def build(args: dict, **parts) -> SFTTrainer:
-        return SFTTrainer(args=SFTConfig(**args, completion_only_loss=True), **parts)
+        trainer = weighted_sft_trainer() if weighted else SFTTrainer
+        return trainer(args=SFTConfig(**args, completion_only_loss=True), **parts)
 
     return fit_lora(model, settings, output_dir, fingerprint, init_adapter, prepare, build)

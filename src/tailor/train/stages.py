@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import mean
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,11 +20,13 @@ from tailor.data import SAMPLE_LAMPQA
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import TailorError
 from tailor.eval.base import Metric
+from tailor.eval.metrics import MetricName, check_judge
 from tailor.io import atomic_write_json, atomic_write_text
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
+from tailor.methods.base import Method
 from tailor.methods.rag import AnswerConfig, RetrievalAugmented
-from tailor.prompts.answer import answer_request, parse_answer
+from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.sft import SFTResult, SFTSettings
@@ -39,10 +41,12 @@ class LoopConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     what: ClassVar[str] = "training config"
+    # Settings no stage depends on: a run may be extended, cut short or moved.
+    unstaged: ClassVar[frozenset[str]] = frozenset({"run_dir", "iterations", "variants"})
 
     policy: LLMConfig = LLMConfig()
     judge: LLMConfig | None = None
-    metric: Literal["aspect", "direct", "proxy"] | None = None
+    metric: MetricName | None = None
     metric_options: dict = Field(default_factory=dict)
     retriever: str = "bm25"
     retriever_options: dict = Field(default_factory=dict)
@@ -53,24 +57,31 @@ class LoopConfig(BaseModel):
     valid_limit: int | None = Field(default=None, ge=1)
     iterations: int = Field(default=3, ge=1)
     k: int = Field(default=10, ge=0)
+    format: FormatName = "answer"  # the task shape, see prompts/formats.py
     answer_temperature: float = Field(default=0.1, ge=0.0)
     answer_max_tokens: int = Field(default=512, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     sft: SFTSettings = SFTSettings()
     seed: int = 0
     run_dir: Path = Path("runs/train")
+    # More runs of this recipe, each with these settings changed, in run_dir/<name>; the
+    # report compares them (e.g. VAC's frozen feedback model, REST-PG without reasoning).
+    variants: dict[str, dict] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _metric_has_judge(self) -> Self:
-        if self.metric is None:
-            self.metric = "aspect" if self.judge else "proxy"
-        if self.metric != "proxy" and self.judge is None:
-            raise ValueError(f"metric {self.metric!r} needs a judge model (set `judge`), or use metric: proxy")
+        self.metric = check_judge(self.metric, self.judge is not None)
         return self
 
     @property
     def answer(self) -> AnswerConfig:
-        return AnswerConfig(k=self.k, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens, max_attempts=self.max_attempts, seed=self.seed)
+        return AnswerConfig(
+            k=self.k, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens, max_attempts=self.max_attempts, seed=self.seed, format=self.format
+        )
+
+    @property
+    def reply(self) -> ReplyFormat:
+        return reply_format(self.format)
 
     def sample_seed(self, j: int) -> int:
         """Sample j's seed, spaced by max_attempts: a retry's seed+1 never repeats sample j+1's."""
@@ -79,6 +90,31 @@ class LoopConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Self:
         return load_yaml_config(cls, path, cls.what)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path) -> Self:
+        """The config a run in ``run_dir`` was started with."""
+        saved = Path(run_dir) / "config.json"
+        if not saved.exists():
+            raise TailorError(f"{run_dir} holds no run to resume (no config.json)")
+        return cls.model_validate({**json.loads(saved.read_text()), "run_dir": run_dir})
+
+    def runs(self) -> list[tuple[str, Self]]:
+        """This run and its variants: (name, config), the main run named ``main``."""
+        base = self.model_dump(exclude={"variants"})
+        out = [("main", self)]
+        for name, changes in self.variants.items():
+            if not name.replace("-", "").replace("_", "").isalnum() or name == "main":
+                raise TailorError(f"variant name {name!r} must be a plain folder name (letters, digits, - and _) other than 'main'")
+            try:
+                out.append((name, self.model_validate({**base, **changes, "run_dir": Path(self.run_dir) / name})))
+            except ValueError as err:
+                raise TailorError(f"variant {name!r}: {err}") from err
+        return out
+
+    def staged(self) -> dict:
+        """The settings the run's stages depend on."""
+        return self.model_dump(mode="json", exclude=set(self.unstaged))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -89,16 +125,21 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def sft_row(request: ChatRequest, field: str, target: str) -> dict:
-    """The request's messages, then the full JSON reply (which starts with the prefill)."""
-    reply = {"role": "assistant", "content": json.dumps({field: target}, ensure_ascii=False)}
-    return {"messages": [m.model_dump() for m in request.messages] + [reply]}
+def sft_row(request: ChatRequest, reply: str, weight: float | None = None) -> dict:
+    """The request's messages, then the whole reply (which starts with the prefill); a
+    ``weight`` scales the row's loss (reward-weighted SFT)."""
+    row = {"messages": [m.model_dump() for m in request.messages] + [{"role": "assistant", "content": reply}]}
+    return row if weight is None else {**row, "weight": weight}
 
 
-def dpo_row(request: ChatRequest, field: str, chosen: str, rejected: str) -> dict:
-    """A preference pair over the request's prompt, each reply written as in ``sft_row``."""
-    *prompt, better = sft_row(request, field, chosen)["messages"]
-    return {"prompt": prompt, "chosen": [better], "rejected": sft_row(request, field, rejected)["messages"][-1:]}
+def json_reply(field: str, value: str) -> str:
+    return json.dumps({field: value}, ensure_ascii=False)
+
+
+def dpo_row(request: ChatRequest, chosen: str, rejected: str) -> dict:
+    """A preference pair of whole replies over the request's prompt."""
+    *prompt, better = sft_row(request, chosen)["messages"]
+    return {"prompt": prompt, "chosen": [better], "rejected": sft_row(request, rejected)["messages"][-1:]}
 
 
 def values(batch: ParsedBatch[str]) -> list[str]:
@@ -106,13 +147,24 @@ def values(batch: ParsedBatch[str]) -> list[str]:
     return [p.value if p.ok else p.raw for p in batch.items]
 
 
-def best_scored(rows: list[dict], examples: list[Example]) -> list[dict]:
-    """Per example, its first row with the highest score (rows without a score never win)."""
-    best: dict[str, dict] = {}
-    for row in rows:
-        if row["score"] is not None and (row["id"] not in best or row["score"] > best[row["id"]]["score"]):
-            best[row["id"]] = row
-    return [best[e.id] for e in examples if e.id in best]
+def top_scored(rows: list[dict], examples: list[Example], limit: int = 1, threshold: float | None = None) -> list[dict]:
+    """Per example (in order), its ``limit`` highest-scored rows scoring at least
+    ``threshold``; ties go to the earlier row, and rows without a score never count."""
+    kept = []
+    for example in examples:
+        scored = [row for row in rows if row["id"] == example.id and row["score"] is not None and (threshold is None or row["score"] >= threshold)]
+        kept += sorted(scored, key=lambda row: -row["score"])[:limit]  # a stable sort keeps ties in row order
+    return kept
+
+
+def check_inputs(method: str, train: list[Example], valid: list[Example], field: str | None = None, why: str = "") -> None:
+    """Fail before any model time when a split is empty, or when training inputs lack
+    ``field`` (``why`` says what needs it)."""
+    if not train or not valid:
+        raise TailorError(f"{method} needs training and validation examples")
+    missing = [e.id for e in train if field and not getattr(e, field)]
+    if missing:
+        raise TailorError(f"{method}: {why}; {len(missing)} training inputs have no {field}, e.g. {missing[0]!r}")
 
 
 def best_iteration(validation: list[float]) -> int:
@@ -139,14 +191,17 @@ class Run:
 
     @classmethod
     def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric, retriever: Retriever, trainer: Trainer, name: str) -> "Run":
-        """Refuse a run folder holding other settings. A run may be extended or cut
-        short: no stage of round t depends on the number of rounds."""
-        settings = config.model_dump(mode="json", exclude={"run_dir", "iterations"})
+        """Refuse a run folder holding other staged settings; save the config (for
+        ``--resume``) and the metric's identity (for the report)."""
         saved = Path(config.run_dir) / "config.json"
-        if saved.exists() and json.loads(saved.read_text()) != settings:
-            raise TailorError(f"{config.run_dir} holds a {name} run with other settings; use another run_dir")
-        atomic_write_json(saved, settings)
-        return cls(config, llms, metric, retriever, trainer)
+        if saved.exists():
+            previous = config.model_validate({**json.loads(saved.read_text()), "run_dir": config.run_dir})
+            if previous.staged() != config.staged():
+                raise TailorError(f"{config.run_dir} holds a {name} run with other settings; use another run_dir")
+        atomic_write_json(saved, config.model_dump(mode="json", exclude={"run_dir"}))
+        run = cls(config, llms, metric, retriever, trainer)
+        run.history["metric"] = {"name": metric.name, "proxy": metric.proxy}
+        return run
 
     def stage(self, name: str, path: Path, compute: Callable[[], list[dict]]) -> list[dict]:
         """``path``'s rows when a previous run finished this stage, else ``compute()``'s."""
@@ -176,8 +231,12 @@ class Run:
         """Training (SFT with the config's settings unless given) without eval rows
         (validation targets would need a round of their own): the per-iteration
         validation score picks the policy instead."""
+        return self.timed(name, lambda: (trainer or self.trainer)(model, rows, None, settings or self.config.sft, output_dir, init_adapter=init_adapter))
+
+    def timed(self, name: str, job: Callable[[], SFTResult]) -> str:
+        """Run a training job, recording its cost unless it was reused; its adapter."""
         started, before = time.perf_counter(), self.usage()
-        result = (trainer or self.trainer)(model, rows, None, settings or self.config.sft, output_dir, init_adapter=init_adapter)
+        result = job()
         if not result.reused:
             self.record(name, started, before)
         return result.adapter
@@ -186,19 +245,23 @@ class Run:
         atomic_write_json(self.history_path, self.history)
 
     def answers(self, examples: list[Example], retrieved: list[list[ProfileItem]], adapter: str | None, temperature: float | None = None, seed: int | None = None) -> list[str]:
-        """The policy's answers from the plain answer prompt (at the config's answer
-        temperature and seed unless given)."""
+        """The policy's replies to the plain prompt of the config's format (at the config's
+        answer temperature and seed unless given)."""
         c = self.config
-        requests = [answer_request(e.question, items) for e, items in zip(examples, retrieved)]
+        requests = [c.reply.request(e.question, items) for e, items in zip(examples, retrieved)]
         params = SamplingParams(
             temperature=c.answer_temperature if temperature is None else temperature, max_tokens=c.answer_max_tokens, seed=c.seed if seed is None else seed
         )
-        return values(generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="policy answers"))
+        return values(generate_parsed(self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers"))
+
+    def method(self, adapter: str | None) -> Method:
+        """The trained model at inference, as validation runs it: here the policy answering alone."""
+        return RetrievalAugmented(self.policy_llm, self.retriever, self.config.answer, adapter=adapter)
 
     def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
         """pi_t's mean validation score, read back when already measured."""
         path = self.dir / f"iter_{t}" / "validation.jsonl"
-        method = RetrievalAugmented(self.policy_llm, self.retriever, self.config.answer, adapter=adapter)
+        method = self.method(adapter)
 
         def answer_and_score() -> list[dict]:
             responses = [a.text for a in method.answer_batch(examples)]
@@ -212,10 +275,10 @@ class Run:
         self.save_history()
         return score
 
-    def finish(self, validation: list[float], adapters: list[str]) -> tuple[int, str | None]:
-        """The best iteration and its policy adapter (None when the untrained policy won), recorded."""
+    def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int, str | None]:
+        """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the base model), recorded."""
         best = best_iteration(validation)
-        adapter = adapters[best - 1] if best else None
+        adapter = adapters[best]
         self.history.update(best_iteration=best, best_adapter=adapter)
         self.save_history()
         return best, adapter

@@ -7,6 +7,7 @@ Each iteration t, with the previous policy pi_{t-1} and feedback model phi_{t-1}
 (e) the feedback whose revision scored best is phi_t's SFT target;
 (f) phi_t gives one greedy feedback per answer, pi_{t-1} revises, and pi_t learns to write
 that revision from the plain answer prompt. pi_t is then scored on the validation split.
+The initial answers and the revisions of (f) are scored too: the loop's own signal.
 With ``policy_objective: dpo`` (an ablation), pi_t is instead trained by DPO to prefer
 that revision over pi_{t-1}'s initial answer to the same prompt.
 
@@ -18,28 +19,29 @@ Everything lands under ``run_dir/iter_<t>/``; a rerun reads finished stages back
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.eval.base import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
-from tailor.prompts.answer import ANSWER_FIELD, answer_request, parse_answer
+from tailor.prompts.answer import answer_request, parse_answer
 from tailor.prompts.feedback import FEEDBACK_FIELD, feedback_request, parse_feedback, revision_request
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
-from tailor.train.stages import LoopConfig, Run, Trainer, best_scored, dpo_row, sft_row, values, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, json_reply, sft_row, top_scored, values, write_jsonl
 
 
 class VACConfig(LoopConfig):
     """The paper's setting by default (T=3, N=16, k=10); ``feedback`` defaults to the
     policy's model. ``train_feedback=False`` is the frozen-feedback ablation: phi stays the
-    base model, so no feedback is sampled or trained."""
+    base model, so no feedback is sampled or trained (as a variant, ``variants: {frozen:
+    {train_feedback: false}}``, it is the paper's Figure 5 comparison)."""
 
     what = "VAC config"
 
@@ -51,6 +53,12 @@ class VACConfig(LoopConfig):
     policy_objective: Literal["sft", "dpo"] = "sft"
     dpo_beta: float = Field(default=0.1, gt=0.0)
     run_dir: Path = Path("runs/vac")
+
+    @model_validator(mode="after")
+    def _answers_questions(self) -> Self:
+        if self.format != "answer":
+            raise ValueError(f"VAC's feedback and revision prompts are written for LaMP-QA answers (format: answer), not {self.format!r}")
+        return self
 
     @property
     def feedback_llm(self) -> LLMConfig:
@@ -83,6 +91,12 @@ class _VACRun(Run):
         params = SamplingParams(temperature=c.answer_temperature, max_tokens=c.answer_max_tokens, seed=c.seed)
         return values(generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="vac revisions"))
 
+    def signal(self, examples, initial: list[str], revised: list[str]) -> list[dict]:
+        """The loop's own signal: the initial answers and their revisions, scored in one batch."""
+        scores = self.metric.score_batch(examples * 2, initial + revised).scores
+        n = len(examples)
+        return [{"id": e.id, "initial": a.value, "revised": b.value} for e, a, b in zip(examples, scores[:n], scores[n:])]
+
 
 def train_vac(
     config: VACConfig,
@@ -97,11 +111,7 @@ def train_vac(
 ) -> VACResult:
     """Run Algorithm 1 for ``config.iterations`` rounds, validating pi_0 .. pi_T; the
     policy adapter of the best-scoring round is the result."""
-    if not train_examples or not valid_examples:
-        raise TailorError("VAC needs training and validation examples")
-    missing = [e.id for e in train_examples if not e.narrative]
-    if missing:
-        raise TailorError(f"VAC's feedback model needs each training question's narrative; {len(missing)} have none, e.g. {missing[0]!r}")
+    check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
     run_dir = Path(c.run_dir)
     run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer, "VAC")
@@ -139,10 +149,10 @@ def train_vac(
             sampled = run.stage(f"iter_{t}/feedbacks", out / "feedbacks.jsonl", sample_and_score)
 
             # (e) the feedback whose revision scored highest is phi_t's target.
-            chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: best_scored(sampled, train_examples))
+            chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: top_scored(sampled, train_examples))
             picked = {row["id"]: row["feedback"] for row in chosen}
             feedback_rows = [
-                sft_row(feedback_request(e.question, items, a, e.narrative), FEEDBACK_FIELD, picked[e.id])
+                sft_row(feedback_request(e.question, items, a, e.narrative), json_reply(FEEDBACK_FIELD, picked[e.id]))
                 for e, items, a in zip(train_examples, retrieved, initial) if e.id in picked
             ]
             write_jsonl(out / "feedback_sft.jsonl", feedback_rows)
@@ -158,20 +168,21 @@ def train_vac(
             return [{"id": e.id, "feedback": f, "revision": r} for e, f, r in zip(train_examples, notes, revised)]
 
         revisions = run.stage(f"iter_{t}/revised", out / "revised.jsonl", revise)
+        run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions]))
         if c.policy_objective == "dpo":
             pairs = [
-                dpo_row(answer_request(e.question, items), ANSWER_FIELD, r["revision"], a)
+                dpo_row(answer_request(e.question, items), c.reply.target(r["revision"]), c.reply.target(a))
                 for e, items, a, r in zip(train_examples, retrieved, initial, revisions)
             ]
             write_jsonl(out / "policy_dpo.jsonl", pairs)
             dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)
             policy = run.train(f"iter_{t}/train_policy", c.policy.model, pairs, out / "policy_model", policy, dpo_trainer, dpo)
         else:
-            policy_rows = [sft_row(answer_request(e.question, items), ANSWER_FIELD, r["revision"]) for e, items, r in zip(train_examples, retrieved, revisions)]
+            policy_rows = [sft_row(answer_request(e.question, items), c.reply.target(r["revision"])) for e, items, r in zip(train_examples, retrieved, revisions)]
             write_jsonl(out / "policy_sft.jsonl", policy_rows)
             policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", policy)
         policy_adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
 
-    best, best_adapter = run.finish(validation, policy_adapters)
+    best, best_adapter = run.finish(validation, [None, *policy_adapters])
     return VACResult(validation, best, best_adapter, policy_adapters, feedback_adapters)

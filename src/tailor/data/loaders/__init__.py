@@ -16,7 +16,8 @@ __all__ = ["CATEGORIES", "FORMATS", "SPLITS", "load_examples", "load_jsonl", "lo
 
 def load_examples(path: str | Path, fmt: str = "auto", split: str | None = None) -> list[Example]:
     """Load any supported dataset. ``fmt='auto'`` decides from the path:
-    ``.jsonl`` → Example JSONL; ``*_questions.json`` → LaMP/LongLaMP; a directory of
+    ``.jsonl`` → Example JSONL; ``*_questions.json`` → LaMP/LongLaMP (a directory of
+    task folders holding them: all tasks, each example's category its task); a directory of
     ``<Category>/<split>.json`` or a JSON list with ``rubric_aspects`` → LaMP-QA;
     a JSON list with ``input``/``output`` → LongLaMP."""
     path = Path(path)
@@ -34,9 +35,13 @@ def load_examples(path: str | Path, fmt: str = "auto", split: str | None = None)
         if path.is_dir():
             pattern = f"{split}_questions.json" if split else "*_questions.json"
             files = sorted(path.glob(pattern))
-            if not files:
-                raise DataError(str(path), None, "<files>", f"no {pattern} found")
-            return [e for f in files for e in load_lamp(f)]
+            if files:
+                return [e for f in files for e in load_lamp(f)]
+            tasks = sorted(f.parent for f in path.glob(f"*/{pattern}"))
+            if not tasks:
+                raise DataError(str(path), None, "<files>", f"no {pattern} found, nor task folders holding one")
+            # one folder per task (multi-task training): the task names each example's category
+            return [e.model_copy(update={"category": task.name}) for task in tasks for f in sorted(task.glob(pattern)) for e in load_lamp(f)]
         return load_lamp(path)
     raise DataError(str(path), None, "<format>", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
@@ -45,7 +50,7 @@ def _detect(path: Path) -> str:
     if path.suffix == ".jsonl":
         return "jsonl"
     if path.is_dir():
-        if any(path.glob("*_questions.json")):
+        if any(path.glob("*_questions.json")) or any(path.glob("*/*_questions.json")):
             return "lamp"
         if any(path.glob("*/*.json")):
             return "lampqa"

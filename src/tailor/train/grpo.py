@@ -1,0 +1,92 @@
+"""Reinforcement learning of a LoRA adapter with TRL's ``GRPOTrainer``, on the LoRA run
+every trainer here shares (``fit_lora``).
+
+GRPO is a REINFORCE-style estimator whose baseline is the mean reward of a group of
+completions sampled for the same prompt (RPO's "REINFORCE with a baseline"), with a KL
+penalty (``beta``) towards a reference policy. Continuing ``init_adapter``, TRL keeps a
+frozen copy of it as that reference; ``reference_adapter`` replaces the copy, so every
+stage of a curriculum stays anchored to the same policy (RPO: the SFT model).
+
+Rows are ``{"prompt": [messages], ...}``; every other column reaches ``reward`` as a list,
+one value per completion, beside the completion texts.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tailor.errors import TailorError
+from tailor.llm.base import adapter_fingerprint
+from tailor.train.sft import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
+
+Reward = Callable[..., list[float]]  # (completions: list[str], **columns) -> one reward each
+
+
+class GRPOSettings(SFTSettings):
+    """The SFT recipe plus GRPO's: ``num_generations`` completions per prompt (the group
+    whose mean reward is the baseline), the KL weight ``beta``, and how completions are
+    sampled. ``batch_size`` counts completions and must be a multiple of the group."""
+
+    beta: float = Field(default=0.04, ge=0.0)
+    num_generations: int = Field(default=4, ge=2)
+    temperature: float = Field(default=1.0, gt=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_completion_length: int = Field(default=256, ge=1)
+    # "batch": rewards minus the group mean, over the batch's std (REINFORCE++ with a
+    # baseline, as RPO trains); "group": GRPO's per-group std.
+    scale_rewards: Literal["group", "batch", "none"] = "batch"
+
+    @model_validator(mode="after")
+    def _whole_groups(self) -> "GRPOSettings":
+        if self.batch_size % self.num_generations:
+            raise ValueError(f"batch_size {self.batch_size} must hold whole groups of num_generations {self.num_generations}")
+        return self
+
+
+def train_grpo(
+    model: str,
+    train_rows: list[dict],
+    settings: GRPOSettings,
+    output_dir: str | Path,
+    reward: Reward,
+    reward_name: str,
+    init_adapter: str | None = None,
+    reference_adapter: str | None = None,
+) -> SFTResult:
+    """Train a LoRA adapter on ``model`` (a fresh one, or ``init_adapter`` continued) to
+    raise ``reward``; ``reward_name`` identifies the reward in the run's fingerprint."""
+    if not train_rows:
+        raise TailorError("no training rows: GRPO needs at least one prompt")
+    if any(not row.get("prompt") for row in train_rows):
+        raise TailorError("each GRPO row needs a 'prompt' (messages)")
+    if reference_adapter and not init_adapter:
+        raise TailorError("a reference adapter replaces the frozen copy of init_adapter; give init_adapter too")
+    output_dir = Path(output_dir)
+    anchored = [*train_rows, {"reward": reward_name, "reference_adapter": adapter_fingerprint(reference_adapter)}]
+    fingerprint = fingerprint_job(model, anchored, None, settings, init_adapter)
+    reused = reused_result(output_dir, fingerprint)
+    if reused is not None:
+        return reused
+
+    from trl import GRPOConfig, GRPOTrainer
+
+    def scored(prompts, completions, **columns) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return [float(r) for r in reward(texts, **columns)]
+
+    def build(args: dict, **parts) -> GRPOTrainer:
+        args.pop("max_length")
+        config = GRPOConfig(
+            **args, beta=settings.beta, num_generations=settings.num_generations, temperature=settings.temperature, top_p=settings.top_p,
+            max_completion_length=settings.max_completion_length, scale_rewards=settings.scale_rewards,
+        )
+        trainer = GRPOTrainer(reward_funcs=scored, args=config, **parts)
+        if reference_adapter and settings.beta > 0:  # without a KL term there is no reference to replace
+            from peft import load_peft_weights, set_peft_model_state_dict
+
+            set_peft_model_state_dict(trainer.model, load_peft_weights(reference_adapter), adapter_name="ref")
+        return trainer
+
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train_rows, []), build)

@@ -1,0 +1,187 @@
+"""POPI training (``tailor train popi``): a preference-inference model (the summarizer)
+and a generator that answers from its summaries, optimised together.
+
+The paper's single objective splits into two terms: how informative a summary is, and how
+well the generator turns a summary into the preferred answer. Our documented version
+optimises each with what the paper describes (the summary: a reward, by best-of-N
+selection; the generator: preference optimisation), each iteration t:
+
+(a) phi_{t-1} samples N summaries per training user (temperature 1, one seed each);
+(b) pi_{t-1} answers every input from each summary, and from no summary at all; a
+summary's reward is the mean metric gain it brings its user's inputs over no summary;
+(c) each user's best-rewarded summary is phi_t's SFT target (summary informativeness);
+(d) pi_{t-1} samples M answers per input from that summary; the metric ranks them, and
+the best against the worst (ties skipped) is a DPO pair; pi_t is trained by DPO
+(TRL ``DPOTrainer``) from pi_{t-1} (generator approximation);
+then the pair (phi_t, pi_t) is validated end to end. The narrative and references reach
+only the metric.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+from pydantic import Field
+
+from tailor.data.schema import Example
+from tailor.eval.base import Metric
+from tailor.llm import LLM, LLMConfig
+from tailor.llm.types import SamplingParams
+from tailor.methods.base import Method
+from tailor.methods.popi import PreferenceInference, PreferencePersonalization, user_key
+from tailor.prompts.popi import parse_summary, summary_request
+from tailor.prompts.retry import generate_parsed
+from tailor.retrieval.base import Retriever
+from tailor.train.dpo import DPOSettings, train_dpo
+from tailor.train.sft import train_sft
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, sft_row, values, write_jsonl
+
+
+class POPIConfig(LoopConfig):
+    """``policy`` is the generator, ``summarizer`` the preference-inference model (default:
+    the generator's model). N = ``n_summaries``, M = ``answers_per_input``."""
+
+    what = "POPI config"
+
+    summarizer: LLMConfig | None = None
+    n_summaries: int = Field(default=4, ge=1)
+    summary_temperature: float = Field(default=1.0, ge=0.0)
+    summary_words: int = Field(default=60, ge=1)
+    summary_max_tokens: int = Field(default=128, ge=1)
+    answers_per_input: int = Field(default=4, ge=2)
+    answer_sample_temperature: float = Field(default=1.0, ge=0.0)
+    dpo_beta: float = Field(default=0.1, gt=0.0)
+    run_dir: Path = Path("runs/popi")
+
+    @property
+    def summarizer_llm(self) -> LLMConfig:
+        return self.summarizer or self.policy
+
+
+@dataclass
+class POPIResult:
+    validation: list[float]  # index t: (phi_t, pi_t); 0 = both untrained
+    best_iteration: int
+    summarizers: list[str | None]  # phi_0 .. phi_T
+    generators: list[str | None]  # pi_0 .. pi_T
+
+
+def ranked_pair(rows: list[dict]) -> tuple[dict, dict] | None:
+    """(best, worst) of one input's scored answers, or None when they all score the same."""
+    scored = [row for row in rows if row["score"] is not None]
+    if len(scored) < 2:
+        return None
+    best = max(scored, key=lambda row: row["score"])
+    worst = min(scored, key=lambda row: row["score"])
+    return None if best["score"] == worst["score"] else (best, worst)
+
+
+class _POPIRun(Run):
+    config: POPIConfig
+    summarizer_adapter: str | None = None
+
+    def method(self, adapter: str | None) -> Method:
+        c = self.config
+        inference = PreferenceInference(self.roles["summarizer"], None, self.summarizer_adapter, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
+        return PreferencePersonalization(self.policy_llm, inference, c.answer, adapter)
+
+    def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> list[str]:
+        c = self.config
+        params = SamplingParams(temperature=c.summary_temperature, max_tokens=c.summary_max_tokens, seed=c.sample_seed(j))
+        requests = [summary_request(u.profile, c.summary_words) for u in users]
+        return values(generate_parsed(self.roles["summarizer"], requests, params, lambda raw: parse_summary(raw, c.summary_words), c.max_attempts,
+                                      adapter=adapter, description="popi summaries"))
+
+    def answer_with(self, examples: list[Example], summaries: list[str | None], adapter: str | None, temperature: float, seed: int) -> list[str]:
+        c = self.config
+        fmt = c.reply
+        requests = [fmt.request(e.question, None, preferences=s) for e, s in zip(examples, summaries)]
+        params = SamplingParams(temperature=temperature, max_tokens=c.answer_max_tokens, seed=seed)
+        return values(generate_parsed(self.policy_llm, requests, params, fmt.parse, c.max_attempts, adapter=adapter, description="popi answers"))
+
+    def scores(self, examples: list[Example], replies: list[str]) -> list[float | None]:
+        return [s.value for s in self.metric.score_batch(examples, [self.config.reply.answer(r) for r in replies]).scores]
+
+
+def train_popi(
+    config: POPIConfig,
+    train_examples: list[Example],
+    valid_examples: list[Example],
+    policy_llm: LLM,
+    metric: Metric,
+    retriever: Retriever,
+    summarizer_llm: LLM | None = None,
+    trainer: Trainer = train_sft,
+    dpo_trainer: Trainer = train_dpo,
+) -> POPIResult:
+    """Run ``config.iterations`` rounds of (a)-(d), validating (phi_0, pi_0) .. (phi_T, pi_T)."""
+    check_inputs("POPI", train_examples, valid_examples)
+    c = config
+    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer, "POPI")
+    run_dir = Path(c.run_dir)
+    users = list({user_key(e): e for e in train_examples}.values())
+    of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
+    summarizers: list[str | None] = [None]
+    generators: list[str | None] = [None]
+    validation = [run.validate(0, valid_examples, None)]
+    for t in range(1, c.iterations + 1):
+        out = run_dir / f"iter_{t}"
+        summarizer, generator = summarizers[-1], generators[-1]
+
+        # (a)-(b) N summaries per user, each rewarded by its gain over answering without one.
+        def sample_and_reward() -> list[dict]:
+            plain = run.scores(train_examples, run.answer_with(train_examples, [None] * len(train_examples), generator, c.answer_temperature, c.seed))
+            baseline = {e.id: s for e, s in zip(train_examples, plain)}
+            rows = []
+            for j in range(c.n_summaries):
+                summaries = dict(zip((user_key(u) for u in users), run.sample_summaries(users, summarizer, j)))
+                given = [summaries[user_key(e)] for e in train_examples]
+                scored = dict(zip((e.id for e in train_examples), run.scores(train_examples, run.answer_with(train_examples, given, generator, c.answer_temperature, c.seed))))
+                for key, inputs in of_user.items():
+                    gains = [scored[e.id] - baseline[e.id] for e in inputs if scored[e.id] is not None and baseline[e.id] is not None]
+                    rows.append({"user": key, "j": j, "summary": summaries[key], "score": mean(gains) if gains else None})
+            return rows
+
+        sampled = run.stage(f"iter_{t}/summaries", out / "summaries.jsonl", sample_and_reward)
+
+        # (c) each user's best-rewarded summary trains phi_t.
+        best = {}
+        for row in sampled:
+            if row["score"] is not None and (row["user"] not in best or row["score"] > best[row["user"]]["score"]):
+                best[row["user"]] = row
+        write_jsonl(out / "chosen_summaries.jsonl", list(best.values()))
+        summary_rows = [sft_row(summary_request(u.profile, c.summary_words), best[user_key(u)]["summary"]) for u in users if user_key(u) in best]
+        write_jsonl(out / "summarizer_sft.jsonl", summary_rows)
+        summarizer = run.train(f"iter_{t}/train_summarizer", c.summarizer_llm.model, summary_rows, out / "summarizer_model", summarizer) if summary_rows else summarizer
+
+        # (d) M sampled answers per input from that summary, ranked; best vs worst trains pi_t by DPO.
+        def sample_answers() -> list[dict]:
+            given = [best[user_key(e)]["summary"] if user_key(e) in best else None for e in train_examples]
+            rows = []
+            for j in range(c.answers_per_input):
+                replies = run.answer_with(train_examples, given, generator, c.answer_sample_temperature, c.sample_seed(j))
+                rows += [{"id": e.id, "j": j, "summary": s, "reply": r, "score": v} for e, s, r, v in zip(train_examples, given, replies, run.scores(train_examples, replies))]
+            return rows
+
+        answers = run.stage(f"iter_{t}/answers", out / "answers.jsonl", sample_answers)
+        pairs = []
+        for e in train_examples:
+            ranked = ranked_pair([row for row in answers if row["id"] == e.id])
+            if ranked:
+                chosen, rejected = ranked
+                request = c.reply.request(e.question, None, preferences=chosen["summary"])
+                pairs.append(dpo_row(request, c.reply.target(chosen["reply"]), c.reply.target(rejected["reply"])))
+        write_jsonl(out / "generator_dpo.jsonl", pairs)
+        if pairs:
+            dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)
+            generator = run.train(f"iter_{t}/train_generator", c.policy.model, pairs, out / "generator_model", generator, dpo_trainer, dpo)
+        summarizers.append(summarizer)
+        generators.append(generator)
+        run.summarizer_adapter = summarizer
+        validation.append(run.validate(t, valid_examples, generator))
+        run.summarizer_adapter = None
+
+    best_t, _ = run.finish(validation, generators)
+    run.history.update(best_summarizer=summarizers[best_t])
+    run.save_history()
+    return POPIResult(validation, best_t, summarizers, generators)

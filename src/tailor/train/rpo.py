@@ -1,0 +1,179 @@
+"""RPO training (``tailor train rpo``): a reflection model learns to rewrite a black-box
+base model's generic answer for the user.
+
+(a) The base model answers every training input without personalization; the user's top
+item is retrieved with the question and that generic answer.
+(b) A teacher, also shown the user's true output, writes a rewriting trajectory from the
+generic answer to it; its reasoning, followed by the true output as the personalized
+part, is the SFT target (a trajectory the teacher leaves unreadable is dropped).
+(c) SFT of the reflection model on one-item prompts: pi_0.
+(d) RL, one stage per epoch e = 1..T: GRPO (a REINFORCE estimator with the group's mean
+reward as baseline, and a KL penalty to pi_0) on prompts holding
+k = min(6, 2 + floor((e - 1) / E_step)) retrieved items, rewarded by the task metric on
+the personalized part (0 when the reply cannot be read), continuing the previous stage.
+Each pi_t is validated end to end (base answer, retrieval, reflection); the best is kept.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from tailor.data.schema import Example
+from tailor.errors import TailorError
+from tailor.eval.base import Metric
+from tailor.llm import LLM, LLMConfig
+from tailor.llm.types import SamplingParams
+from tailor.methods.base import Method
+from tailor.methods.rag import RetrievalAugmented
+from tailor.methods.rpo import ReflectivePersonalization
+from tailor.prompts.formats import FormatName
+from tailor.prompts.retry import generate_parsed
+from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, reflection_request, retrieval_query, trajectory_request
+from tailor.retrieval.base import Retriever
+from tailor.train.curriculum import shots
+from tailor.train.grpo import GRPOSettings, train_grpo
+from tailor.train.sft import train_sft
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, write_jsonl
+
+
+class RPOConfig(LoopConfig):
+    """``policy`` is the reflection model trained here; ``base`` the black-box answerer
+    (default: the policy's model, without adapter); ``teacher`` writes the trajectories
+    (default: the policy's model). T = ``iterations`` RL epochs; ``epochs_per_step`` is the
+    curriculum's E_step. ``k`` is the number of items at inference."""
+
+    what = "RPO config"
+
+    base: LLMConfig | None = None
+    teacher: LLMConfig | None = None
+    trajectory_max_tokens: int = Field(default=512, ge=1)
+    reflection_max_tokens: int = Field(default=768, ge=1)
+    epochs_per_step: int = Field(default=1, ge=1)
+    rl: GRPOSettings = GRPOSettings()
+    k: int = Field(default=6, ge=1)
+    format: FormatName = "longform"
+    run_dir: Path = Path("runs/rpo")
+
+    @property
+    def base_llm(self) -> LLMConfig:
+        return self.base or self.policy
+
+    @property
+    def teacher_llm(self) -> LLMConfig:
+        return self.teacher or self.policy
+
+
+@dataclass
+class RPOResult:
+    validation: list[float]  # index t: pi_t (0: after SFT)
+    best_iteration: int
+    best_adapter: str | None
+    adapters: list[str]  # pi_0 (SFT) .. pi_T
+
+
+def reflection_target(think: str, truth: str) -> str:
+    """The reply the reflection model learns: the reasoning, then the true output."""
+    return f"{THINK_PREFILL}{think.strip()}</think>\n<personalized>{truth.strip()}</personalized>"
+
+
+class _RPORun(Run):
+    config: RPOConfig
+
+    def method(self, adapter: str | None) -> Method:
+        c = self.config
+        return ReflectivePersonalization(self.roles["base"], self.retriever, c.answer, self.policy_llm, adapter, c.reflection_max_tokens)
+
+    def trajectories(self, examples: list[Example], generic: list[str], top: list) -> list[dict]:
+        c = self.config
+        requests = [trajectory_request(e.question, g, items[0], e.reference) for e, g, items in zip(examples, generic, top)]
+        params = SamplingParams(temperature=0.0, max_tokens=c.trajectory_max_tokens, seed=c.seed)
+        batch = generate_parsed(self.roles["teacher"], requests, params, parse_reflection, c.max_attempts, description="rpo trajectories")
+        return [
+            {"id": e.id, "item": items[0].id, "think": p.value.think if p.ok else None, "parsed": p.ok and bool(p.value.think), "raw": p.raw}
+            for e, items, p in zip(examples, top, batch.items)
+        ]
+
+    def reward(self, examples: dict[str, Example]):
+        """The task metric on each completion's personalized part; 0 when it cannot be read."""
+
+        def reward(completions: list[str], id: list[str], **_) -> list[float]:
+            parsed = []
+            for text in completions:
+                try:
+                    parsed.append(parse_reflection(text).personalized)
+                except ValueError:
+                    parsed.append(None)
+            readable = [i for i, p in enumerate(parsed) if p is not None]
+            scores = self.metric.score_batch([examples[id[i]] for i in readable], [parsed[i] for i in readable]).scores
+            rewards = [0.0] * len(completions)
+            for i, score in zip(readable, scores):
+                rewards[i] = score.value or 0.0
+            return rewards
+
+        return reward
+
+
+def train_rpo(
+    config: RPOConfig,
+    train_examples: list[Example],
+    valid_examples: list[Example],
+    policy_llm: LLM,
+    metric: Metric,
+    retriever: Retriever,
+    base_llm: LLM | None = None,
+    teacher_llm: LLM | None = None,
+    trainer: Trainer = train_sft,
+    rl_trainer=train_grpo,
+) -> RPOResult:
+    """Trajectories, SFT, then the RL curriculum; validates pi_0 .. pi_T and keeps the best."""
+    check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
+    c = config
+    base, teacher = base_llm or policy_llm, teacher_llm or policy_llm
+    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer, "RPO")
+    run_dir = Path(c.run_dir)
+
+    # (a) generic answers, and the top item retrieved with question + generic answer.
+    def answer() -> list[dict]:
+        answers = RetrievalAugmented(base, None, c.answer).answer_batch(train_examples)
+        return [{"id": e.id, "generic": a.text} for e, a in zip(train_examples, answers)]
+
+    generic = [row["generic"] for row in run.stage("generic", run_dir / "generic.jsonl", answer)]
+    queries = [retrieval_query(e.question, g) for e, g in zip(train_examples, generic)]
+
+    def top(k: int) -> list[list]:
+        return [retriever.retrieve(e, k, query=q) for e, q in zip(train_examples, queries)]
+
+    # (b) the teacher's trajectories; (c) SFT on them.
+    rows = run.stage("trajectories", run_dir / "trajectories.jsonl", lambda: run.trajectories(train_examples, generic, top(1)))
+    by_id = {e.id: (e, g, items) for e, g, items in zip(train_examples, generic, top(1))}
+    sft_rows = [
+        sft_row(reflection_request(by_id[r["id"]][0].question, by_id[r["id"]][1], by_id[r["id"]][2]), reflection_target(r["think"], by_id[r["id"]][0].reference))
+        for r in rows if r["parsed"]
+    ]
+    write_jsonl(run_dir / "reflection_sft.jsonl", sft_rows)
+    if not sft_rows:
+        raise TailorError("the teacher wrote no readable trajectory, so there is nothing to fine-tune the reflection model on")
+    policy = run.train("train_sft", c.policy.model, sft_rows, run_dir / "sft" / "policy_model", None)
+    reference = policy
+    adapters = [policy]
+    validation = [run.validate(0, valid_examples, policy)]
+
+    # (d) the RL curriculum: stage e with k(e) items, anchored to the SFT policy.
+    examples = {e.id: e for e in train_examples}
+    for t in range(1, c.iterations + 1):
+        k = shots(t, c.epochs_per_step)
+        prompts = [
+            {"prompt": [m.model_dump() for m in reflection_request(e.question, g, items).messages], "id": e.id}
+            for e, g, items in zip(train_examples, generic, top(k))
+        ]
+        write_jsonl(run_dir / f"iter_{t}" / "rl_prompts.jsonl", prompts)
+        policy = run.timed(f"iter_{t}/train_policy", lambda: rl_trainer(
+            c.policy.model, prompts, c.rl, run_dir / f"iter_{t}" / "policy_model", run.reward(examples), metric.name,
+            init_adapter=policy, reference_adapter=reference,
+        ))
+        adapters.append(policy)
+        validation.append(run.validate(t, valid_examples, policy))
+
+    best, best_adapter = run.finish(validation, adapters)
+    return RPOResult(validation, best, best_adapter, adapters)

@@ -1,0 +1,100 @@
+import math
+
+import pytest
+
+from tailor.data.schema import Example, ProfileItem
+from tailor.errors import DataError
+from tailor.eval.lamp import LAMP_TASK_METRICS, AccuracyMetric, RatingMetric, classification_report, counted_rating, parse_rating, rating_report
+from tailor.eval.metrics import JUDGELESS, METRICS, check_judge, make_metric
+
+
+def example(eid: str, reference: str | None) -> Example:
+    return Example(id=eid, question=f"question {eid}", profile=[ProfileItem(id="p", text="a past item")], reference=reference)
+
+
+# Six LaMP-2 examples over three labels; predictions vary in case and whitespace.
+LABELS = ["comedy", "comedy", "action", "action", "drama", "drama"]
+PREDICTED = [" Comedy\n", "action", "ACTION", "action ", "comedy", "drama"]
+
+
+def test_classification_report_by_hand():
+    # comedy: tp 1 fp 1 fn 1 -> F1 1/2; action: tp 2 fp 1 fn 0 -> P 2/3 R 1 -> F1 4/5;
+    # drama: tp 1 fp 0 fn 1 -> P 1 R 1/2 -> F1 2/3.
+    report = classification_report(LABELS, PREDICTED)
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    assert report["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+
+
+def test_macro_f1_counts_labels_only_predicted():
+    # labels a, b, c: a F1 1, b never predicted F1 0, c never true F1 0.
+    assert classification_report(["a", "b"], ["a", "c"]) == {"accuracy": 0.5, "macro_f1": pytest.approx(1 / 3)}
+
+
+def test_accuracy_per_example_scores():
+    run = AccuracyMetric().score_batch([example(f"e{i}", label) for i, label in enumerate(LABELS)], PREDICTED)
+    assert [s.value for s in run.scores] == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    assert run.mean == pytest.approx(4 / 6)
+    assert run.scores[0].details == {"pred": "comedy"}
+
+
+# LaMP-3: references and responses, one unreadable ("no idea") and one whose only
+# number is out of range ("10 out of 10"), which counts as unreadable too.
+RATINGS = ["5", "3", "1", "4", "2"]
+REPLIES = ["5", "I'd say 3 stars.", "no idea", "Rating: 2/5", "10 out of 10"]
+
+
+def test_rating_report_by_hand():
+    # counted: 5, 3, 5 (farthest from 1), 2, 5 (farthest from 2) -> errors 0, 0, 4, 2, 3
+    report = rating_report(RATINGS, REPLIES)
+    assert report["mae"] == pytest.approx(9 / 5)
+    assert report["rmse"] == pytest.approx(math.sqrt((16 + 4 + 9) / 5))
+
+
+def test_rating_per_example_scores():
+    run = RatingMetric().score_batch([example(f"e{i}", r) for i, r in enumerate(RATINGS)], REPLIES)
+    assert [s.value for s in run.scores] == [1.0, 1.0, 0.0, 0.5, 0.25]
+    assert run.scores[2].details == {"pred": 5, "abs_error": 4, "parsed": False}
+    assert run.scores[3].details == {"pred": 2, "abs_error": 2, "parsed": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"), [("4", 4), (" 3\n", 3), ("4.", 4), ("score: 1 of 5", 1), ("4.5", None), ("10", None), ("0", None), ("", None)]
+)
+def test_parse_rating(text, rating):
+    assert parse_rating(text) == rating
+
+
+@pytest.mark.parametrize(("reference", "counted"), [(1, 5), (2, 5), (3, 5), (4, 1), (5, 1)])
+def test_unreadable_rating_counts_as_farthest(reference, counted):
+    assert counted_rating("n/a", reference) == counted
+
+
+@pytest.mark.parametrize("metric", [AccuracyMetric(), RatingMetric()])
+def test_missing_reference_names_the_example(metric):
+    with pytest.raises(DataError, match="'e2'.*reference"):
+        metric.score_batch([example("e1", "3"), example("e2", None)], ["3", "3"])
+
+
+def test_rating_reference_must_be_a_rating():
+    with pytest.raises(DataError, match="'bad'.*rating 1-5"):
+        RatingMetric().score_batch([example("bad", "great")], ["3"])
+
+
+def test_reports_reject_mismatched_or_empty_input():
+    with pytest.raises(ValueError, match="2 references but 1"):
+        rating_report(["1", "2"], ["1"])
+    with pytest.raises(ValueError, match="no predictions"):
+        classification_report([], [])
+
+
+@pytest.mark.parametrize("name", ["accuracy", "rating", "rouge-1", "rouge-l"])
+def test_make_metric_builds_lamp_metrics_without_judge(name):
+    assert make_metric(name, None).name == name
+    assert name in METRICS and name in JUDGELESS
+    assert check_judge(name, has_judge=False) == name
+
+
+def test_task_metrics_are_registered_and_reports_attached():
+    assert {m for names in LAMP_TASK_METRICS.values() for m in names} <= set(METRICS)
+    assert make_metric("accuracy", None).report(["a"], ["A"]) == {"accuracy": 1.0, "macro_f1": 1.0}
+    assert make_metric("rating", None).report(["3"], ["3"]) == {"mae": 0.0, "rmse": 0.0}

@@ -1,0 +1,149 @@
+"""RPO training: the teacher's trajectories become SFT targets ending in the true output,
+the RL curriculum widens k stage by stage anchored to the SFT policy, and the reward
+scores the personalized part only."""
+
+import json
+import re
+
+import pytest
+from fakes import ScriptedLLM
+from test_vac import FakeTrainer
+
+from tailor.data import SAMPLE_LAMP, load_examples
+from tailor.errors import TailorError
+from tailor.eval.base import Metric, MetricRun, Score
+from tailor.retrieval import BM25Retriever
+from tailor.train.grpo import GRPOSettings
+from tailor.train.rpo import RPOConfig, train_rpo
+from tailor.train.sft import SFTResult, SFTSettings
+
+TASK = SAMPLE_LAMP / "LaMP-5" / "user"
+
+
+@pytest.fixture(scope="module")
+def lamp():
+    return load_examples(TASK, split="train")[:4], load_examples(TASK, split="validation")[:2]
+
+
+def base_reply(request, params, j):
+    return "A Study of Walls"
+
+
+def teacher_reply(request, params, j):
+    """Continues '<think>'; the first input's trajectory is unreadable."""
+    if "dry-stone" in request.messages[-1].content:
+        return "hmm"
+    return " The user likes colons.</think><personalized>copied</personalized>"
+
+
+def reflection_reply(request, params, j):
+    return " Use their style.</think><personalized>Towards Walls: A Study</personalized>"
+
+
+class Overlap(Metric):
+    """1.0 when the response shares a word with the reference, else 0.0; records what it saw."""
+
+    name = "overlap"
+
+    def __init__(self):
+        self.seen = []
+
+    def score_batch(self, examples, responses):
+        self.seen += responses
+        values = [float(bool(set(r.lower().split()) & set(e.reference.lower().split()))) for e, r in zip(examples, responses)]
+        return MetricRun(self.name, [e.id for e in examples], [Score(v) for v in values])
+
+
+class FakeRL:
+    """Records each RL stage and scores two scripted completions per prompt with its reward."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def __call__(self, model, rows, settings, output_dir, reward, reward_name, init_adapter=None, reference_adapter=None):
+        completions = ["<think>x</think><personalized>Learning Walls</personalized>", "no tags"] * len(rows)
+        rewards = reward(completions, id=[row["id"] for row in rows for _ in range(2)])
+        self.jobs.append({"rows": rows, "dir": output_dir, "init": init_adapter, "reference": reference_adapter, "rewards": rewards, "name": reward_name})
+        (output_dir / "adapter").mkdir(parents=True, exist_ok=True)
+        return SFTResult(str(output_dir / "adapter"), None, 1, 0.0, len(rows))
+
+
+def setup(tmp_path, **overrides):
+    settings = dict(iterations=3, epochs_per_step=1, k=3, max_attempts=1, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run",
+                    rl=GRPOSettings(num_generations=2, batch_size=2, per_device_batch_size=2))
+    config = RPOConfig(**(settings | overrides))
+    models = dict(policy_llm=ScriptedLLM(reflection_reply, model="reflection"), base_llm=ScriptedLLM(base_reply, model="base"), teacher_llm=ScriptedLLM(teacher_reply, model="teacher"))
+    return config, models, Overlap(), FakeTrainer(), FakeRL()
+
+
+def test_trajectories_end_in_the_true_output_and_unreadable_ones_are_dropped(tmp_path, lamp):
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path)
+    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    rows = sft.jobs[0]["rows"]
+    assert len(rows) == len(train) - 1  # the first trajectory could not be read
+    for example, row in zip(train[1:], rows):
+        assert row["messages"][-1]["content"] == f"<think>The user likes colons.</think>\n<personalized>{example.reference}</personalized>"
+        prompt = row["messages"][-2]["content"]
+        assert "A Study of Walls" in prompt and example.reference not in prompt and len(re.findall(r"^\[\d+\]", prompt, re.M)) == 1
+    teacher_prompts = models["teacher_llm"].prompts()
+    assert all(e.reference in p for e, p in zip(train, teacher_prompts))
+    saved = [json.loads(line) for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
+    assert [r["parsed"] for r in saved] == [False, True, True, True]
+
+
+def test_rl_curriculum_widens_k_and_stays_anchored_to_the_sft_policy(tmp_path, lamp):
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path)
+    result = train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    sft_adapter = str(tmp_path / "run" / "sft" / "policy_model" / "adapter")
+    shots = [max(len(re.findall(r"^\[\d+\]", row["prompt"][-1]["content"], re.M)) for row in job["rows"]) for job in rl.jobs]
+    assert shots == [2, 3, 4]
+    assert [job["reference"] for job in rl.jobs] == [sft_adapter] * 3
+    assert [job["init"] for job in rl.jobs] == [sft_adapter, str(rl.jobs[0]["dir"] / "adapter"), str(rl.jobs[1]["dir"] / "adapter")]
+    # the personalized part is scored; an unreadable completion earns 0
+    assert all(job["rewards"][1::2] == [0.0] * len(train) for job in rl.jobs) and rl.jobs[0]["name"] == "overlap"
+    assert "Learning Walls" in metric.seen and "no tags" not in metric.seen
+    assert len(result.validation) == 4 and result.adapters[0] == sft_adapter
+
+
+def test_validation_runs_base_then_reflection_with_each_policy(tmp_path, lamp):
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path, iterations=1)
+    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    adapters = {adapter for _, _, adapter in models["policy_llm"].received}
+    assert adapters == {str(tmp_path / "run" / "sft" / "policy_model" / "adapter"), str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "iter_1" / "validation.jsonl").read_text().splitlines()]
+    assert [r["response"] for r in rows] == ["Towards Walls: A Study"] * len(valid)
+
+
+def test_training_needs_true_outputs(tmp_path, lamp):
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path)
+    with pytest.raises(TailorError, match="RPO: .*true output.* no reference"):
+        train_rpo(config, [train[0].model_copy(update={"reference": None})], valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+
+
+def test_recipes_load():
+    sample, paper = RPOConfig.from_yaml("configs/rpo-sample-cpu.yaml"), RPOConfig.from_yaml("configs/rpo-paper.yaml")
+    assert sample.metric == "rouge-l" and sample.rl.num_generations == 2 and sample.base_llm == sample.policy
+    assert (paper.iterations, paper.epochs_per_step, paper.rl.num_generations, paper.rl.top_p, paper.sft.learning_rate) == (5, 1, 16, 0.9, 5e-6)
+    assert paper.base_llm.backend == "openai" and paper.teacher_llm.backend == "openai"
+
+
+@pytest.mark.model
+def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
+    """Trajectories, two SFT steps and one GRPO step with SmolLM2 as base, teacher and reflection model."""
+    from tailor.eval.metrics import make_metric
+
+    train, valid = lamp
+    tiny = dict(batch_size=2, per_device_batch_size=2, max_steps=1, eval_steps=1, learning_rate=1e-3, max_length=1024, gradient_checkpointing=False)
+    config = RPOConfig(
+        iterations=1, k=2, max_attempts=1, answer_max_tokens=24, trajectory_max_tokens=48, reflection_max_tokens=48, run_dir=tmp_path / "run",
+        sft=SFTSettings(**tiny), rl=GRPOSettings(**tiny, num_generations=2, max_completion_length=24),
+    )
+    teacher = ScriptedLLM(teacher_reply, model="teacher")  # SmolLM2 rarely closes both tags in 48 tokens
+    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever(), teacher_llm=teacher)
+    assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
+    for stage in ("sft", "iter_1"):
+        assert (tmp_path / "run" / stage / "policy_model" / "adapter" / "adapter_config.json").exists()

@@ -1,0 +1,85 @@
+import json
+
+import pytest
+
+from tailor.errors import TailorError
+from tailor.train.sft import SFTSettings, fingerprint_job, train_sft, weighted_sft_trainer
+
+MODEL = "smollm2-135m-instruct"
+TINY = SFTSettings(learning_rate=1e-3, batch_size=2, per_device_batch_size=2, max_steps=1, eval_steps=1, logging_steps=1, max_length=256, gradient_checkpointing=False)
+
+
+def row(question: str, answer: str, **extra) -> dict:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], **extra}
+
+
+# Completions of very different lengths, so a per-sequence mean differs from TRL's token mean.
+SHORT = row("Capital of France?", "Paris.")
+LONG = row("Describe a good breakfast.", "Oatmeal with berries, a boiled egg, a glass of orange juice and a cup of strong black coffee.")
+
+
+@pytest.mark.parametrize("weight", [-0.5, "high", None, True, float("nan")])
+def test_bad_weights_are_refused_with_the_row_index_before_loading_a_model(tmp_path, weight):
+    with pytest.raises(TailorError, match=r"training row 1: 'weight'"):
+        train_sft(MODEL, [SHORT, {**LONG, "weight": weight}], None, TINY, tmp_path)
+    with pytest.raises(TailorError, match=r"eval row 0: 'weight'"):
+        train_sft(MODEL, [SHORT], [{**LONG, "weight": weight}], TINY, tmp_path)
+    assert not (tmp_path / "adapter").exists()
+
+
+@pytest.mark.model
+def test_the_weighted_loss_is_the_mean_of_weight_times_each_rows_own_loss(tmp_path):
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from tailor.models import resolve_model
+
+    path = resolve_model(MODEL)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    network = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    # fp32 throughout, as fit_lora runs on CPU (SFTConfig defaults to bf16 autocast)
+    config = SFTConfig(output_dir=str(tmp_path), per_device_eval_batch_size=2, completion_only_loss=True, max_length=256, use_cpu=True, bf16=False, report_to="none")
+
+    def pairs(*rows: dict) -> Dataset:
+        return Dataset.from_list([{"prompt": r["messages"][:1], "completion": r["messages"][1:], **({"weight": r["weight"]} if "weight" in r else {})} for r in rows])
+
+    def eval_losses(trainer_class, datasets: dict[str, Dataset]) -> dict[str, float]:
+        trainer = trainer_class(model=network, args=config, train_dataset=next(iter(datasets.values())), eval_dataset=datasets, processing_class=tokenizer)
+        metrics = trainer.evaluate()
+        return {name: metrics[f"eval_{name}_loss"] for name in datasets}
+
+    # Each row's own loss, computed alone by TRL's unweighted SFTTrainer (its token mean over one sequence)
+    alone = eval_losses(SFTTrainer, {"short": pairs(SHORT), "long": pairs(LONG), "both": pairs(SHORT, LONG)})
+    weighted = eval_losses(weighted_sft_trainer(), {
+        "scaled": pairs({**SHORT, "weight": 2.0}, {**LONG, "weight": 0.5}),
+        "ones": pairs({**SHORT, "weight": 1.0}, {**LONG, "weight": 1.0}),
+        "zero_one": pairs({**SHORT, "weight": 0.0}, {**LONG, "weight": 1.0}),
+        "short": pairs({**SHORT, "weight": 3.0}),
+    })
+    short, long = alone["short"], alone["long"]
+    assert weighted["scaled"] == pytest.approx((2.0 * short + 0.5 * long) / 2, rel=1e-4)
+    assert weighted["ones"] == pytest.approx((short + long) / 2, rel=1e-4)
+    assert weighted["zero_one"] == pytest.approx(long / 2, rel=1e-4)  # row 0 contributes nothing
+    assert weighted["short"] == pytest.approx(3.0 * short, rel=1e-4)
+    # TRL's unweighted batch loss is a token mean, which leans towards the longer completion
+    assert alone["both"] != pytest.approx(weighted["ones"], rel=1e-3)
+    assert min(short, long) < alone["both"] < max(short, long)
+
+
+@pytest.mark.model
+def test_a_weighted_run_trains_an_adapter_under_its_own_fingerprint(tmp_path):
+    rows = [{**SHORT, "weight": 2.0}, LONG]  # LONG weighs 1.0
+    evaluation = [{**SHORT, "weight": 0.5}]
+    result = train_sft(MODEL, rows, evaluation, TINY, tmp_path / "sft")
+    assert result.steps == 1 and result.rows == 2 and not result.reused and result.best_eval_loss > 0
+    assert (tmp_path / "sft" / "adapter" / "adapter_config.json").exists()
+    curve = json.loads((tmp_path / "sft" / "curve.json").read_text())
+    assert curve[0]["loss"] > 0 and curve[0]["eval_loss"] == pytest.approx(result.best_eval_loss)
+
+    fingerprint = json.loads((tmp_path / "sft" / "done.json").read_text())["fingerprint"]
+    assert fingerprint == fingerprint_job(MODEL, rows, evaluation, TINY, None)
+    assert fingerprint != fingerprint_job(MODEL, [SHORT, LONG], [SHORT], TINY, None)
+    assert fingerprint != fingerprint_job(MODEL, [{**SHORT, "weight": 1.0}, LONG], evaluation, TINY, None)
+    assert train_sft(MODEL, rows, evaluation, TINY, tmp_path / "sft").reused
