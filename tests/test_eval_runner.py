@@ -295,3 +295,11 @@ def test_cli_score_scores_any_responses_file(tmp_path, monkeypatch):
     responses.write_text(json.dumps({"not-an-id": [{"output": "x"}]}))
     failed = CliRunner().invoke(app, ["score", str(responses), "--data", str(SAMPLE_LAMPQA), "--split", "test", "--out", str(tmp_path / "o")], env=ENV)
     assert failed.exit_code == 1 and "not-an-id" in failed.output
+
+
+@pytest.mark.parametrize("field, value", [("label", "SFT w/ reasoning"), ("label", ".."), ("label", "a\\b")])
+def test_labels_that_name_folders_refuse_path_characters(field, value):
+    from tailor.eval.runner import MethodSpec
+
+    with pytest.raises(ValueError, match="names a results folder"):
+        MethodSpec(name="rag", **{field: value})

@@ -38,6 +38,13 @@ from tailor.retrieval import RankingCache, Retriever, make_retriever
 LOCAL_BACKENDS = ("hf", "vllm", "llamacpp")  # these load a planner adapter from a path
 
 
+def folder_name(name: str) -> str:
+    """A label that names a results folder: no path separators, not "." or ".."."""
+    if not name.strip() or any(c in name for c in "/\\") or name in (".", ".."):
+        raise ValueError(f"{name!r} names a results folder: use no '/' or '\\', and not '.' or '..'")
+    return name
+
+
 class MethodSpec(BaseModel):
     """One row of the results table. Unset fields take the run-wide value."""
 
@@ -67,6 +74,11 @@ class MethodSpec(BaseModel):
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
         return name
+
+    @field_validator("label")
+    @classmethod
+    def _folder_name(cls, label: str | None) -> str | None:
+        return label if label is None else folder_name(label)
 
     @model_validator(mode="after")
     def _one_policy(self) -> "MethodSpec":
@@ -99,6 +111,11 @@ class DatasetSpec(BaseModel):
     format: str = "auto"
     splits: list[str] = Field(default_factory=lambda: ["test"], min_length=1)
     name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str | None) -> str | None:
+        return name if name is None else folder_name(name)
 
     @property
     def key(self) -> str:

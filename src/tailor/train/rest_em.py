@@ -153,7 +153,7 @@ def train_rest_em(
         if not policy_rows:
             raise TailorError(f"iteration {t}: no sampled reply reached the reward threshold {c.threshold}, so there is nothing to train on")
 
-        # (c) M-step: pi_t from the base model (or the warm-up's start) or from pi_{t-1}, then validated.
+        # (c) M-step: pi_t from the base model (from_base) or from pi_{t-1}, then validated.
         policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", None if c.from_base else policy)
         adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
