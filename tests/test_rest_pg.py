@@ -12,7 +12,8 @@ from tailor.data import SAMPLE_LONGLAMP, load_examples
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun, Score
 from tailor.methods import AnswerConfig, RetrievalAugmented
-from tailor.prompts.longform import COPY_RUN, RESPONSE_HEAD, compose, parse_reasoning, split_reply
+from tailor.prompts.longform import RESPONSE_HEAD, compose, parse_reasoning, split_reply
+from tailor.prompts.quotes import COPY_RUN
 from tailor.retrieval import BM25Retriever
 from tailor.train.rest_em import RestEMConfig, train_rest_em
 from tailor.train.sft import SFTSettings

@@ -1,7 +1,7 @@
 import pytest
 
 from tailor.data.schema import ProfileItem
-from tailor.prompts.rpo import Reflection, parse_reflection, reflection_request, retrieval_query, trajectory_request
+from tailor.prompts.rpo import Reflection, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.train.curriculum import shots
 
 
@@ -69,3 +69,17 @@ def test_retrieval_query_joins_question_and_generic_answer():
     query = retrieval_query(" THE-QUESTION ", "THE-GENERIC-ANSWER\n")
     assert query.index("THE-QUESTION") < query.index("THE-GENERIC-ANSWER")
     assert query == "THE-QUESTION\n\nTHE-GENERIC-ANSWER"
+
+
+@pytest.mark.parametrize("raw, think", [
+    ("<think>Uses colons.</think><personalized>x</personalized>", "Uses colons."),
+    ("<think>Uses colons and never closes", "Uses colons and never closes"),
+    ("<think>Uses colons.<personalized>x</personalized>", "Uses colons."),
+])
+def test_a_trajectory_needs_only_readable_reasoning(raw, think):
+    assert parse_trajectory(raw) == think
+
+
+def test_a_trajectory_without_reasoning_is_refused():
+    with pytest.raises(ValueError, match="empty reasoning"):
+        parse_trajectory("<think> </think><personalized>x</personalized>")

@@ -30,9 +30,9 @@ def base_reply(request, params, j):
 
 
 def teacher_reply(request, params, j):
-    """Continues '<think>'; the first input's trajectory is unreadable."""
+    """Continues '<think>'; the first input's trajectory has no reasoning."""
     if "dry-stone" in request.messages[-1].content:
-        return "hmm"
+        return " </think><personalized>copied</personalized>"
     return " The user likes colons.</think><personalized>copied</personalized>"
 
 
@@ -81,7 +81,7 @@ def test_trajectories_end_in_the_true_output_and_unreadable_ones_are_dropped(tmp
     config, models, metric, sft, rl = setup(tmp_path)
     train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
     rows = sft.jobs[0]["rows"]
-    assert len(rows) == len(train) - 1  # the first trajectory could not be read
+    assert len(rows) == len(train) - 1  # the first trajectory has no reasoning
     for example, row in zip(train[1:], rows):
         assert row["messages"][-1]["content"] == f"<think>The user likes colons.</think>\n<personalized>{example.reference}</personalized>"
         prompt = row["messages"][-2]["content"]
@@ -133,7 +133,7 @@ def test_recipes_load():
 
 @pytest.mark.model
 def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
-    """Trajectories, two SFT steps and one GRPO step with SmolLM2 as base, teacher and reflection model."""
+    """Trajectories, one SFT step and one GRPO step with SmolLM2 as base, teacher and reflection model."""
     from tailor.eval.metrics import make_metric
 
     train, valid = lamp
@@ -142,8 +142,17 @@ def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
         iterations=1, k=2, max_attempts=1, answer_max_tokens=24, trajectory_max_tokens=48, reflection_max_tokens=48, run_dir=tmp_path / "run",
         sft=SFTSettings(**tiny), rl=GRPOSettings(**tiny, num_generations=2, max_completion_length=24),
     )
-    teacher = ScriptedLLM(teacher_reply, model="teacher")  # SmolLM2 rarely closes both tags in 48 tokens
-    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever(), teacher_llm=teacher)
+    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever())
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     for stage in ("sft", "iter_1"):
         assert (tmp_path / "run" / stage / "policy_model" / "adapter" / "adapter_config.json").exists()
+
+
+def test_trajectory_lines_that_quote_the_true_output_are_dropped():
+    from tailor.train.rpo import reasoning_without
+
+    truth = "Towards Stable Walls: A Study"
+    raw = "<think>The user likes colons.\nThe user's answer is: Towards Stable Walls: A Study\nKeep it short.</think>"
+    assert reasoning_without(raw, truth) == "The user likes colons.\nKeep it short."
+    with pytest.raises(ValueError, match="only quotes"):
+        reasoning_without("<think>Towards stable walls: a study</think>", truth)

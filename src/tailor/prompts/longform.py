@@ -8,21 +8,17 @@ how reasoning data becomes an SFT target).
 
 Reasoning data: a model sees the user's texts, the input and the text the user actually
 wrote, and summarises the user's preferences, interests, background and style in bullets.
-The summary must not hand the expected text over: bullets sharing a run of words with it
-are dropped, and a summary left empty is unreadable (so it is retried).
+The summary must not hand the expected text over: bullets quoting it are dropped
+(``prompts/quotes.py``), and a summary left empty is unreadable (so it is retried).
 """
-
-import re
 
 from tailor.data.schema import ProfileItem
 from tailor.llm.types import ChatRequest
 from tailor.prompts.answer import format_profile
+from tailor.prompts.quotes import without_quotes
 
 REASONING_HEAD = "Reasoning:"
 RESPONSE_HEAD = "Response:"
-COPY_RUN = 8  # words in a row shared with the expected text that make a bullet a quotation
-
-
 def generation_request(task_input: str, items: list[ProfileItem] | None, reasoning: bool, preferences: str | None = None) -> ChatRequest:
     """The policy's request; ``items=None`` gives the non-personalized prompt, and
     ``preferences`` (a summary of the user, as POPI infers it) replaces the history."""
@@ -78,15 +74,9 @@ def reasoning_request(task_input: str, items: list[ProfileItem], expected: str) 
     )
 
 
-def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
-    words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
 def parse_reasoning(raw: str, expected: str) -> str:
     """The bullets of a reasoning reply, without any that quote ``expected``; ValueError when none is left."""
-    quoted = _word_runs(expected, COPY_RUN)
-    kept = [line.strip() for line in raw.splitlines() if line.strip() and not (_word_runs(line, COPY_RUN) & quoted)]
+    kept = without_quotes(raw, expected)
     if not kept:
         raise ValueError("no reasoning left after dropping quotations of the expected text")
-    return "\n".join(kept)
+    return kept

@@ -87,3 +87,16 @@ def parse_reflection(raw: str) -> Reflection:
         raise ValueError("empty <personalized> part")
     think = _THINK.search(raw)
     return Reflection(think=(think.group(1).strip() or None) if think else None, personalized=personalized)
+
+
+def parse_trajectory(raw: str) -> str:
+    """The teacher's reasoning: its ``<think>`` part, closed or running to the end or to a
+    ``<personalized>`` tag. The personalized part is replaced by the true output anyway, so
+    only the reasoning has to be readable; ValueError when it is empty."""
+    start = raw.lower().find("<think>")
+    body = raw[start + len("<think>") :] if start >= 0 else raw
+    end = min((i for i in (body.lower().find("</think>"), body.lower().find("<personalized>")) if i >= 0), default=len(body))
+    think = body[:end].strip()
+    if not think:
+        raise ValueError("empty reasoning")
+    return think

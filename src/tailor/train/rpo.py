@@ -5,7 +5,9 @@ base model's generic answer for the user.
 item is retrieved with the question and that generic answer.
 (b) A teacher, also shown the user's true output, writes a rewriting trajectory from the
 generic answer to it; its reasoning, followed by the true output as the personalized
-part, is the SFT target (a trajectory the teacher leaves unreadable is dropped).
+part, is the SFT target (only the reasoning must be readable: the personalized part is
+replaced by the true output; lines of reasoning that quote it are dropped, and a
+trajectory left without reasoning is dropped).
 (c) SFT of the reflection model on one-item prompts: pi_0.
 (d) RL, one stage per epoch e = 1..T: GRPO (a REINFORCE estimator with the group's mean
 reward as baseline, and a KL penalty to pi_0) on prompts holding
@@ -15,6 +17,7 @@ Each pi_t is validated end to end (base answer, retrieval, reflection); the best
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
@@ -28,8 +31,9 @@ from tailor.methods.base import Method
 from tailor.methods.rag import RetrievalAugmented
 from tailor.methods.rpo import ReflectivePersonalization
 from tailor.prompts.formats import FormatName
+from tailor.prompts.quotes import without_quotes
 from tailor.prompts.retry import generate_parsed
-from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, reflection_request, retrieval_query, trajectory_request
+from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.retrieval.base import Retriever
 from tailor.train.curriculum import shots
 from tailor.train.grpo import GRPOSettings, train_grpo
@@ -72,6 +76,15 @@ class RPOResult:
     adapters: list[str]  # pi_0 (SFT) .. pi_T
 
 
+def reasoning_without(raw: str, truth: str) -> str:
+    """The teacher's reasoning, without the lines that quote the true output (the reflection
+    model will not know it); ValueError when nothing is left."""
+    think = without_quotes(parse_trajectory(raw), truth)
+    if not think:
+        raise ValueError("the reasoning only quotes the true output")
+    return think
+
+
 def reflection_target(think: str, truth: str) -> str:
     """The reply the reflection model learns: the reasoning, then the true output."""
     return f"{THINK_PREFILL}{think.strip()}</think>\n<personalized>{truth.strip()}</personalized>"
@@ -88,11 +101,9 @@ class _RPORun(Run):
         c = self.config
         requests = [trajectory_request(e.question, g, items[0], e.reference) for e, g, items in zip(examples, generic, top)]
         params = SamplingParams(temperature=0.0, max_tokens=c.trajectory_max_tokens, seed=c.seed)
-        batch = generate_parsed(self.roles["teacher"], requests, params, parse_reflection, c.max_attempts, description="rpo trajectories")
-        return [
-            {"id": e.id, "item": items[0].id, "think": p.value.think if p.ok else None, "parsed": p.ok and bool(p.value.think), "raw": p.raw}
-            for e, items, p in zip(examples, top, batch.items)
-        ]
+        parsers = [partial(reasoning_without, truth=e.reference) for e in examples]
+        batch = generate_parsed(self.roles["teacher"], requests, params, parsers, c.max_attempts, description="rpo trajectories")
+        return [{"id": e.id, "item": items[0].id, "think": p.value, "parsed": p.ok, "raw": p.raw} for e, items, p in zip(examples, top, batch.items)]
 
     def reward(self, examples: dict[str, Example]):
         """The task metric on each completion's personalized part; 0 when it cannot be read."""
