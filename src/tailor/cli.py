@@ -336,6 +336,12 @@ def _loop_inputs(settings):
     return train, valid, policy_llm, metric, retriever
 
 
+# The options every training loop's command shares.
+ResumeOption = Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")]
+RunDirOption = Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")]
+IterationsOption = Annotated[Optional[int], typer.Option(help="T (RPO: RL epochs), replacing the config's (a run may be extended)")]
+
+
 def _model_pool(policy_config, policy_llm):
     """A loop's other models by config, each built once; the policy's config gives the policy itself."""
     from tailor.llm import make_llm
@@ -375,9 +381,9 @@ def _report_loop(result, metric, run_dir: Path) -> None:
 @train_app.command("vac")
 def train_vac_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="VAC recipe (YAML), e.g. configs/vac-sample-cpu.yaml")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+    resume: ResumeOption = None,
+    run_dir: RunDirOption = None,
+    iterations: IterationsOption = None,
     cases: Annotated[int, typer.Option(help="case studies in the report: the largest gains of revision over initial answer")] = 3,
 ) -> None:
     """Train a policy with natural-language feedback (VAC) and the recipe's variants (e.g. a
@@ -419,9 +425,9 @@ def _train_rest_em(config: Path | None, resume: Path | None, run_dir: Path | Non
 @train_app.command("rest-em")
 def train_rest_em_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="ReST-EM recipe (YAML), e.g. configs/rest-em-sample-cpu.yaml")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+    resume: ResumeOption = None,
+    run_dir: RunDirOption = None,
+    iterations: IterationsOption = None,
 ) -> None:
     """Train a policy on its own best-scored samples (Offline RL RAG-Personalization, ReST-EM); reports each round's validation score."""
     _train_rest_em(config, resume, run_dir, iterations)
@@ -430,9 +436,9 @@ def train_rest_em_command(
 @train_app.command("rest-pg")
 def train_rest_pg_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="REST-PG recipe (YAML), e.g. configs/restpg-sample-cpu.yaml")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+    resume: ResumeOption = None,
+    run_dir: RunDirOption = None,
+    iterations: IterationsOption = None,
 ) -> None:
     """REST-PG: SFT on reasoning data, then ReST-EM with the reward (and the recipe's variants,
     e.g. ReST-EM without reasoning); reports each round's validation score and writes the run report."""
@@ -442,9 +448,9 @@ def train_rest_pg_command(
 @train_app.command("rpo")
 def train_rpo_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="RPO recipe (YAML), e.g. configs/rpo-sample-cpu.yaml")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="RL epochs T, replacing the config's (a run may be extended)")] = None,
+    resume: ResumeOption = None,
+    run_dir: RunDirOption = None,
+    iterations: IterationsOption = None,
 ) -> None:
     """RPO: a reflection model learns to rewrite a black-box model's generic answer for the user
     (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
@@ -468,9 +474,9 @@ def train_rpo_command(
 @train_app.command("popi")
 def train_popi_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="POPI recipe (YAML), e.g. configs/popi-sample-cpu.yaml")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="T, replacing the config's (a run may be extended)")] = None,
+    resume: ResumeOption = None,
+    run_dir: RunDirOption = None,
+    iterations: IterationsOption = None,
 ) -> None:
     """POPI: a preference-inference model writes short user summaries (best-of-N by the gain
     they bring), and the generator learns by DPO to answer from them."""
