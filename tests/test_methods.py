@@ -30,6 +30,17 @@ def hidden_snippets(example, visible):
     return [s for s in snippets if s and len(s) > 12 and not any(s in text for text in visible)]
 
 
+def assert_no_hidden_text(examples, prompts) -> int:
+    """No prompt holds a hidden snippet of any example; returns how many snippets were checked."""
+    visible = [e.question for e in examples] + [p.text for e in examples for p in e.profile]
+    checked = 0
+    for example in examples:
+        for snippet in hidden_snippets(example, visible):
+            checked += 1
+            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
+    return checked
+
+
 @pytest.mark.parametrize("kind", ["nopers", "rag", "rag_random"])
 def test_no_generation_prompt_contains_narrative_or_aspects(sample, kind):
     llm = ScriptedLLM(json_answer)
@@ -37,13 +48,7 @@ def test_no_generation_prompt_contains_narrative_or_aspects(sample, kind):
     RetrievalAugmented(llm, retriever, AnswerConfig(k=10)).answer_batch(sample)
     prompts = llm.prompts()
     assert len(prompts) == len(sample)
-    visible = [e.question for e in sample] + [p.text for e in sample for p in e.profile]
-    checked = 0
-    for example in sample:
-        for snippet in hidden_snippets(example, visible):
-            checked += 1
-            assert not any(snippet in prompt for prompt in prompts), (kind, example.id, snippet[:40])
-    assert checked > 100
+    assert assert_no_hidden_text(sample, prompts) > 100
 
 
 def test_rag_prompt_has_the_question_and_the_top_k_items(sample):

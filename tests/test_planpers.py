@@ -3,7 +3,7 @@ import time
 
 import pytest
 from fakes import ScriptedLLM
-from test_methods import hidden_snippets, json_answer
+from test_methods import assert_no_hidden_text, json_answer
 
 from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.errors import TailorError
@@ -30,13 +30,7 @@ def test_no_planner_or_generator_prompt_contains_narrative_or_aspects(sample):
     PlanPers(generator, BM25Retriever(), AnswerConfig(k=10), planner_adapter="planner", planner_llm=planner).answer_batch(sample)
     prompts = planner.prompts() + generator.prompts()
     assert len(planner.prompts()) == len(generator.prompts()) == len(sample)
-    visible = [e.question for e in sample] + [p.text for e in sample for p in e.profile]
-    checked = 0
-    for example in sample:
-        for snippet in hidden_snippets(example, visible):
-            checked += 1
-            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
-    assert checked > 100
+    assert assert_no_hidden_text(sample, prompts) > 100
 
 
 def test_planner_sees_question_and_items_and_its_plan_reaches_the_generator(sample):

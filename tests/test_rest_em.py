@@ -2,7 +2,7 @@ import json
 
 import pytest
 from fakes import ScriptedLLM
-from test_methods import hidden_snippets
+from test_methods import assert_no_hidden_text
 from test_vac import FakeTrainer
 
 from tailor.errors import TailorError
@@ -83,16 +83,9 @@ def test_samples_use_distinct_seeds_at_temperature_one_from_the_previous_policy(
 def test_no_input_holds_the_narrative_or_rubric(tmp_path, train, valid):
     config, policy, metric, trainer, _ = setup(tmp_path, train)
     run(config, train, valid, policy, metric, trainer)
-    everything = train + valid
-    visible = [e.question for e in everything] + [p.text for e in everything for p in e.profile]
     inputs = ["\n".join(m["content"] for m in row["messages"][:-1]) for job in trainer.jobs for row in job["rows"]]
     prompts = inputs + policy.prompts()
-    checked = 0
-    for example in everything:
-        for snippet in hidden_snippets(example, visible):
-            checked += 1
-            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
-    assert checked > 20
+    assert assert_no_hidden_text(train + valid, prompts) > 20
 
 
 def test_rerun_calls_no_model_and_trains_nothing(tmp_path, train, valid):

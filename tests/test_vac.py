@@ -2,7 +2,7 @@ import json
 
 import pytest
 from fakes import ScriptedLLM
-from test_methods import hidden_snippets, json_answer
+from test_methods import assert_no_hidden_text, json_answer
 
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun, Score
@@ -138,16 +138,9 @@ def test_policy_learns_the_revisions_from_narrative_free_inputs(tmp_path, train,
     for row, rev in zip(policy_jobs[0]["rows"], revised):
         assert json.loads(row["messages"][-1]["content"]) == {"personalized_answer": rev["revision"]}
         assert rev["revision"] == f"Revised following: {rev['feedback']}."
-    everything = train + valid
-    visible = [e.question for e in everything] + [p.text for e in everything for p in e.profile]
     inputs = ["\n".join(m["content"] for m in row["messages"][:-1]) for job in policy_jobs for row in job["rows"]]
     prompts = inputs + policy.prompts()
-    checked = 0
-    for example in everything:
-        for snippet in hidden_snippets(example, visible):
-            checked += 1
-            assert not any(snippet in prompt for prompt in prompts), (example.id, snippet[:40])
-    assert checked > 20
+    assert assert_no_hidden_text(train + valid, prompts) > 20
     assert any(e.narrative in p for e in train for p in feedback.prompts())
 
 
