@@ -7,11 +7,10 @@ length limit, never by the generator: one summary serves every generator."""
 
 import hashlib
 import json
-import sqlite3
-import threading
 from pathlib import Path
 
 from tailor.data.schema import Example
+from tailor.kvstore import KeyValueStore
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Answer, Method
@@ -22,34 +21,11 @@ from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 
 
-class SummaryStore:
-    """Preference summaries in SQLite (WAL), beside the response cache by default."""
+class SummaryStore(KeyValueStore):
+    """Preference summaries, beside the response cache by default."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._db().execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, user TEXT, summary TEXT NOT NULL)")
-
-    def _db(self) -> sqlite3.Connection:
-        if getattr(self._local, "db", None) is None:
-            self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._local.db.execute("PRAGMA journal_mode=WAL")
-        return self._local.db
-
-    def get(self, key: str) -> str | None:
-        row = self._db().execute("SELECT summary FROM summaries WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def put(self, key: str, user: str, summary: str) -> None:
-        self._db().execute("INSERT OR REPLACE INTO summaries VALUES (?, ?, ?)", (key, user, summary))
-
-    def count(self) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM summaries").fetchone()[0]
-
-
-def user_key(example: Example) -> str:
-    return example.user_id or example.id
+        super().__init__(path, "summaries", "summary")
 
 
 class PreferenceInference:
@@ -81,7 +57,7 @@ class PreferenceInference:
                 # an unreadable summary is used as written (cut to length) but not stored
                 known[k] = parsed.value if parsed.ok else " ".join(parsed.raw.split()[: self.max_words])
                 if self.store and parsed.ok:
-                    self.store.put(k, user_key(first[k]), known[k])
+                    self.store.put(k, known[k])
         return [known[k] for k in keys]
 
 

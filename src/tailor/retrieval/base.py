@@ -3,36 +3,26 @@ per-(example, retriever) ranking cache and picks which profile is searched."""
 
 import hashlib
 import json
-import sqlite3
-import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 from tailor.data.schema import Example, ProfileItem
+from tailor.kvstore import KeyValueStore
 
 
 class RankingCache:
-    """Rankings (item ids, best first) in SQLite, keyed by retriever, example, query and
-    the candidate items, so a rerun skips retrieval entirely."""
+    """Rankings (item ids, best first), keyed by retriever, example, query and the
+    candidate items, so a rerun skips retrieval entirely."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._db().execute("CREATE TABLE IF NOT EXISTS rankings (key TEXT PRIMARY KEY, ids TEXT NOT NULL)")
-
-    def _db(self) -> sqlite3.Connection:
-        if getattr(self._local, "db", None) is None:
-            self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._local.db.execute("PRAGMA journal_mode=WAL")
-        return self._local.db
+        self.table = KeyValueStore(path, "rankings", "ids")
 
     def get(self, key: str) -> list[str] | None:
-        row = self._db().execute("SELECT ids FROM rankings WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        ids = self.table.get(key)
+        return json.loads(ids) if ids is not None else None
 
     def put(self, key: str, ids: list[str]) -> None:
-        self._db().execute("INSERT OR REPLACE INTO rankings VALUES (?, ?)", (key, json.dumps(ids)))
+        self.table.put(key, json.dumps(ids))
 
 
 class Retriever(ABC):

@@ -28,7 +28,7 @@ from tailor.eval.base import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Method
-from tailor.methods.popi import PreferenceInference, PreferencePersonalization, user_key
+from tailor.methods.popi import PreferenceInference, PreferencePersonalization
 from tailor.prompts.popi import parse_summary, summary_request
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
@@ -64,6 +64,10 @@ class POPIResult:
     best_iteration: int
     summarizers: list[str | None]  # phi_0 .. phi_T
     generators: list[str | None]  # pi_0 .. pi_T
+
+
+def user_key(example: Example) -> str:
+    return example.user_id or example.id
 
 
 def ranked_pair(rows: list[dict]) -> tuple[dict, dict] | None:
