@@ -370,6 +370,25 @@ def _print_report(report) -> None:
     console.print(f"report: {report.markdown} | " + " | ".join(extras))
 
 
+def _train_loop(kind, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, title, train_one, cases: int = 3) -> None:
+    """What every `tailor train` loop does: its recipe (or the run to resume), the run and
+    each variant trained by ``train_one(variant, train, valid, policy_llm, metric, retriever,
+    model)`` (``model`` builds a config's other models once), then the run report."""
+    from tailor.train.report import write_run_report
+
+    try:
+        settings = _loop_settings(kind, config, resume, run_dir, iterations)
+        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
+        model = _model_pool(settings.policy, policy_llm)
+        for name, variant in settings.runs():
+            console.print(f"[bold]{title(variant)} ({name})[/bold] → {variant.run_dir}")
+            _report_loop(train_one(variant, train, valid, policy_llm, metric, retriever, model), metric, variant.run_dir)
+        report = write_run_report(settings.run_dir, train, valid, cases)
+    except TailorError as err:
+        _fail(err)
+    _print_report(report)
+
+
 def _report_loop(result, metric, run_dir: Path) -> None:
     label = " (proxy metric)" if metric.proxy else ""
     for t, score in enumerate(result.validation):
@@ -389,37 +408,27 @@ def train_vac_command(
     """Train a policy with natural-language feedback (VAC) and the recipe's variants (e.g. a
     frozen feedback model); reports each round's validation score and writes the run report."""
     from tailor.train.vac import VACConfig, train_vac
-    from tailor.train.report import write_run_report
 
-    try:
-        settings = _loop_settings(VACConfig, config, resume, run_dir, iterations)
-        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        feedback_llm = _model_pool(settings.policy, policy_llm)(settings.feedback_llm)
-        for name, variant in settings.runs():
-            console.print(f"[bold]VAC ({name}, {'trained' if variant.train_feedback else 'frozen'} feedback model)[/bold] → {variant.run_dir}")
-            _report_loop(train_vac(variant, train, valid, policy_llm, feedback_llm, metric, retriever), metric, variant.run_dir)
-        report = write_run_report(settings.run_dir, train, valid, cases)
-    except TailorError as err:
-        _fail(err)
-    _print_report(report)
+    def title(variant) -> str:
+        return f"VAC, {'trained' if variant.train_feedback else 'frozen'} feedback model"
+
+    def train_one(variant, train, valid, policy_llm, metric, retriever, model):
+        return train_vac(variant, train, valid, policy_llm, model(variant.feedback_llm), metric, retriever)
+
+    _train_loop(VACConfig, config, resume, run_dir, iterations, title, train_one, cases)
 
 
 def _train_rest_em(config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None) -> None:
-    from tailor.train.report import write_run_report
     from tailor.train.rest_em import RestEMConfig, train_rest_em
 
-    try:
-        settings = _loop_settings(RestEMConfig, config, resume, run_dir, iterations)
-        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        model = _model_pool(settings.policy, policy_llm)
-        for name, variant in settings.runs():
-            reasoner = model(variant.reasoner_llm) if variant.warmup == "reasoning" else None
-            console.print(f"[bold]{'REST-PG' if variant.warmup == 'reasoning' else 'ReST-EM'} ({name})[/bold] → {variant.run_dir}")
-            _report_loop(train_rest_em(variant, train, valid, policy_llm, metric, retriever, reasoner_llm=reasoner), metric, variant.run_dir)
-        report = write_run_report(settings.run_dir, train, valid)
-    except TailorError as err:
-        _fail(err)
-    _print_report(report)
+    def title(variant) -> str:
+        return "REST-PG" if variant.warmup == "reasoning" else "ReST-EM"
+
+    def train_one(variant, train, valid, policy_llm, metric, retriever, model):
+        reasoner = model(variant.reasoner_llm) if variant.warmup == "reasoning" else None
+        return train_rest_em(variant, train, valid, policy_llm, metric, retriever, reasoner_llm=reasoner)
+
+    _train_loop(RestEMConfig, config, resume, run_dir, iterations, title, train_one)
 
 
 @train_app.command("rest-em")
@@ -454,21 +463,12 @@ def train_rpo_command(
 ) -> None:
     """RPO: a reflection model learns to rewrite a black-box model's generic answer for the user
     (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
-    from tailor.train.report import write_run_report
     from tailor.train.rpo import RPOConfig, train_rpo
 
-    try:
-        settings = _loop_settings(RPOConfig, config, resume, run_dir, iterations)
-        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        model = _model_pool(settings.policy, policy_llm)
-        base, teacher = model(settings.base_llm), model(settings.teacher_llm)
-        for name, variant in settings.runs():
-            console.print(f"[bold]RPO ({name})[/bold] → {variant.run_dir}")
-            _report_loop(train_rpo(variant, train, valid, policy_llm, metric, retriever, base, teacher), metric, variant.run_dir)
-        report = write_run_report(settings.run_dir, train, valid)
-    except TailorError as err:
-        _fail(err)
-    _print_report(report)
+    def train_one(variant, train, valid, policy_llm, metric, retriever, model):
+        return train_rpo(variant, train, valid, policy_llm, metric, retriever, model(variant.base_llm), model(variant.teacher_llm))
+
+    _train_loop(RPOConfig, config, resume, run_dir, iterations, lambda variant: "RPO", train_one)
 
 
 @train_app.command("popi")
@@ -481,19 +481,11 @@ def train_popi_command(
     """POPI: a preference-inference model writes short user summaries (best-of-N by the gain
     they bring), and the generator learns by DPO to answer from them."""
     from tailor.train.popi import POPIConfig, train_popi
-    from tailor.train.report import write_run_report
 
-    try:
-        settings = _loop_settings(POPIConfig, config, resume, run_dir, iterations)
-        train, valid, policy_llm, metric, retriever = _loop_inputs(settings)
-        summarizer = _model_pool(settings.policy, policy_llm)(settings.summarizer_llm)
-        for name, variant in settings.runs():
-            console.print(f"[bold]POPI ({name})[/bold] → {variant.run_dir}")
-            _report_loop(train_popi(variant, train, valid, policy_llm, metric, retriever, summarizer), metric, variant.run_dir)
-        report = write_run_report(settings.run_dir, train, valid)
-    except TailorError as err:
-        _fail(err)
-    _print_report(report)
+    def train_one(variant, train, valid, policy_llm, metric, retriever, model):
+        return train_popi(variant, train, valid, policy_llm, metric, retriever, model(variant.summarizer_llm))
+
+    _train_loop(POPIConfig, config, resume, run_dir, iterations, lambda variant: "POPI", train_one)
 
 
 def main() -> None:
