@@ -4,7 +4,17 @@ import pytest
 
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import DataError
-from tailor.eval.lamp import LAMP_TASK_METRICS, AccuracyMetric, RatingMetric, classification_report, counted_rating, parse_rating, rating_report
+from tailor.eval.lamp import (
+    LAMP_TASK_METRIC,
+    REPORTED,
+    AccuracyMetric,
+    RatingMetric,
+    classification_report,
+    counted_rating,
+    parse_rating,
+    rating_report,
+    task_report,
+)
 from tailor.eval.metrics import JUDGELESS, METRICS, check_judge, make_metric
 
 
@@ -94,7 +104,19 @@ def test_make_metric_builds_lamp_metrics_without_judge(name):
     assert check_judge(name, has_judge=False) == name
 
 
-def test_task_metrics_are_registered_and_reports_attached():
-    assert {m for names in LAMP_TASK_METRICS.values() for m in names} <= set(METRICS)
-    assert make_metric("accuracy", None).report(["a"], ["A"]) == {"accuracy": 1.0, "macro_f1": 1.0}
-    assert make_metric("rating", None).report(["3"], ["3"]) == {"mae": 0.0, "rmse": 0.0}
+def test_task_metrics_are_registered():
+    assert set(LAMP_TASK_METRIC.values()) <= set(METRICS)
+
+
+def test_task_report_gives_each_task_its_benchmark_numbers():
+    assert task_report("LaMP-2", LABELS, PREDICTED) == classification_report(LABELS, PREDICTED)
+    assert task_report("LaMP-3", RATINGS, REPLIES) == rating_report(RATINGS, REPLIES)
+    # ROUGE by hand: "deep nets for graphs" vs "graph neural nets": stemmed unigrams
+    # {deep, net, for, graph} and {graph, neural, net} share 2 -> P 2/4, R 2/3, F1 4/7;
+    # the longest common subsequence is 1 word long ("net" or "graph") -> F1 2/7.
+    report = task_report("LaMP-5", ["graph neural nets", "same words"], ["deep nets for graphs", "same words"])
+    assert report == {"rouge-1": pytest.approx((4 / 7 + 1) / 2), "rouge-l": pytest.approx((2 / 7 + 1) / 2)}
+    assert set(task_report("LaMP-7", ["a tweet"], ["a tweet"])) == {"rouge-1", "rouge-l"}
+    assert {k for task in LAMP_TASK_METRIC for k in task_report(task, ["3"], ["3"])} <= set(REPORTED)
+    with pytest.raises(ValueError, match="unknown LaMP task 'LaMP-9'"):
+        task_report("LaMP-9", ["a"], ["a"])

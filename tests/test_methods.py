@@ -91,6 +91,11 @@ def test_real_model_rag_then_rerun_costs_no_model_call(sample, tmp_path):
     first = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
     run = answer_examples(first.method, sample[:2], tmp_path / "out")
     assert first.llm.usage.requests == 2 and all(a.text for a in run.answers.values())
+    for example in sample[:2]:  # the context the prompt carried, in the model's own tokens
+        trace = run.answers[example.id].trace
+        items = {item.id: item.text for item in example.profile}
+        tokens = sum(len(first.llm.tokenizer(items[i], add_special_tokens=False).input_ids) for i in trace["retrieved"])
+        assert trace["context_tokens"] == tokens > trace["context_words"] > 0
     second = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
     rerun = answer_examples(second.method, sample[:2], tmp_path / "out")
     assert second.llm.usage.requests == 0 and second.llm.usage.cache_hits == 2

@@ -2,6 +2,7 @@
 summary by reward trains the summarizer; metric-ranked answers make the DPO pairs."""
 
 import json
+from statistics import mean
 
 import pytest
 from fakes import ScriptedLLM
@@ -95,25 +96,57 @@ def test_training_picks_summaries_by_reward_and_ranks_answers_for_dpo(tmp_path, 
     assert result.summarizers[1] == str(out / "summarizer_model" / "adapter") and result.generators[1] == str(out / "generator_model" / "adapter")
     validated = {adapter for _, _, adapter in summarizer.received if adapter}
     assert validated == {str(out / "summarizer_model" / "adapter")}  # validation used phi_1
+    assert (result.best_adapter, result.best_summarizer) == (result.generators[result.best_iteration], result.summarizers[result.best_iteration])
+
+
+def test_the_cli_reports_a_popi_run(tmp_path, lamp, capsys):
+    from tailor.cli import _report_loop
+
+    train, valid = lamp
+    config = POPIConfig(iterations=1, n_summaries=2, answers_per_input=2, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run", format="longform")
+    result = train_popi(config, train, valid, ScriptedLLM(generator_reply, model="gen"), SummarySeedMetric(), BM25Retriever(),
+                        summarizer_llm=ScriptedLLM(summarizer_reply, model="sum"), trainer=FakeTrainer(), dpo_trainer=FakeTrainer())
+    _report_loop(result, SummarySeedMetric(), config.run_dir)
+    printed = capsys.readouterr().out
+    assert f"iteration {result.best_iteration}: validation seedy" in printed and "<- best" in printed
+    assert (result.best_adapter or "(none") in printed
+
+
+def examples_of(traces: list[dict]) -> list:
+    from tailor.data import SAMPLE_LAMPQA
+
+    by_id = {e.id: e for e in load_examples(SAMPLE_LAMPQA, split="test")}
+    return [by_id[t["id"]] for t in traces]
 
 
 def test_popi_runs_in_tailor_eval_and_reports_the_context_it_replaces(tmp_path):
     from test_eval_runner import fake_models, sample_config
 
+    from tailor.eval.report import write_report
     from tailor.eval.runner import run_eval
 
     generator, judge = fake_models()
-    run_eval(sample_config(tmp_path, methods=["rag", "popi"]), generator=generator, judge=judge)
-    traces = [json.loads(line) for line in (tmp_path / "run" / "sample" / "test" / "popi" / "traces.jsonl").read_text().splitlines()]
-    assert traces and all(t["trace"]["summary"].startswith(SUMMARY_PREFILL) and t["trace"]["history_words"] > 0 for t in traces)
+    result = run_eval(sample_config(tmp_path, methods=["nopers", "rag", "popi"]), generator=generator, judge=judge)
+    folder = tmp_path / "run" / "sample" / "test"
+    traces = {m: [json.loads(line) | json.loads(line)["trace"] for line in (folder / m / "traces.jsonl").read_text().splitlines()] for m in ("rag", "popi")}
+    assert traces["popi"] and all(t["summary"].startswith(SUMMARY_PREFILL) and t["context_words"] == len(t["summary"].split()) for t in traces["popi"])
     summary_prompts = [p for p in generator.prompts() if "say what this user prefers" in p]
-    assert len(summary_prompts) == len(traces)  # one summary per user (each sample example is its own user)
+    assert len(summary_prompts) == len(traces["popi"])  # one summary per user (each sample example is its own user)
 
-
-def test_recipes_load():
-    sample, paper = POPIConfig.from_yaml("configs/popi-sample-cpu.yaml"), POPIConfig.from_yaml("configs/popi-paper.yaml")
-    assert sample.metric == "rouge-l" and sample.summarizer_llm == sample.policy and (sample.n_summaries, sample.answers_per_input) == (3, 3)
-    assert paper.summarizer_llm.backend == "vllm" and paper.iterations == 3
+    report = write_report(result)
+    (table,) = report.contexts
+    assert table.unit == "words" and table.reference == "rag"  # the scripted model has no tokenizer
+    rows = {row.method: row for row in table.rows}
+    rag_words = sum(t["context_words"] for t in traces["rag"]) / len(traces["rag"])
+    popi_words = sum(t["context_words"] for t in traces["popi"]) / len(traces["popi"])
+    profile_words = sum(t["profile_words"] for t in traces["popi"]) / len(traces["popi"])
+    assert profile_words == pytest.approx(mean(sum(len(i.text.split()) for i in e.profile) for e in examples_of(traces["popi"])))
+    assert rows["rag"].context == pytest.approx(rag_words) and rows["popi"].context == pytest.approx(popi_words)
+    assert rows["popi"].vs_reference == pytest.approx(rag_words / popi_words) and rows["popi"].vs_profile == pytest.approx(profile_words / popi_words)
+    assert rows["nopers"].context == 0 and rows["nopers"].vs_reference is None and rows["nopers"].profile == pytest.approx(profile_words)
+    assert rows["popi"].quality == next(r.macro.mean for r in report.tables[0].rows if r.method == "popi")
+    assert f"{rows['popi'].vs_reference:.1f}×" in report.markdown.read_text()
+    assert report.context_chart.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.model
@@ -128,3 +161,19 @@ def test_one_real_popi_round_on_the_offline_model(tmp_path, hf_llm, lamp):
     result = train_popi(config, train[:2], valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever())
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     assert (tmp_path / "run" / "iter_1" / "summarizer_model" / "adapter" / "adapter_config.json").exists()
+
+
+@pytest.mark.model
+def test_stored_summaries_serve_a_real_backend_without_recomputation(tmp_path, hf_llm, lamp):
+    """Summaries written while a scripted generator answered are read back, not recomputed,
+    when the real hf backend answers."""
+    train, _ = lamp
+    store = SummaryStore(tmp_path / "summaries.sqlite")
+    config = AnswerConfig(format="longform", max_tokens=16, max_attempts=1)
+    first = PreferencePersonalization(ScriptedLLM(generator_reply, model="gen"), PreferenceInference(ScriptedLLM(summarizer_reply, model="sum"), store), config)
+    summaries = [a.trace["summary"] for a in first.answer_batch(train[:2])]
+    summarizer = ScriptedLLM(summarizer_reply, model="sum")
+    real = PreferencePersonalization(hf_llm, PreferenceInference(summarizer, store), config)
+    answers = real.answer_batch(train[:2])
+    assert summarizer.received == [] and [a.trace["summary"] for a in answers] == summaries
+    assert all(a.trace["context_tokens"] == hf_llm.count_tokens(s) > 0 for a, s in zip(answers, summaries))

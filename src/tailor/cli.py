@@ -183,14 +183,20 @@ def demo(
            model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3, planner_adapter=None)
 
 
-def _print_report_tables(tables) -> None:
-    for table in tables:
-        rich_table = Table(title=f"{table.dataset} / {table.split}")
-        for column in table.header():
-            rich_table.add_column(column)
-        for cells in table.body():
-            rich_table.add_row(*cells)
-        console.print(rich_table)
+def _print_table(title: str, header: list[str], body: list[list[str]]) -> None:
+    rich_table = Table(title=title)
+    for column in header:
+        rich_table.add_column(column)
+    for cells in body:
+        rich_table.add_row(*cells)
+    console.print(rich_table)
+
+
+def _print_report_tables(report) -> None:
+    for table in report.benchmark:
+        _print_table(f"LaMP benchmark / {table.split}", table.header(), table.body())
+    for table in report.tables:
+        _print_table(f"{table.dataset} / {table.split} ({table.metric})", table.header(), table.body())
 
 
 @app.command("eval")
@@ -214,12 +220,13 @@ def eval_command(
         report = write_report(result)
     except TailorError as err:
         _fail(err)
-    _print_report_tables(report.tables)
+    _print_report_tables(report)
     console.print(metric_line(result))
     for run in result.runs:
         if run.failed_judgments or run.failed_examples:
             console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.failed_judgments} of {run.judgments} judgments unreadable, {run.failed_examples} examples unscored")
-    console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {report.chart}")
+    charts = ", ".join(str(c) for c in (report.chart, report.context_chart) if c)
+    console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {charts}")
 
 
 @app.command("score")
@@ -287,6 +294,65 @@ def serve_llm(
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False))
     uvicorn.run(create_app(llm, name or model, adapters), host=host, port=port)
+
+
+@app.command("serve")
+def serve(
+    db: Annotated[str, typer.Option(help="profile store: a SQLite file, or a SQLAlchemy URL such as postgresql+psycopg://user@host/tailor")] = "runs/service.sqlite",
+    create_tenant: Annotated[Optional[str], typer.Option(help="create tenant NAME in the store, print its API key (shown once) and exit")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
+    model: Annotated[str, typer.Option(help="generator: model name, local path or hub id")] = "smollm2-135m-instruct",
+    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
+    k: Annotated[int, typer.Option(help="profile items retrieved unless a request sets k")] = 10,
+    max_tokens: Annotated[int, typer.Option(help="answer length unless a request sets max_tokens")] = 512,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="PlanPers' planner adapter, e.g. runs/planner-sample/adapter")] = None,
+    alias: Annotated[Optional[list[str]], typer.Option(help="NAME=METHOD[:ADAPTER]: serve that spec as model NAME")] = None,
+    runs_root: Annotated[Path, typer.Option(help="run folders: browsed at /runs; adapters a request names must lie here")] = Path("runs"),
+    max_body_bytes: int = 1_000_000,
+    max_item_chars: int = 20_000,
+    max_items_per_user: int = 1_000,
+) -> None:
+    """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
+    endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
+    from tailor.service.auth import create_tenant as new_tenant
+    from tailor.service.store import ProfileStore, make_engine
+
+    try:
+        if create_tenant:
+            key = new_tenant(ProfileStore(make_engine(db)), create_tenant)
+            err_console.print(f"tenant {create_tenant!r} created in {db}; its API key (shown only now):")
+            print(key)
+            return
+        import os
+
+        import uvicorn
+
+        from tailor.llm import LLMConfig
+        from tailor.methods import AnswerConfig
+        from tailor.service.app import ServiceConfig, app_from_config
+        from tailor.service.limits import Limits
+
+        os.environ["TAILOR_PROGRESS"] = "0"  # no progress bars in a server (rich allows one live display at a time)
+        malformed = [a for a in alias or [] if "=" not in a]
+        if malformed:
+            raise TailorError(f"--alias takes NAME=METHOD[:ADAPTER], got {malformed[0]!r}")
+        config = ServiceConfig(
+            db=db,
+            llm=LLMConfig(backend=backend, model=model, options={"base_url": base_url} if base_url else {}),
+            retriever=retriever,
+            answer=AnswerConfig(k=k, max_tokens=max_tokens),
+            planner_adapter=planner_adapter,
+            aliases=dict(a.split("=", 1) for a in alias or []),
+            runs_root=runs_root,
+            limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user),
+        )
+        service = app_from_config(config)
+    except TailorError as err:
+        _fail(err)
+    uvicorn.run(service, host=host, port=port)
 
 
 @train_app.command("planner")

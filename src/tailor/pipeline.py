@@ -27,7 +27,7 @@ class BuiltMethod:
 
 
 def uses_retriever(name: str) -> bool:
-    return name != "nopers"
+    return name not in ("nopers", "popi")
 
 
 def make_method(
@@ -45,6 +45,7 @@ def make_method(
     reflection_llm: LLM | None = None,
     summarizer_adapter: str | None = None,
     summarizer_llm: LLM | None = None,
+    summary_store=None,
 ) -> Method:
     """A method around models and a retriever that already exist (so several methods can
     share them). ``pool``: the examples whose profiles ``rag_random`` draws from;
@@ -52,11 +53,18 @@ def make_method(
     ``policy_adapter``: the generator's trained adapter, e.g. VAC's policy (None: the base model);
     ``reflection_llm`` / ``reflection_adapter``: RPO's reflection model (default: the generator);
     ``summarizer_llm`` / ``summarizer_adapter``: POPI's preference-inference model (default:
-    the generator; summaries are stored beside the response cache)."""
+    the generator); ``summary_store``: where its summaries are kept (``get`` / ``put``;
+    default: a ``SummaryStore`` beside the response cache)."""
     if name not in METHODS:
         raise TailorError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     if name == "nopers":
         return RetrievalAugmented(llm, None, config, adapter=policy_adapter)
+    if name == "popi":
+        from tailor.methods.popi import PreferenceInference, PreferencePersonalization, SummaryStore
+
+        store = summary_store or SummaryStore(default_cache_path())
+        inference = PreferenceInference(summarizer_llm or llm, store, summarizer_adapter, seed=seed)
+        return PreferencePersonalization(llm, inference, config, policy_adapter)
     if retriever is None:
         raise TailorError(f"method {name!r} needs a retriever")
     if name == "rag":
@@ -71,11 +79,6 @@ def make_method(
         from tailor.methods.rpo import ReflectivePersonalization
 
         return ReflectivePersonalization(llm, retriever, config, reflection_llm, reflection_adapter)
-    if name == "popi":
-        from tailor.methods.popi import PreferenceInference, PreferencePersonalization, SummaryStore
-
-        inference = PreferenceInference(summarizer_llm or llm, SummaryStore(default_cache_path()), summarizer_adapter, seed=seed)
-        return PreferencePersonalization(llm, inference, config, policy_adapter, retriever)
     from tailor.methods.planpers import PlanPers
 
     return PlanPers(llm, retriever, config, planner_adapter, planner_llm)

@@ -2,22 +2,28 @@
 
 Per example, every metric gives a score in [0, 1] (higher is better) so that runs
 average like the other metrics; the numbers LaMP reports are dataset-level and come
-from each metric's ``report(references, responses)``:
+from ``task_report(task, references, responses)``:
 
 - LaMP-2 (classification): exact match of the normalized label; accuracy and macro-F1.
 - LaMP-3 (rating 1-5): 1 - |pred - ref| / 4; MAE and RMSE.
-- LaMP-5, LaMP-7 (generation): ROUGE-1 and ROUGE-L (``tailor.eval.rouge``).
+- LaMP-5, LaMP-7 (generation): ROUGE-1 and ROUGE-L F1 (``tailor.eval.rouge``).
 """
 
 import math
 import re
+from statistics import mean
+from typing import Literal
 
 from tailor.data.schema import Example
 from tailor.errors import DataError
 from tailor.eval.base import Metric, MetricRun, Score
 from tailor.eval.rouge import require_reference
 
-LAMP_TASK_METRICS = {"LaMP-2": ("accuracy",), "LaMP-3": ("rating",), "LaMP-5": ("rouge-1", "rouge-l"), "LaMP-7": ("rouge-1", "rouge-l")}
+LampTask = Literal["LaMP-2", "LaMP-3", "LaMP-5", "LaMP-7"]
+# Each task's per-example metric (tailor.eval.metrics names) and the numbers LaMP reports,
+# with whether higher is better.
+LAMP_TASK_METRIC = {"LaMP-2": "accuracy", "LaMP-3": "rating", "LaMP-5": "rouge-l", "LaMP-7": "rouge-l"}
+REPORTED = {"accuracy": True, "macro_f1": True, "mae": False, "rmse": False, "rouge-1": True, "rouge-l": True}
 
 # A lone digit 1-5: not part of a longer number ("10") nor of a decimal ("4.5").
 _RATING = re.compile(r"(?<![\d.])([1-5])(?!\d|\.\d)")
@@ -62,6 +68,26 @@ def rating_report(references: list[str], predictions: list[str]) -> dict[str, fl
     return {"mae": sum(errors) / len(errors), "rmse": math.sqrt(sum(e * e for e in errors) / len(errors))}
 
 
+def rouge_report(references: list[str], predictions: list[str]) -> dict[str, float]:
+    """Mean ROUGE-1 and ROUGE-L F1 (stemmed), as LaMP's generation tasks report them."""
+    from rouge_score import rouge_scorer
+
+    _check_pairs(references, predictions)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    scores = [scorer.score(r, p) for r, p in zip(references, predictions)]
+    return {"rouge-1": mean(s["rouge1"].fmeasure for s in scores), "rouge-l": mean(s["rougeL"].fmeasure for s in scores)}
+
+
+_TASK_REPORTS = {"LaMP-2": classification_report, "LaMP-3": rating_report, "LaMP-5": rouge_report, "LaMP-7": rouge_report}
+
+
+def task_report(task: str, references: list[str], predictions: list[str]) -> dict[str, float]:
+    """The numbers the LaMP benchmark reports for ``task`` over a whole response set."""
+    if task not in _TASK_REPORTS:
+        raise ValueError(f"unknown LaMP task {task!r}; choose one of {', '.join(_TASK_REPORTS)}")
+    return _TASK_REPORTS[task](references, predictions)
+
+
 def _reference_rating(reference: str) -> int:
     if reference.strip() not in {"1", "2", "3", "4", "5"}:
         raise ValueError(f"a LaMP-3 reference must be a rating 1-5, got {reference!r}")
@@ -79,7 +105,6 @@ class AccuracyMetric(Metric):
     """LaMP-2: 1.0 when the normalized response is the reference label, else 0.0."""
 
     name = "accuracy"
-    report = staticmethod(classification_report)
 
     def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
         references = [require_reference(e, self.name) for e in examples]
@@ -95,7 +120,6 @@ class RatingMetric(Metric):
     farthest rating (see ``counted_rating``)."""
 
     name = "rating"
-    report = staticmethod(rating_report)
 
     def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
         scores = []

@@ -1,6 +1,8 @@
 """The results table in the shape of LaMP-QA's Table 2 (methods × categories, macro
 average, † for a significant paired t-test against a baseline), as Markdown, JSON and a
-grouped bar chart.
+grouped bar chart; with the LaMP benchmark's own numbers for LaMP task datasets
+(``tailor.eval.benchmark_table``) and each method's context length beside its quality
+(``tailor.eval.context_report``).
 
 The macro average is the mean of the per-category means, so a large category does not
 outweigh a small one. Its † comes from the paired test over all examples. Tests pair the
@@ -9,12 +11,15 @@ same examples' scores and leave out examples the judge could not score for eithe
 import io
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
 
+from tailor.eval.benchmark_table import BenchmarkTable, build_benchmark_tables, render_benchmark_markdown
+from tailor.eval.context_report import ContextTable, build_context_tables, render_context_chart, render_context_markdown
 from tailor.eval.runner import EvalResult, MethodResult
 from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from tailor.markdown import markdown_table
 
 ALPHA = 0.05
 DAGGER = "†"
@@ -59,6 +64,7 @@ class Row:
 class Table:
     dataset: str
     split: str
+    metric: str
     categories: list[str]
     rows: list[Row] = field(default_factory=list)
     baseline_present: bool = False
@@ -98,7 +104,7 @@ def build_tables(result: EvalResult) -> list[Table]:
     for (dataset, split), runs in groups.items():
         categories = sorted({c or UNCATEGORIZED for run in runs for c in run.categories.values()})
         baseline = next((r for r in runs if r.method == result.baseline), None)
-        table = Table(dataset, split, categories, baseline_present=baseline is not None)
+        table = Table(dataset, split, runs[0].metric, categories, baseline_present=baseline is not None)
         for run in runs:
             tested = baseline is not None and run is not baseline
             ids_by_category = {c: [i for i, cat in run.categories.items() if (cat or UNCATEGORIZED) == c] for c in categories}
@@ -123,13 +129,12 @@ def metric_line(result: EvalResult) -> str:
     return f"Metric: {result.metric}" + (f" (judge: {result.judge})" if result.judge else "")
 
 
-def render_markdown(result: EvalResult, tables: list[Table]) -> str:
+def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[BenchmarkTable], contexts: list[ContextTable]) -> str:
     lines = ["# Evaluation report", "", metric_line(result), "", f"Generator: {result.generator}", ""]
+    lines += render_benchmark_markdown(benchmark)
     for table in tables:
-        lines += [f"## {table.dataset} / {table.split}", ""]
-        header = table.header()
-        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in table.body()]
+        lines += [f"## {table.dataset} / {table.split} ({table.metric})", ""]
+        lines += markdown_table(table.header(), table.body())
         lines.append("")
         if table.baseline_present:
             lines.append(
@@ -141,10 +146,11 @@ def render_markdown(result: EvalResult, tables: list[Table]) -> str:
         lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
         lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" for r in table.rows]
         lines.append("")
+    lines += render_context_markdown(contexts)
     return "\n".join(lines)
 
 
-def report_document(result: EvalResult, tables: list[Table]) -> dict:
+def report_document(result: EvalResult, tables: list[Table], benchmark: list[BenchmarkTable], contexts: list[ContextTable]) -> dict:
     return {
         "metric": result.metric,
         "proxy": result.proxy,
@@ -156,6 +162,7 @@ def report_document(result: EvalResult, tables: list[Table]) -> dict:
             {
                 "dataset": t.dataset,
                 "split": t.split,
+                "metric": t.metric,
                 "categories": t.categories,
                 "rows": [
                     {
@@ -172,6 +179,8 @@ def report_document(result: EvalResult, tables: list[Table]) -> dict:
             }
             for t in tables
         ],
+        "benchmark": [b.as_dict() for b in benchmark],
+        "context": [asdict(c) for c in contexts],
     }
 
 
@@ -193,7 +202,7 @@ def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
             bars = ax.bar(xs, [c.mean or 0.0 for c in cells], width, label=row.method)
             ax.bar_label(bars, labels=[DAGGER if c.significant else "" for c in cells])
         ax.set_xticks(range(len(groups)), groups)
-        ax.set_ylabel(result.metric + (" (proxy)" if result.proxy else ""))
+        ax.set_ylabel(table.metric + (" (proxy)" if table.metric == "proxy" else ""))
         ax.set_title(f"{table.dataset} / {table.split}")
         ax.legend(fontsize="small")
     buffer = io.BytesIO()
@@ -204,17 +213,26 @@ def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
 @dataclass
 class Report:
     tables: list[Table]
+    benchmark: list[BenchmarkTable]
+    contexts: list[ContextTable]
     markdown: Path
     json: Path
     chart: Path
+    context_chart: Path | None  # only when some method carried personalization context
 
 
 def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
-    """Write ``report.md``, ``report.json`` and ``report.png`` under ``out`` (default: the run's folder)."""
+    """Write ``report.md``, ``report.json``, ``report.png`` and, when methods carried
+    context, ``context.png`` under ``out`` (default: the run's folder)."""
     out = Path(out or result.out)
     tables = build_tables(result)
-    report = Report(tables, out / "report.md", out / "report.json", out / "report.png")
-    atomic_write_text(report.markdown, render_markdown(result, tables))
-    atomic_write_json(report.json, report_document(result, tables))
+    benchmark = build_benchmark_tables(result)
+    quality = {(t.dataset, t.split, r.method): r.macro.mean for t in tables for r in t.rows}
+    contexts = build_context_tables(result, quality)
+    report = Report(tables, benchmark, contexts, out / "report.md", out / "report.json", out / "report.png", out / "context.png" if contexts else None)
+    atomic_write_text(report.markdown, render_markdown(result, tables, benchmark, contexts))
+    atomic_write_json(report.json, report_document(result, tables, benchmark, contexts))
     atomic_write_bytes(report.chart, render_chart(result, tables))
+    if report.context_chart:
+        atomic_write_bytes(report.context_chart, render_context_chart(contexts))
     return report

@@ -1,8 +1,11 @@
 """``tailor eval``: answer each dataset split with each configured method, score every
-response set with one metric, and keep it all on disk so that a rerun resumes.
+response set with its dataset's metric, and keep it all on disk so that a rerun resumes.
 
 Under ``out/<dataset>/<split>/<method>/``: ``responses.json`` (the benchmark's format),
 ``traces.jsonl``, ``meta.json`` (answer fingerprint and timing) and ``scores.json``.
+A dataset that names its LaMP ``task`` is scored with that task's metric, and its
+results also carry the numbers the LaMP benchmark reports (accuracy and macro-F1,
+MAE and RMSE, or ROUGE-1 and ROUGE-L).
 All units are answered before any is judged, so the generator can be let go before a
 large judge is loaded on the same accelerator."""
 
@@ -24,12 +27,13 @@ from tailor.data.schema import Example
 from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.eval.base import Metric, MetricRun
+from tailor.eval.lamp import LAMP_TASK_METRIC, LampTask, task_report
 from tailor.eval.metrics import JUDGELESS, MetricName, check_judge
 from tailor.io import atomic_write_json
 from tailor.llm import LLM, LLMConfig, make_llm
 from tailor.llm.base import adapter_fingerprint
 from tailor.methods import AnswerConfig
-from tailor.methods.trained import kept_policy
+from tailor.methods.trained import kept_policy, trained_adapter
 from tailor.prompts.formats import FormatName
 from tailor.paths import default_cache_path
 from tailor.pipeline import METHODS, answer_examples, make_method, uses_retriever
@@ -57,10 +61,12 @@ class MethodSpec(BaseModel):
     k: int | None = Field(default=None, ge=0)
     planner_adapter: str | None = None  # planpers: LoRA adapter path, or a served model name
     planner: LLMConfig | None = None  # planpers: a separate planner model (default: the generator)
+    # rpo / popi: an adapter, or the folder of the `tailor train rpo|popi` run that kept it
     reflection_adapter: str | None = None  # rpo: the reflection model's LoRA adapter (none: prompted only)
     reflection: LLMConfig | None = None  # rpo: a separate reflection model (default: the generator, the black-box base)
     summarizer_adapter: str | None = None  # popi: the preference-inference model's LoRA adapter
     summarizer: LLMConfig | None = None  # popi: a separate preference-inference model (default: the generator)
+    generator: LLMConfig | None = None  # this row's own generator (the base model for rpo), replacing the run-wide one
     # The generator's trained adapter (required for vac): given, or kept by a training run
     # (`tailor train vac|rest-em|rest-pg`): its best policy, or pi_<policy_iteration>.
     policy_adapter: str | None = None
@@ -100,6 +106,12 @@ class MethodSpec(BaseModel):
         """The generator's adapter: the given one, or the one its run kept (None: the base model)."""
         return kept_policy(self.policy_run, self.policy_iteration) if self.policy_run else self.policy_adapter
 
+    def reflection_model(self) -> str | None:
+        return trained_adapter(self.reflection_adapter)
+
+    def summarizer_model(self) -> str | None:
+        return trained_adapter(self.summarizer_adapter, "summarizer")
+
 
 class DatasetSpec(BaseModel):
     """A dataset in any loadable format. For a single file, the split only names the
@@ -111,6 +123,11 @@ class DatasetSpec(BaseModel):
     format: str = "auto"
     splits: list[str] = Field(default_factory=lambda: ["test"], min_length=1)
     name: str | None = None
+    task: LampTask | None = None  # a LaMP task: its metric, and the benchmark's numbers in the report
+    metric: MetricName | None = None  # replaces the run-wide metric (default with a task: the task's)
+
+    def metric_or(self, default: str) -> str:
+        return self.metric or (LAMP_TASK_METRIC[self.task] if self.task else default)
 
     @field_validator("name")
     @classmethod
@@ -147,6 +164,8 @@ class EvalConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "EvalConfig":
         self.metric = check_judge(self.metric, self.judge is not None)
+        for dataset in self.datasets:
+            check_judge(dataset.metric_or(self.metric), self.judge is not None)
         for what, keys in (("method", [m.key for m in self.methods]), ("dataset", [d.key for d in self.datasets])):
             repeated = sorted({k for k in keys if keys.count(k) > 1})
             if repeated:
@@ -194,13 +213,26 @@ class MethodResult:
     seconds_per_query: float
     model_calls: int  # generator calls made when this unit was answered (0: all cached)
     resumed: bool  # answers and scores were both read back from an earlier run
+    metric: str = ""
+    proxy: bool = False
+    method_name: str = ""  # the method the row runs (``method`` is its label)
+    generator: str | None = None
+    task: str | None = None  # the LaMP task, when the dataset is one
+    task_scores: dict[str, float] | None = None  # the numbers that task reports (tailor.eval.lamp.task_report)
+    # From the traces, means per prompt: the personalization context it carried (retrieved
+    # items, or a preference summary) and the user's whole profile; tokens are None where
+    # the generator's tokenizer was not at hand.
+    context_tokens: float | None = None
+    context_words: float | None = None
+    profile_tokens: float | None = None
+    profile_words: float | None = None
 
 
 @dataclass
 class EvalResult:
     out: Path
-    metric: str
-    proxy: bool
+    metric: str  # the metrics the runs were scored with, comma-separated
+    proxy: bool  # some run was scored with a proxy metric
     baseline: str
     generator: str
     judge: str | None
@@ -221,19 +253,19 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
         unit.answer(models)
     models.release_generators()
     results = []
-    for unit, was_answered in zip(progress.track(units, f"scoring with {config.metric}", total=len(units)), answered):
+    metrics = list(dict.fromkeys(unit.metric for unit in units))
+    for unit, was_answered in zip(progress.track(units, f"scoring with {', '.join(metrics)}", total=len(units)), answered):
         was_scored = unit.scored()
         if not was_scored:
             unit.score(models)
         results.append(unit.result(was_answered and was_scored))
-    metric_name, proxy = _metric_identity(config, units)
     return EvalResult(
         out=config.out,
-        metric=metric_name,
-        proxy=proxy,
+        metric=", ".join(dict.fromkeys(r.metric for r in results)),
+        proxy=any(r.proxy for r in results),
         baseline=config.baseline,
         generator=_describe(config.generator),
-        judge=_describe(config.judge) if config.metric not in JUDGELESS else None,
+        judge=_describe(config.judge) if any(m not in JUDGELESS for m in metrics) else None,
         runs=results,
         generator_calls=models.generator_calls,
         judge_calls=models.judge_calls,
@@ -285,7 +317,8 @@ class _Models:
 
     def __init__(self, config: EvalConfig, generator: LLM | None, judge: LLM | None, metric: Metric | None):
         self.config = config
-        self._generator, self._judge, self._metric = generator, judge, metric
+        self._generator, self._judge = generator, judge
+        self._metrics: dict[str, Metric] = {metric.name: metric} if metric is not None else {}
         self._helpers: dict[str, LLM] = {}
         self._retrievers: dict[str, Retriever] = {}
         self._ranking_cache: RankingCache | None = None
@@ -326,17 +359,18 @@ class _Models:
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def metric(self) -> Metric:
-        if self._metric is None:
+    def metric(self, name: str) -> Metric:
+        if name not in self._metrics:
             from tailor.eval.metrics import make_metric
 
             judge = None
-            if self.config.metric not in JUDGELESS:
+            if name not in JUDGELESS:
                 if self._judge is None:
                     self._judge = make_llm(self.config.judge)
                 judge = self._judge
-            self._metric = make_metric(self.config.metric, judge, **self.config.metric_options)
-        return self._metric
+            options = self.config.metric_options if name == self.config.metric else {}
+            self._metrics[name] = make_metric(name, judge, **options)
+        return self._metrics[name]
 
     def judge_usage(self) -> int:
         return self._judge.usage.requests if self._judge is not None else 0
@@ -347,15 +381,21 @@ class _Unit:
     """One (dataset, split, method) and its output folder."""
 
     config: EvalConfig
-    dataset: str
+    source: DatasetSpec
     split: str
     spec: MethodSpec
     examples: list[Example]
     pool: list[Example]
     folder: Path
     answer_fingerprint: str
+    metric: str
+    task: str | None
     scoring: str  # digest of the metric settings
     model_calls: int = 0  # generator and planner calls this invocation made for the unit
+
+    @property
+    def dataset(self) -> str:
+        return self.source.key
 
     def _ids(self) -> set[str]:
         return {e.id for e in self.examples}
@@ -380,15 +420,15 @@ class _Unit:
 
     def answer(self, models: _Models) -> None:
         spec, config = self.spec, self.config
-        llm = models.generator()
+        llm = models.helper(spec.generator) or models.generator()
         retriever = models.retriever(spec.retriever or config.retriever, _retriever_options(config, spec)) if uses_retriever(spec.name) else None
         method = make_method(
             spec.name, llm, retriever, _answer_config(config, spec),
             pool=self.pool, seed=config.seed, planner_adapter=spec.planner_adapter, planner_llm=models.helper(spec.planner),
-            policy_adapter=spec.policy(), reflection_adapter=spec.reflection_adapter, reflection_llm=models.helper(spec.reflection),
-            summarizer_adapter=spec.summarizer_adapter, summarizer_llm=models.helper(spec.summarizer),
+            policy_adapter=spec.policy(), reflection_adapter=spec.reflection_model(), reflection_llm=models.helper(spec.reflection),
+            summarizer_adapter=spec.summarizer_model(), summarizer_llm=models.helper(spec.summarizer),
         )
-        used = [llm] + [models.helper(c) for c in (spec.planner, spec.reflection, spec.summarizer) if c]
+        used = list({id(m): m for m in [llm] + [models.helper(c) for c in (spec.planner, spec.reflection, spec.summarizer) if c]}.values())
         calls_before = sum(m.usage.requests for m in used)
         started = time.perf_counter()
         answer_examples(method, self.examples, self.folder)
@@ -398,6 +438,7 @@ class _Unit:
         atomic_write_json(self.folder / "meta.json", {
             "fingerprint": self.answer_fingerprint,
             "dataset": self.dataset,
+            "data": {"path": str(self.source.path), "format": self.source.format},  # where the questions' text is
             "split": self.split,
             "method": spec.key,
             "examples": len(self.examples),
@@ -407,7 +448,7 @@ class _Unit:
         })
 
     def score(self, models: _Models) -> None:
-        metric = models.metric()
+        metric = models.metric(self.metric)
         before = models.judge_usage()
         responses = read_responses(self.folder / "responses.json")
         run = metric.score_batch(self.examples, [responses[e.id] for e in self.examples])
@@ -417,6 +458,11 @@ class _Unit:
     def result(self, resumed: bool) -> MethodResult:
         meta = _read_json(self.folder / "meta.json") or {}
         scores = _read_json(self.folder / "scores.json") or {}
+        task_scores = None
+        if self.task:
+            responses = read_responses(self.folder / "responses.json")
+            task_scores = task_report(self.task, [e.reference or "" for e in self.examples], [responses[e.id] for e in self.examples])
+        traces = [json.loads(line)["trace"] for line in (self.folder / "traces.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
         return MethodResult(
             dataset=self.dataset,
             split=self.split,
@@ -430,7 +476,20 @@ class _Unit:
             seconds_per_query=meta.get("seconds_per_query", 0.0),
             model_calls=self.model_calls,
             resumed=resumed,
+            metric=scores["metric"],
+            proxy=bool(scores["proxy"]),
+            method_name=self.spec.name,
+            generator=_describe(self.spec.generator or self.config.generator),
+            task=self.task,
+            task_scores=task_scores,
+            **{field: _mean_of(traces, field) for field in ("context_tokens", "context_words", "profile_tokens", "profile_words")},
         )
+
+
+def _mean_of(traces: list[dict], field: str) -> float | None:
+    """The mean of a trace field, or None unless every trace has it."""
+    values = [t.get(field) for t in traces]
+    return sum(values) / len(values) if values and None not in values else None
 
 
 def _answer_config(config: EvalConfig, spec: MethodSpec) -> AnswerConfig:
@@ -464,9 +523,14 @@ def _load_split(dataset: DatasetSpec, split: str) -> list[Example]:
 def _plan(config: EvalConfig) -> list[_Unit]:
     """Every (dataset, split, method) with the fingerprints that decide whether its saved
     answers and scores are still valid."""
-    scoring = {"metric": config.metric, "options": config.metric_options, "judge": _llm_identity(config.judge) if config.metric not in JUDGELESS else None}
     units = []
     for dataset in config.datasets:
+        metric = dataset.metric_or(config.metric)
+        scoring = {
+            "metric": metric,
+            "options": config.metric_options if metric == config.metric else {},
+            "judge": _llm_identity(config.judge) if metric not in JUDGELESS else None,
+        }
         for split in dataset.splits:
             pool = _load_split(dataset, split)
             examples = _first_per_category(pool, config.limit)
@@ -474,19 +538,19 @@ def _plan(config: EvalConfig) -> list[_Unit]:
             pool_digest = _digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
             for spec in config.methods:
                 answering = {
-                    "generator": _llm_identity(config.generator),
+                    "generator": _llm_identity(spec.generator or config.generator),
                     "method": spec.name,
                     "retriever": [spec.retriever or config.retriever, _retriever_options(config, spec)] if uses_retriever(spec.name) else None,
                     "answer": _answer_config(config, spec).model_dump(mode="json"),
                     "data": data_digest,
                     "pool": pool_digest if spec.name == "rag_random" else None,
                     "planner": [_llm_identity(spec.planner), adapter_fingerprint(spec.planner_adapter)] if spec.name == "planpers" else None,
-                    "reflection": [_llm_identity(spec.reflection), adapter_fingerprint(spec.reflection_adapter)] if spec.name == "rpo" else None,
-                    "summarizer": [_llm_identity(spec.summarizer), adapter_fingerprint(spec.summarizer_adapter)] if spec.name == "popi" else None,
+                    "reflection": [_llm_identity(spec.reflection), adapter_fingerprint(spec.reflection_model())] if spec.name == "rpo" else None,
+                    "summarizer": [_llm_identity(spec.summarizer), adapter_fingerprint(spec.summarizer_model())] if spec.name == "popi" else None,
                     "policy": adapter_fingerprint(spec.policy()),
                 }
                 folder = config.out / dataset.key / split / spec.key
-                units.append(_Unit(config, dataset.key, split, spec, examples, pool, folder, _digest(answering), _digest(scoring)))
+                units.append(_Unit(config, dataset, split, spec, examples, pool, folder, _digest(answering), metric, dataset.task, _digest(scoring)))
     return units
 
 
@@ -494,14 +558,15 @@ def _check_planner_adapters(config: EvalConfig, pending: list[_Unit]) -> None:
     """Fail before any model time is spent when a local planner or policy adapter is missing."""
     for unit in pending:
         spec = unit.spec
+        generator = spec.generator or config.generator
         if spec.name == "planpers":
-            adapter, backend, trainer = spec.planner_adapter, (spec.planner or config.generator).backend, "tailor train planner"
+            adapter, backend, trainer = spec.planner_adapter, (spec.planner or generator).backend, "tailor train planner"
         elif spec.name == "rpo":
-            adapter, backend, trainer = spec.reflection_adapter, (spec.reflection or config.generator).backend, "tailor train rpo"
+            adapter, backend, trainer = spec.reflection_model(), (spec.reflection or generator).backend, "tailor train rpo"
         elif spec.name == "popi" and spec.summarizer_adapter:
-            adapter, backend, trainer = spec.summarizer_adapter, (spec.summarizer or config.generator).backend, "tailor train popi"
+            adapter, backend, trainer = spec.summarizer_model(), (spec.summarizer or generator).backend, "tailor train popi"
         elif spec.policy_adapter or spec.policy_run:
-            adapter, backend, trainer = spec.policy(), config.generator.backend, "tailor train …"
+            adapter, backend, trainer = spec.policy(), generator.backend, "tailor train …"
         else:
             continue
         if adapter and backend in LOCAL_BACKENDS and not Path(adapter).exists():
@@ -509,12 +574,3 @@ def _check_planner_adapters(config: EvalConfig, pending: list[_Unit]) -> None:
                 f"method {spec.key!r}: adapter {adapter} does not exist; train it first "
                 f"(`{trainer}`) or leave the method out with --methods"
             )
-
-
-def _metric_identity(config: EvalConfig, units: list[_Unit]) -> tuple[str, bool]:
-    """The metric's reported name and whether it is a proxy, as its score files say."""
-    for unit in units:
-        scores = _read_json(unit.folder / "scores.json")
-        if scores:
-            return scores["metric"], bool(scores["proxy"])
-    return str(config.metric), config.metric == "proxy"

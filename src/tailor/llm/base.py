@@ -93,6 +93,11 @@ class LLM(ABC):
                 done.update(chunk_done)
         return [done[k] for k in keys]
 
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens ``text`` takes in this model's prompts; None where the tokenizer is not at
+        hand (a remote model)."""
+        return None
+
     def _account(self, fresh: list[Completion], seconds: float) -> None:
         self.usage.requests += len(fresh)
         self.usage.prompt_tokens += sum(c.prompt_tokens for c in fresh)

@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tailor.data.schema import Example
+from tailor.llm.base import LLM
 
 
 @dataclass
@@ -21,3 +22,17 @@ class Method(ABC):
 
     @abstractmethod
     def answer_batch(self, examples: list[Example]) -> list[Answer]: ...
+
+
+def context_size(llm: LLM, texts: list[str], example: Example) -> dict:
+    """How much personalization context a prompt carries (retrieved items, or a preference
+    summary) and how large the user's whole profile is: words, and tokens in ``llm``'s
+    tokenizer (None when it has none at hand). Traces record it so reports can set a
+    method's quality against its context length."""
+    profile = [item.text for item in example.profile]
+    return {**_size(llm, texts, "context"), **_size(llm, profile, "profile")}
+
+
+def _size(llm: LLM, texts: list[str], name: str) -> dict:
+    counts = [llm.count_tokens(t) for t in texts]
+    return {f"{name}_words": sum(len(t.split()) for t in texts), f"{name}_tokens": None if None in counts else sum(counts)}

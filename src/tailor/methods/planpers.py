@@ -5,7 +5,7 @@ plan in the prompt."""
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method
+from tailor.methods.base import Answer, Method, context_size
 from tailor.methods.rag import AnswerConfig
 from tailor.prompts.answer import parse_answer
 from tailor.prompts.plan import parse_plan, plan_answer_request, planner_request
@@ -45,7 +45,7 @@ class PlanPers(Method):
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(self.llm, requests, params, parse_answer, self.config.max_attempts, description="planpers answers")
         answers = []
-        for items, plan, completion, parsed in zip(retrieved, plans, planned, batch.items):
+        for example, items, plan, completion, parsed in zip(examples, retrieved, plans, planned, batch.items):
             trace = {
                 "method": self.name,
                 "retrieved": [item.id for item in items],
@@ -54,6 +54,7 @@ class PlanPers(Method):
                 "attempts": parsed.attempts,
                 "parsed": parsed.ok,
                 "raw": parsed.raw,
+                **context_size(self.llm, [item.text for item in items] + plan, example),
             }
             answers.append(Answer(parsed.value if parsed.ok else parsed.raw, trace))
         return answers

@@ -13,12 +13,11 @@ from tailor.data.schema import Example
 from tailor.kvstore import KeyValueStore
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method
+from tailor.methods.base import Answer, Method, context_size
 from tailor.methods.rag import AnswerConfig
 from tailor.prompts.formats import reply_format
 from tailor.prompts.popi import parse_summary, summary_request
 from tailor.prompts.retry import generate_parsed
-from tailor.retrieval.base import Retriever
 
 
 class SummaryStore(KeyValueStore):
@@ -67,13 +66,8 @@ class PreferencePersonalization(Method):
 
     name = "popi"
 
-    def __init__(
-        self, llm: LLM, inference: PreferenceInference, config: AnswerConfig = AnswerConfig(), adapter: str | None = None,
-        retriever: Retriever | None = None,
-    ):
-        """``retriever``, when given, measures the context a summary replaces: the words of
-        the top-k items RAG would have put in the prompt (``history_words`` in the trace)."""
-        self.llm, self.inference, self.config, self.adapter, self.retriever = llm, inference, config, adapter, retriever
+    def __init__(self, llm: LLM, inference: PreferenceInference, config: AnswerConfig = AnswerConfig(), adapter: str | None = None):
+        self.llm, self.inference, self.config, self.adapter = llm, inference, config, adapter
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         summaries = self.inference.summaries(examples)
@@ -84,9 +78,7 @@ class PreferencePersonalization(Method):
         answers = []
         for example, summary, parsed in zip(examples, summaries, batch.items):
             reply = parsed.value if parsed.ok else parsed.raw
-            trace = {"method": self.name, "summary": summary, "summary_words": len(summary.split()), "attempts": parsed.attempts,
-                     "parsed": parsed.ok, "raw": parsed.raw, **fmt.trace(reply)}
-            if self.retriever:
-                trace["history_words"] = sum(len(item.text.split()) for item in self.retriever.retrieve(example, self.config.k))
+            trace = {"method": self.name, "summary": summary, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw,
+                     **fmt.trace(reply), **context_size(self.llm, [summary], example)}
             answers.append(Answer(fmt.answer(reply), trace))
         return answers

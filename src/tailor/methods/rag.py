@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method
+from tailor.methods.base import Answer, Method, context_size
 from tailor.prompts.formats import FormatName, reply_format
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
@@ -38,11 +38,12 @@ class RetrievalAugmented(Method):
             self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
         )
         answers = []
-        for items, parsed in zip(retrieved, batch.items):
+        for example, items, parsed in zip(examples, retrieved, batch.items):
             # Unparseable output is kept verbatim as the reply and flagged in the trace.
             reply = parsed.value if parsed.ok else parsed.raw
             trace = {"method": self.name, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw, **fmt.trace(reply)}
             if items is not None:
                 trace["retrieved"] = [item.id for item in items]
+            trace.update(context_size(self.llm, [item.text for item in items or []], example))
             answers.append(Answer(fmt.answer(reply), trace))
         return answers

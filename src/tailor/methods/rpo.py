@@ -8,7 +8,7 @@ answer, flagged in the trace."""
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method
+from tailor.methods.base import Answer, Method, context_size
 from tailor.methods.rag import AnswerConfig, RetrievalAugmented
 from tailor.prompts.retry import generate_parsed
 from tailor.prompts.rpo import parse_reflection, reflection_request, retrieval_query
@@ -37,10 +37,11 @@ class ReflectivePersonalization(Method):
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.reflection_tokens, seed=self.config.seed)
         batch = generate_parsed(self.reflection_llm, requests, params, parse_reflection, self.config.max_attempts, adapter=self.adapter, description="rpo reflections")
         answers = []
-        for g, items, parsed in zip(generic, retrieved, batch.items):
+        for example, g, items, parsed in zip(examples, generic, retrieved, batch.items):
             trace = {
                 "method": self.name, "generic_answer": g.text, "retrieved": [item.id for item in items],
                 "think": parsed.value.think if parsed.ok else None, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw,
+                **context_size(self.reflection_llm, [item.text for item in items], example),
             }
             answers.append(Answer(parsed.value.personalized if parsed.ok else g.text, trace))
         return answers

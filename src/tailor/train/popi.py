@@ -62,6 +62,8 @@ class POPIConfig(LoopConfig):
 class POPIResult:
     validation: list[float]  # index t: (phi_t, pi_t); 0 = both untrained
     best_iteration: int
+    best_adapter: str | None  # the kept generator, pi_best (None: the untrained one)
+    best_summarizer: str | None  # phi_best
     summarizers: list[str | None]  # phi_0 .. phi_T
     generators: list[str | None]  # pi_0 .. pi_T
 
@@ -188,4 +190,4 @@ def train_popi(
     best_t, _ = run.finish(validation, generators)
     run.history.update(best_summarizer=summarizers[best_t])
     run.save_history()
-    return POPIResult(validation, best_t, summarizers, generators)
+    return POPIResult(validation, best_t, generators[best_t], summarizers[best_t], summarizers, generators)

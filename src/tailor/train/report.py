@@ -23,6 +23,7 @@ from statistics import mean
 from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from tailor.markdown import markdown_table
 from tailor.train.stages import read_jsonl
 
 
@@ -112,12 +113,6 @@ def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"] + [
-        "| " + " | ".join(row) + " |" for row in rows
-    ]
-
-
 def _cost_rows(run: LoopSummary) -> list[list[str]]:
     rows, totals = [], [0.0, 0, 0]
     for name, stage in run.stages.items():
@@ -140,7 +135,7 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     main = runs[0]
     iterations = max(len(r.validation) for r in runs)
     lines = [f"# Training report: {main.run_dir}", "", f"Metric: {metric}", "", "## Validation score per iteration", ""]
-    lines += _table(
+    lines += markdown_table(
         ["Iteration", *(r.label for r in runs)],
         [[f"{t} (π_{t})", *(_number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
     )
@@ -152,7 +147,7 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     categories = sorted({c for scores in per_category.values() for c in scores})
     if len(categories) > 1:
         lines += ["", "## Validation score of each run's kept policy, per category", ""]
-        lines += _table(
+        lines += markdown_table(
             ["Run", *categories, "Average (macro)"],
             [[label, *(_number(s.get(c)) for c in categories), _number(_mean([s.get(c) for c in categories]))] for label, s in per_category.items()],
         )
@@ -163,13 +158,13 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
             "of the best of the N sampled revisions, whose feedback trained φ_t.",
             "",
         ]
-        lines += _table(
+        lines += markdown_table(
             ["Iteration", "Run", "Initial answers", "Revisions (policy targets)", "Best of N"],
             [[str(s.iteration), r.label, _number(s.initial), _number(s.revised), _number(s.best_of_n)] for r in runs for s in r.signal],
         )
     if any(r.self_training for r in runs):
         lines += ["", "## Self-training (E-step)", "", "Samples drawn, those kept as targets, and their mean reward.", ""]
-        lines += _table(
+        lines += markdown_table(
             ["Iteration", "Run", "Samples", "Kept", "Inputs with a kept sample", "Mean reward", "Mean kept reward"],
             [
                 [str(s.iteration), r.label, str(s.samples), str(s.kept), str(s.inputs_kept), _number(s.mean_reward), _number(s.mean_kept_reward)]
@@ -179,9 +174,9 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     if budget:
         names = sorted({c for scores in budget.values() for c in scores})
         lines += ["", "## Exploration budget (validation of π_1 per task against m)", ""]
-        lines += _table(["m", *names, "Average (macro)"], [[str(m), *(_number(s.get(c)) for c in names), _number(_mean(list(s.values())))] for m, s in budget.items()])
+        lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(_number(s.get(c)) for c in names), _number(_mean(list(s.values())))] for m, s in budget.items()])
     lines += ["", "## Training cost", "", "Wall time, backend calls and tokens (prompt + completion) per stage; a stage read back from disk costs nothing again.", ""]
-    lines += _table(["Stage", "Seconds", "Backend calls", "Tokens"], [row for r in runs for row in _cost_rows(r)])
+    lines += markdown_table(["Stage", "Seconds", "Backend calls", "Tokens"], [row for r in runs for row in _cost_rows(r)])
     if case_file:
         lines += ["", f"Case studies (initial answer, feedback, revision): [{case_file}]({case_file})"]
     return "\n".join(lines) + "\n"

@@ -39,6 +39,9 @@ class HFBackend(LLM):
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
     @cached_property
     def base_model(self):
         return AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype).to(self.device).eval()

@@ -69,6 +69,9 @@ class LlamaCppBackend(LLM):
             bos_token=token_text(self.llama.token_bos()),
         )
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
+
     def _engine(self, logprobs: bool) -> Any:
         """The loaded model; reloaded once with ``logits_all`` (an n_ctx x vocab float buffer,
         which llama.cpp needs for logprobs) the first time logprobs are asked for."""

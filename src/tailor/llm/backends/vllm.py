@@ -22,6 +22,9 @@ class VLLMBackend(LLM):
         self.engine = vllm.LLM(model=resolve_model(model), enable_lora=True, max_lora_rank=max_lora_rank, **engine_args)
         self._lora_ids: dict[str, int] = {}
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.engine.get_tokenizer().encode(text, add_special_tokens=False))
+
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
         sampling = self._vllm.SamplingParams(
             n=params.n,
