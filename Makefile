@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llamacpp demo test clean
+.PHONY: install install-llamacpp install-browser demo test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ install: $(STAMP)
 install-llamacpp: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[llamacpp]'
 
+# the run browser's `browser` tests: Playwright drives Debian's Chromium (run as root; no
+# browser download, so it works offline once the package is there)
+install-browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(BIN)/pip install --quiet playwright
+
 # the main job on the bundled sample, CPU recipes: the PlanPers planner, VAC (trained and
 # frozen feedback), then the five methods on the test split in one table (about 45 minutes;
 # every step resumes, and a rerun reads everything back)
@@ -29,9 +35,30 @@ demo: $(STAMP)
 	$(BIN)/tailor train planner
 	$(BIN)/tailor train vac --config configs/vac-sample-cpu.yaml
 	$(BIN)/tailor eval --config configs/lampqa-sample-cpu.yaml
+	@echo
+	@echo "The service: create a tenant (its key is printed once), start it, then ask:"
+	@echo "  KEY=\$$($(BIN)/tailor serve --create-tenant demo)    # the tenant's API key, shown once"
+	@echo "  $(BIN)/tailor serve --port 8080 --planner-adapter runs/planner-sample/adapter &"
+	@echo "  curl -X PUT localhost:8080/v1/users/u1 -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"items\": [{\"text\": \"I keep two beehives in Oslo\"}]}'"
+	@echo "  curl localhost:8080/v1/chat/completions -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"model\": \"vac:runs/vac-sample\", \"user\": \"u1\", \"messages\": [{\"role\": \"user\", \"content\": \"How do I keep my bees calm?\"}]}'"
 
-test: $(STAMP)
+test: $(STAMP) install-browser
 	$(BIN)/python -m pytest
+
+# performance benchmarks: each script prints its table(s) and writes bench/results/<name>.json
+# (under 20 minutes on 2 cores; `make bench BENCH_FLAGS=--quick` for a smoke run in about 3;
+# BENCH_THREADS=1 when other work shares the CPU). bench/vac_stages.py reads runs/vac-sample
+# (`make demo`); bench/backends.py measures llamacpp when `make install-llamacpp` was run.
+BENCH_FLAGS ?=
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline_overhead.py $(BENCH_FLAGS)
+	$(BIN)/python bench/batching.py $(BENCH_FLAGS)
+	$(BIN)/python bench/backends.py $(BENCH_FLAGS)
+	$(BIN)/python bench/cache.py $(BENCH_FLAGS)
+	$(BIN)/python bench/retrieval.py $(BENCH_FLAGS)
+	$(BIN)/python bench/vac_stages.py $(BENCH_FLAGS)
+	$(BIN)/python bench/concurrency.py $(BENCH_FLAGS)
+	$(BIN)/python bench/service_load.py $(if $(findstring --quick,$(BENCH_FLAGS)),--requests 50,)
 
 clean:
 	rm -rf $(VENV) runs/demo runs/planner-sample runs/vac-sample runs/lampqa-sample

@@ -1,8 +1,6 @@
 """ROUGE F-measure of a response against the example's reference output (the LongLaMP
 benchmark's own metric)."""
 
-from rouge_score import rouge_scorer
-
 from tailor.data.schema import Example
 from tailor.errors import DataError
 from tailor.eval.base import Metric, MetricRun, Score
@@ -20,6 +18,10 @@ class RougeMetric(Metric):
     def __init__(self, kind: str = "rougeL"):
         if kind not in KINDS:
             raise ValueError(f"unknown ROUGE kind {kind!r}; choose one of {', '.join(KINDS)}")
+        # imported here: rouge_score pulls in nltk (about 1 s), which `tailor eval` would
+        # otherwise pay on every run through tailor.eval.lamp's import of require_reference
+        from rouge_score import rouge_scorer
+
         self.kind, self.name = kind, KINDS[kind]
         self.scorer = rouge_scorer.RougeScorer([kind], use_stemmer=True)
 

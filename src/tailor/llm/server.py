@@ -1,15 +1,18 @@
 """A minimal OpenAI-compatible chat server in front of any tailor backend, so that the
 ``openai`` backend (and any OpenAI client) can talk to a local model: ``tailor serve-llm``."""
 
+import json
+import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from tailor.llm.base import LLM
-from tailor.llm.types import ChatRequest, Message, SamplingParams
+from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingParams
 
 
 class ChatCompletionBody(BaseModel):
@@ -31,6 +34,56 @@ class ChatCompletionBody(BaseModel):
         if self.continue_final_message and self.messages[-1].role == "assistant":
             return ChatRequest(messages=self.messages[:-1], prefill=self.messages[-1].content)
         return ChatRequest(messages=self.messages)
+
+
+def _logprobs(sample: Sample) -> dict | None:
+    if sample.logprobs is None:
+        return None
+    return {
+        "content": [
+            {"token": t.token, "logprob": t.logprob, "bytes": None,
+             "top_logprobs": [{"token": k, "logprob": v, "bytes": None} for k, v in t.top.items()]}
+            for t in sample.logprobs
+        ]
+    }
+
+
+def chat_completion_response(model: str, completion: Completion, **extra) -> dict:
+    """A ``chat.completion`` object in OpenAI's wire format, one choice per sample;
+    ``extra`` adds top-level fields (clients keep unknown fields)."""
+    choices = [
+        {"index": i, "message": {"role": "assistant", "content": s.text}, "finish_reason": s.finish_reason, "logprobs": _logprobs(s)}
+        for i, s in enumerate(completion.samples)
+    ]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+        },
+        **extra,
+    }
+
+
+def chat_completion_stream(model: str, text: str, finish_reason: str = "stop", **extra) -> Iterator[str]:
+    """``text`` as OpenAI's streamed ``chat.completion.chunk`` server-sent events, a word
+    at a time, ending with ``data: [DONE]``; ``extra`` adds top-level fields to the last chunk."""
+    envelope = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+    def event(delta: dict, finish: str | None = None, **fields) -> str:
+        chunk = {**envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **fields}
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for piece in re.findall(r"\s*\S+|\s+$", text):
+        yield event({"content": piece})
+    yield event({}, finish_reason, **extra)
+    yield "data: [DONE]\n\n"
 
 
 def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256) -> FastAPI:
@@ -61,29 +114,6 @@ def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = Non
         )
         with lock:
             completion = llm.generate([body.request()], params, adapter=adapters.get(body.model))[0]
-        choices = []
-        for index, sample in enumerate(completion.samples):
-            logprobs = None
-            if sample.logprobs is not None:
-                logprobs = {
-                    "content": [
-                        {"token": t.token, "logprob": t.logprob, "bytes": None,
-                         "top_logprobs": [{"token": k, "logprob": v, "bytes": None} for k, v in t.top.items()]}
-                        for t in sample.logprobs
-                    ]
-                }
-            choices.append({"index": index, "message": {"role": "assistant", "content": sample.text}, "finish_reason": sample.finish_reason, "logprobs": logprobs})
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-            },
-        }
+        return chat_completion_response(body.model, completion)
 
     return app

@@ -1,0 +1,54 @@
+"""Answering a stored user's question with a tailor method: the profile from the store
+becomes an ``Example`` (id, question, profile items, user id, nothing else: no narrative
+or rubric aspects exist here), and the method is built per request with
+``tailor.pipeline.make_method`` around the shared backend seen through the user's caches."""
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tailor.data.schema import Example
+from tailor.llm.base import LLM, Usage
+from tailor.methods import Answer, AnswerConfig
+from tailor.pipeline import make_method
+from tailor.retrieval import Retriever
+from tailor.service.catalog import ModelCatalog
+from tailor.service.store import ProfileStore
+from tailor.service.user_cache import UserCompletions, UserLLM, UserSummaries
+
+
+@dataclass
+class Answered:
+    method: str
+    answer: Answer
+    usage: Usage  # this request's model calls and cache hits
+
+
+class Answerer:
+    """``backend`` builds the generator on first use (loading a model can wait until a
+    question needs it); rankings are not cached (one user's profile ranks in milliseconds,
+    and a cached ranking would be one more copy of profile data to delete)."""
+
+    def __init__(self, store: ProfileStore, backend: Callable[[], LLM], retriever: Retriever, catalog: ModelCatalog,
+                 config: AnswerConfig = AnswerConfig()):
+        self.store, self.retriever, self.catalog, self.config = store, retriever, catalog, config
+        self._make_backend, self._backend = backend, None
+        self._backend_lock, self._generation_lock = threading.Lock(), threading.Lock()
+
+    def backend(self) -> LLM:
+        with self._backend_lock:
+            if self._backend is None:
+                self._backend = self._make_backend()
+            return self._backend
+
+    def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None) -> Answered:
+        """``settings`` override the serve-time ``AnswerConfig`` (k, temperature, max_tokens, seed)."""
+        choice = self.catalog.resolve(model)
+        profile = self.store.profile(tenant_id, user_id)
+        question_id = hashlib.sha256(question.encode()).hexdigest()[:16]
+        example = Example(id=f"{user_id}/{question_id}", question=question, profile=profile.items, user_id=user_id)
+        llm = UserLLM(self.backend(), UserCompletions(self.store, profile.user_pk), self._generation_lock)
+        config = self.config.model_copy(update=settings or {})
+        method = make_method(choice.method, llm, self.retriever, config, summary_store=UserSummaries(self.store, profile.user_pk), **choice.options)
+        return Answered(choice.method, method.answer(example), llm.usage)

@@ -1,0 +1,65 @@
+"""The answering endpoints: ``POST /v1/answer`` (answer and trace) and an OpenAI-compatible
+``POST /v1/chat/completions`` (``user`` selects the profile, ``model`` the method), so any
+OpenAI client becomes a personalized client."""
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+
+from tailor.llm.server import chat_completion_response, chat_completion_stream
+from tailor.llm.types import Completion, Sample
+from tailor.service.answering import Answered, Answerer
+from tailor.service.auth import BearerAuth
+from tailor.service.catalog import UnknownModel
+from tailor.service.metrics import ServiceMetrics
+from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
+
+
+def _chat_settings(body: PersonalizedChatBody) -> dict:
+    """The sampling settings a chat request sets explicitly; the rest stay the service's."""
+    given = body.model_fields_set
+    settings = {name: getattr(body, name) for name in ("temperature", "seed", "k") if name in given and getattr(body, name) is not None}
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    return settings | ({"max_tokens": max_tokens} if max_tokens else {})
+
+
+def _question(body: PersonalizedChatBody) -> str:
+    for message in reversed(body.messages):
+        if message.role == "user" and message.content.strip():
+            return message.content
+    raise RequestValidationError([{"loc": ("body", "messages"), "msg": "no user message to answer", "type": "value_error"}])
+
+
+def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    def answered(tenant: int, user_id: str, question: str, model: str, settings: dict) -> Answered:
+        result = answerer.answer(tenant, user_id, question, model, settings)
+        metrics.count_usage(result.method, result.usage)
+        return result
+
+    @router.post("/answer", response_model=AnswerOut)
+    def answer(body: AnswerIn, tenant: int = Depends(auth)) -> AnswerOut:
+        try:
+            result = answered(tenant, body.user_id, body.question, body.method, {} if body.k is None else {"k": body.k})
+        except UnknownModel as err:
+            raise RequestValidationError([{"loc": ("body", "method"), "msg": str(err), "type": "value_error"}]) from err
+        return AnswerOut(user_id=body.user_id, method=body.method, answer=result.answer.text, trace=result.answer.trace)
+
+    @router.post("/chat/completions")
+    def chat(body: PersonalizedChatBody, tenant: int = Depends(auth)):
+        try:
+            result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body))
+        except UnknownModel as err:
+            raise HTTPException(404, str(err)) from err
+        if body.stream:
+            return StreamingResponse(chat_completion_stream(body.model, result.answer.text, trace=result.answer.trace), media_type="text/event-stream")
+        usage = result.usage
+        completion = Completion(samples=[Sample(text=result.answer.text, tokens=usage.completion_tokens)], prompt_tokens=usage.prompt_tokens)
+        return chat_completion_response(body.model, completion, trace=result.answer.trace)
+
+    @router.get("/models")
+    def models(tenant: int = Depends(auth)) -> dict:
+        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "tailor"} for name in answerer.catalog.names()]}
+
+    return router

@@ -1,0 +1,396 @@
+"""The run browser: server-rendered pages over the run folders under one root.
+
+``/runs`` lists training runs (``history.json``) and evaluation runs (``report.json`` with
+result tables); a run page shows its report and plots and a paged list of its examples;
+an example page is the paper's case study, built only from what the folders hold: the
+question and retrieved profile items, each method's answer, the metric's per-aspect
+details, and VAC's initial answer, sampled feedbacks with the scores of their revisions,
+and the revision the policy learned.
+
+Neither an eval run nor a VAC stage file stores question or profile text, only ids: the
+text comes from the dataset, which a training run names in ``config.json`` and an eval
+run in each method's ``meta.json``. Files are parsed once per change
+(cached by modification time), so a page reads only the files it shows.
+"""
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from markdown_it import MarkdownIt
+
+from tailor.data import Example, load_examples
+from tailor.errors import TailorError
+
+PAGE_SIZE = 25
+PLOTS = ("curves.png", "budget.png", "report.png", "context.png")
+STAGE_FILES = ("initial.jsonl", "samples.jsonl", "validation.jsonl")  # rows with the example ids an iteration saw
+
+_templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True))
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in a report is shown as text
+
+
+# --- files, parsed once per change ----------------------------------------------------------
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=256)
+def _parse_json(path: str, stamp: tuple[int, int]):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=256)
+def _parse_jsonl(path: str, stamp: tuple[int, int]) -> tuple[dict, ...]:
+    return tuple(json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def read_json(path: Path, default=None):
+    stamp = _stamp(path)
+    return default if stamp is None else _parse_json(str(path), stamp)
+
+
+def read_jsonl(path: Path) -> tuple[dict, ...]:
+    stamp = _stamp(path)
+    return () if stamp is None else _parse_jsonl(str(path), stamp)
+
+
+def rows_for(path: Path, example_id: str) -> list[dict]:
+    return [row for row in read_jsonl(path) if row.get("id") == example_id]
+
+
+@lru_cache(maxsize=8)
+def _parse_dataset(path: str, split: str | None, stamp: tuple[int, int]) -> tuple[dict[str, Example], dict[str, str]]:
+    examples = load_examples(path, split=split)
+    profile = {item.id: item.text for e in examples for item in e.profile}
+    return {e.id: e for e in examples}, profile
+
+
+def load_dataset(path: Path, split: str | None) -> tuple[dict[str, Example], dict[str, str]]:
+    """The split's examples by id and the text of every profile item in it (a random-profile
+    method retrieves other users' items); empty when the dataset cannot be read."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return {}, {}
+    try:
+        return _parse_dataset(str(path), split if path.is_dir() else None, stamp)
+    except (TailorError, ValueError, OSError):
+        return {}, {}
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loop:
+    """A training run's folder: the main run or one of its variants."""
+
+    label: str
+    folder: Path
+
+
+def iterations(folder: Path) -> list[int]:
+    """The t of every ``iter_<t>`` folder, in order."""
+    return sorted(int(p.name[5:]) for p in folder.glob("iter_*") if p.name[5:].isdigit())
+
+
+@dataclass
+class Run:
+    name: str
+    folder: Path
+    kind: str  # VAC, ReST-EM, REST-PG, RPO, POPI, training or evaluation
+    metric: str
+    summary: str
+    config: dict = field(default_factory=dict)
+
+    @property
+    def training(self) -> bool:
+        return self.kind != "evaluation"
+
+    def loops(self) -> list[Loop]:
+        variants = [Loop(name, self.folder / name) for name in self.config.get("variants", {}) if (self.folder / name / "history.json").exists()]
+        return [Loop("main", self.folder)] + variants
+
+
+def training_kind(config: dict) -> str:
+    if "n_feedback" in config:
+        return "VAC"
+    if "reflection_max_tokens" in config:
+        return "RPO"
+    if "n_summaries" in config:
+        return "POPI"
+    if "samples" in config:
+        return "REST-PG" if config.get("warmup") == "reasoning" else "ReST-EM"
+    return "training"
+
+
+def _metric_label(name: str, proxy: bool) -> str:
+    return name + (" (proxy metric)" if proxy else "")
+
+
+def describe_run(folder: Path) -> Run | None:
+    history = read_json(folder / "history.json")
+    if isinstance(history, dict):
+        config = read_json(folder / "config.json", {})
+        metric = history.get("metric", {})
+        scores = {int(t): v.get("score") for t, v in history.get("validation", {}).items()}
+        best = history.get("best_iteration")
+        summary = f"{len(scores)} validated policies" + (f", best π_{best}: {_number(scores.get(best))}" if best is not None else " (unfinished)")
+        return Run(folder.name, folder, training_kind(config), _metric_label(metric.get("name", "score"), metric.get("proxy", False)), summary, config)
+    report = read_json(folder / "report.json")
+    if isinstance(report, dict) and "tables" in report:
+        parts = [f"{t['dataset']} / {t['split']}: {', '.join(r['method'] for r in t['rows'])}" for t in report["tables"]]
+        return Run(folder.name, folder, "evaluation", _metric_label(report.get("metric", "score"), report.get("proxy", False)), "; ".join(parts))
+    return None
+
+
+def find_runs(root: Path) -> list[Run]:
+    if not root.is_dir():
+        return []
+    return [run for child in sorted(root.iterdir()) if child.is_dir() and (run := describe_run(child))]
+
+
+def _number(value) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+# --- examples ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MethodCase:
+    """One method's answer to one example, as the eval run stored it."""
+
+    method: str
+    answer: str | None
+    retrieved: list[tuple[str, str | None]]  # (item id, its text when the dataset is at hand)
+    trace: dict
+    score: float | None
+    aspects: list[dict]
+    details: dict  # the metric's other details
+
+
+@dataclass
+class Candidate:
+    j: int
+    seed: int | None
+    feedback: str
+    revision: str
+    score: float | None
+    chosen: bool
+
+
+@dataclass
+class VACRound:
+    """Iteration t of a VAC loop for one training question: pi_{t-1}'s answer, the sampled
+    feedbacks (each revision scored), and phi_t's feedback with the revision pi_t learned."""
+
+    iteration: int
+    initial: str | None
+    initial_score: float | None
+    candidates: list[Candidate]
+    feedback: str | None
+    revision: str | None
+    revised_score: float | None
+
+
+def vac_rounds(folder: Path, example_id: str) -> list[VACRound]:
+    rounds = []
+    for t in iterations(folder):
+        out = folder / f"iter_{t}"
+        initial = rows_for(out / "initial.jsonl", example_id)
+        if not initial:
+            continue
+        chosen = {row["j"] for row in rows_for(out / "chosen_feedback.jsonl", example_id)}
+        candidates = [
+            Candidate(row["j"], row.get("seed"), row["feedback"], row["revision"], row.get("score"), row["j"] in chosen)
+            for row in rows_for(out / "feedbacks.jsonl", example_id)
+        ]
+        revised = next(iter(rows_for(out / "revised.jsonl", example_id)), {})
+        scores = next(iter(rows_for(out / "train_scores.jsonl", example_id)), {})
+        rounds.append(VACRound(
+            t, initial[0]["answer"], scores.get("initial"), sorted(candidates, key=lambda c: c.j),
+            revised.get("feedback"), revised.get("revision"), scores.get("revised"),
+        ))
+    return rounds
+
+
+def split_aspects(details: dict) -> tuple[list[dict], dict]:
+    """Per-aspect rows (the judge's grade or the proxy's coverage) and the remaining details."""
+    details = dict(details or {})
+    aspects = details.pop("aspects", [])
+    details.pop("proxy", None)
+    return (aspects if isinstance(aspects, list) else []), details
+
+
+def method_case(folder: Path, example_id: str, profile: dict[str, str]) -> MethodCase | None:
+    traced = next(iter(rows_for(folder / "traces.jsonl", example_id)), None)
+    if traced is None:
+        return None
+    trace = traced.get("trace", {})
+    scored = read_json(folder / "scores.json", {}).get("scores", {}).get(example_id, {})
+    aspects, details = split_aspects(scored.get("details", {}))
+    retrieved = [(item, profile.get(item)) for item in trace.get("retrieved", [])]
+    return MethodCase(folder.name, traced.get("answer"), retrieved, trace, scored.get("value"), aspects, details)
+
+
+def page_of(items: list, page: int) -> tuple[list, int]:
+    """The items of a 1-based page and the number of pages."""
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    return items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], pages
+
+
+def render_markdown(text: str, files_url: str) -> str:
+    """A report's Markdown as HTML; relative links point at the run folder's files."""
+    tokens = _markdown.parse(text)
+    for token in tokens:
+        for child in token.children or []:
+            href = child.attrGet("href") if child.type == "link_open" else None
+            if href and "://" not in href and not href.startswith(("/", "#", "mailto:")):
+                child.attrSet("href", files_url + href)
+    return _markdown.renderer.render(tokens, _markdown.options, {})
+
+
+# --- the router -------------------------------------------------------------------------------
+
+
+def make_browser_router(runs_root: Path) -> APIRouter:
+    """The pages over the runs under ``runs_root``, for mounting at ``/runs``."""
+    root = Path(runs_root)
+    router = APIRouter()
+
+    def find_run(name: str) -> Run:
+        folder = root / name
+        run = describe_run(folder) if name not in ("", ".", "..") and "/" not in name and folder.is_dir() else None
+        if run is None:
+            raise HTTPException(404, f"no run named {name!r}")
+        return run
+
+    def render(request: Request, template: str, **context) -> HTMLResponse:
+        return _templates.TemplateResponse(request, template, context)
+
+    @router.get("", response_class=HTMLResponse, name="run_list")
+    def run_list(request: Request):
+        return render(request, "runs.html", runs=find_runs(root), root=root)
+
+    @router.get("/{run}", response_class=HTMLResponse, name="run_page")
+    def run_page(request: Request, run: str, page: int = 1):
+        found = find_run(run)
+        report = found.folder / "report.md"
+        files_url = f"{request.url_for('run_page', run=run)}/files/"
+        context = {
+            "run": found,
+            "report": render_markdown(report.read_text(encoding="utf-8"), files_url) if report.is_file() else None,
+            "plots": [p for p in PLOTS if (found.folder / p).is_file()],
+            "page": page,
+        }
+        if found.training:
+            ids, pages = page_of(training_ids(found), page)
+            return render(request, "training_run.html", ids=ids, pages=pages, loops=[(loop, read_json(loop.folder / "history.json", {})) for loop in found.loops()], **context)
+        lists = []
+        pages = 1
+        for table in read_json(found.folder / "report.json")["tables"]:
+            ids, table_pages = page_of(eval_ids(found, table), page)
+            pages = max(pages, table_pages)
+            scores = {m: read_json(found.folder / table["dataset"] / table["split"] / m / "scores.json", {}).get("scores", {}) for m in methods_of(table)}
+            lists.append({"table": table, "ids": ids, "methods": methods_of(table), "scores": scores})
+        return render(request, "eval_run.html", lists=lists, pages=pages, **context)
+
+    @router.get("/{run}/files/{path:path}", name="run_file")
+    def run_file(run: str, path: str):
+        folder = find_run(run).folder.resolve()
+        target = (folder / path).resolve()
+        if not target.is_relative_to(folder) or not target.is_file():
+            raise HTTPException(404, "no such file in this run")
+        return FileResponse(target)
+
+    @router.get("/{run}/eval/{dataset}/{split}/{example_id}", response_class=HTMLResponse, name="eval_example")
+    def eval_example(request: Request, run: str, dataset: str, split: str, example_id: str):
+        found = find_run(run)
+        table = next((t for t in read_json(found.folder / "report.json", {}).get("tables", []) if (t["dataset"], t["split"]) == (dataset, split)), None)
+        if found.training or table is None:
+            raise HTTPException(404, f"run {run!r} has no results for {dataset}/{split}")
+        folder = found.folder / dataset / split
+        source = next((meta["data"] for m in methods_of(table) if "data" in (meta := read_json(folder / m / "meta.json", {}))), None)
+        examples, profile = load_dataset(Path(source["path"]), split) if source else ({}, {})
+        cases = [case for m in methods_of(table) if (case := method_case(folder / m, example_id, profile))]
+        if not cases:
+            raise HTTPException(404, f"no example {example_id!r} in {dataset}/{split}")
+        ids = eval_ids(found, table)
+        loops = [(r, loop, rounds) for r in find_runs(root) if r.kind == "VAC" for loop in r.loops() if (rounds := vac_rounds(loop.folder, example_id))]
+        return render(
+            request, "eval_example.html", run=found, dataset=dataset, split=split, example_id=example_id, example=examples.get(example_id),
+            dataset_known=bool(examples), cases=cases, vac_loops=loops, neighbours=neighbours(ids, example_id),
+        )
+
+    @router.get("/{run}/train/{example_id}", response_class=HTMLResponse, name="training_example")
+    def training_example(request: Request, run: str, example_id: str):
+        found = find_run(run)
+        ids = training_ids(found) if found.training else []
+        if example_id not in ids:
+            raise HTTPException(404, f"no example {example_id!r} in training run {run!r}")
+        example, role = training_example_text(found, example_id)
+        loops = []
+        for loop in found.loops():
+            validation = [(t, row) for t in iterations(loop.folder) for row in rows_for(loop.folder / f"iter_{t}" / "validation.jsonl", example_id)]
+            samples = [(t, row) for t in iterations(loop.folder) for row in rows_for(loop.folder / f"iter_{t}" / "samples.jsonl", example_id)]
+            loops.append({"loop": loop, "vac": vac_rounds(loop.folder, example_id), "validation": validation, "samples": samples})
+        return render(request, "training_example.html", run=found, example_id=example_id, example=example, role=role, loops=loops, neighbours=neighbours(ids, example_id))
+
+    return router
+
+
+def methods_of(table: dict) -> list[str]:
+    return [row["method"] for row in table["rows"]]
+
+
+def eval_ids(run: Run, table: dict) -> list[str]:
+    """The example ids of one (dataset, split), in the order the first method answered them."""
+    folder = run.folder / table["dataset"] / table["split"]
+    for method in methods_of(table):
+        rows = read_jsonl(folder / method / "traces.jsonl")
+        if rows:
+            return [row["id"] for row in rows]
+    return []
+
+
+def training_ids(run: Run) -> list[str]:
+    """Every example a loop's iterations saw: training questions, then validation ones."""
+    seen: dict[str, None] = {}
+    for name in STAGE_FILES:
+        for loop in run.loops():
+            for t in iterations(loop.folder):
+                seen.update((row["id"], None) for row in read_jsonl(loop.folder / f"iter_{t}" / name) if "id" in row)
+    return list(seen)
+
+
+def training_example_text(run: Run, example_id: str) -> tuple[Example | None, str | None]:
+    """The question from the dataset the run's config names, and which split holds it."""
+    data = run.config.get("data")
+    if not data:
+        return None, None
+    for key in ("train_split", "valid_split"):
+        split = run.config.get(key)
+        examples, _ = load_dataset(Path(data), split)
+        if example_id in examples:
+            return examples[example_id], split
+    return None, None
+
+
+def neighbours(ids: list[str], example_id: str) -> tuple[str | None, str | None]:
+    at = ids.index(example_id) if example_id in ids else -1
+    before = ids[at - 1] if at > 0 else None
+    after = ids[at + 1] if 0 <= at < len(ids) - 1 else None
+    return before, after
