@@ -80,6 +80,7 @@ def test_benchmark_table_holds_the_task_numbers_of_every_response_set(swapped):
     assert mae_row[2:] == [f"{table.values[m][('LaMP-3-user', 'mae')]:.3f}" for m in ("nopers", "nopers-other")]
     markdown = report.markdown.read_text()
     assert "## LaMP benchmark / test" in markdown and "### By generator / test" in markdown and "## LaMP-2-user / test (accuracy)" in markdown
+    assert "Judge parse failures" not in markdown  # reference metrics judge nothing, so no failure list
     assert json.loads(report.json.read_text())["benchmark"][0]["columns"][0] == {"dataset": "LaMP-2-user", "metric": "accuracy", "higher_is_better": True}
 
 

@@ -173,6 +173,23 @@ def test_text_from_disk_is_escaped(runs_root, tmp_path, questions):
     assert "<img src=x" not in run and "&lt;img src=x onerror=alert(2)&gt;" in run
 
 
+def test_a_methods_intermediate_texts_are_shown_with_its_answer(runs_root, tmp_path, questions):
+    """What RPO (generic answer, reflection) and POPI (summary) leave in a trace is on the
+    page, and a reflection that could not be read says that the generic answer stands."""
+    root = tmp_path / "runs"
+    shutil.copytree(runs_root / "eval-run", root / "eval-run")
+    traces = root / "eval-run/sample/test/rag/traces.jsonl"
+    extra = {"generic_answer": "Bees need a dry hive.", "think": "They keep hives in Oslo.", "summary": "Prefers short, practical tips.",
+             "parsed": False, "attempts": 3}
+    rows = [{**row, "trace": {**row["trace"], **extra}} for row in traced(root, "rag")]
+    traces.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    rag = client_for(root).get(example_url(questions[0].id)).text.split("<h2>rag")[1].split("</section>")[0]
+    for heading, text in [("Generic answer (before reflection)", extra["generic_answer"]), ("Reflection", extra["think"]),
+                          ("Preference summary", extra["summary"])]:
+        assert f"<h3>{heading}</h3>" in rag and str(escape(text)) in rag
+    assert "could not be read in the expected format after 3 tries; the generic answer stands" in rag
+
+
 def test_examples_are_paged(client, monkeypatch, questions):
     monkeypatch.setattr(browser, "PAGE_SIZE", 2)
     ids = [e.id for e in questions]

@@ -143,8 +143,9 @@ def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[Ben
             )
         else:
             lines.append(f"No significance tests: the baseline {result.baseline!r} is not among these methods.")
-        lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
-        lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" for r in table.rows]
+        if any(r.judgments or r.failed_examples for r in table.rows):  # a metric with no judge fails no judgment
+            lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
+            lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" for r in table.rows]
         lines.append("")
     lines += render_context_markdown(contexts)
     return "\n".join(lines)
