@@ -120,7 +120,7 @@ def answer(
     limit: Annotated[Optional[int], typer.Option(help="answer only the first N examples")] = None,
     backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
     model: Annotated[str, typer.Option(help="model name, local path or hub id")] = "smollm2-135m-instruct",
-    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend; several replicas comma-separated")] = None,
     max_tokens: int = 512,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
     planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
@@ -238,7 +238,7 @@ def score(
     metric: Annotated[str, typer.Option(help="aspect (the LaMP-QA judge), direct, proxy, rouge-1, rouge-l or similarity (LongLaMP)")] = "aspect",
     judge_backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
     judge_model: Annotated[str, typer.Option(help="judge model name, local path or hub id")] = "smollm2-135m-instruct",
-    judge_base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    judge_base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend; several replicas comma-separated")] = None,
     out: Annotated[Optional[Path], typer.Option(help="folder for scores.json (default: next to the responses)")] = None,
 ) -> None:
     """Score responses made by any system with a LaMP-QA or LongLaMP metric."""
@@ -304,7 +304,7 @@ def serve(
     port: int = 8080,
     backend: Annotated[str, typer.Option(help="hf, openai, vllm or llamacpp")] = "hf",
     model: Annotated[str, typer.Option(help="generator: model name, local path or hub id")] = "smollm2-135m-instruct",
-    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="server URL for the openai backend; several replicas comma-separated")] = None,
     retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
     k: Annotated[int, typer.Option(help="profile items retrieved unless a request sets k")] = 10,
     max_tokens: Annotated[int, typer.Option(help="answer length unless a request sets max_tokens")] = 512,
