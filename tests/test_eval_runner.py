@@ -125,6 +125,25 @@ def test_report_files_label_a_proxy_metric_and_count_failures(tmp_path):
     assert "Metric: proxy-coverage (proxy metric, not the benchmark's judge)" in write_report(result).markdown.read_text()
 
 
+def test_charts_are_redrawn_only_when_the_reports_numbers_change(tmp_path, monkeypatch):
+    from tailor.eval import report as report_module
+
+    result, _, _ = constructed_result(tmp_path)
+    drawn = []
+    render = report_module.render_chart
+    monkeypatch.setattr(report_module, "render_chart", lambda *args: drawn.append(1) or render(*args))
+    first = write_report(result)
+    chart = first.chart.read_bytes()
+    write_report(result)  # a finished rerun: the same numbers
+    assert len(drawn) == 1 and first.chart.read_bytes() == chart
+    result.runs[1].seconds_per_query = 0.75
+    write_report(result)
+    assert len(drawn) == 2 and json.loads(first.json.read_text())["tables"][0]["rows"][1]["seconds_per_query"] == 0.75
+    first.chart.unlink()
+    write_report(result)  # a chart gone missing is drawn again
+    assert len(drawn) == 3 and first.chart.is_file()
+
+
 # --- the runner ----------------------------------------------------------------------------
 
 

@@ -26,5 +26,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(value: Any) -> str:
+    """``value`` as the JSON files tailor writes hold it."""
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
 def atomic_write_json(path: str | Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(value))

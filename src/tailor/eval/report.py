@@ -18,7 +18,7 @@ from statistics import mean
 from tailor.eval.benchmark_table import BenchmarkTable, build_benchmark_tables, render_benchmark_markdown
 from tailor.eval.context_report import ContextTable, build_context_tables, render_context_chart, render_context_markdown
 from tailor.eval.runner import EvalResult, MethodResult
-from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from tailor.io import atomic_write_bytes, atomic_write_text, json_text
 from tailor.markdown import markdown_table
 
 ALPHA = 0.05
@@ -231,9 +231,21 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     quality = {(t.dataset, t.split, r.method): r.macro.mean for t in tables for r in t.rows}
     contexts = build_context_tables(result, quality)
     report = Report(tables, benchmark, contexts, out / "report.md", out / "report.json", out / "report.png", out / "context.png" if contexts else None)
+    document = json_text(report_document(result, tables, benchmark, contexts))
+    # The charts draw the document's numbers: a rerun that changed none keeps them (drawing
+    # is most of what a finished rerun costs).
+    charts_current = _holds(report.json, document) and all(c.is_file() for c in (report.chart, report.context_chart) if c)
     atomic_write_text(report.markdown, render_markdown(result, tables, benchmark, contexts))
-    atomic_write_json(report.json, report_document(result, tables, benchmark, contexts))
-    atomic_write_bytes(report.chart, render_chart(result, tables))
-    if report.context_chart:
-        atomic_write_bytes(report.context_chart, render_context_chart(contexts))
+    if not charts_current:
+        atomic_write_bytes(report.chart, render_chart(result, tables))
+        if report.context_chart:
+            atomic_write_bytes(report.context_chart, render_context_chart(contexts))
+    atomic_write_text(report.json, document)  # last: it is what says the charts are current
     return report
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except OSError:
+        return False

@@ -1,6 +1,5 @@
-"""BM25 over a profile with ``bm25s``."""
-
-import bm25s
+"""BM25 over a profile with ``bm25s`` (imported on first use: it pulls in scipy, about
+0.25 s that a command reading finished results back would otherwise pay)."""
 
 from tailor.data.schema import ProfileItem
 from tailor.retrieval.base import RankingCache, Retriever
@@ -16,6 +15,8 @@ class BM25Retriever(Retriever):
     def rank(self, query: str, profile: list[ProfileItem]) -> list[ProfileItem]:
         if len(profile) < 2:
             return list(profile)
+        import bm25s
+
         index = bm25s.BM25(k1=self.k1, b=self.b)
         index.index(bm25s.tokenize([p.text for p in profile], stopwords="en", show_progress=False), show_progress=False)
         query_tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
