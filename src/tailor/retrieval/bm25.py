@@ -17,11 +17,18 @@ class BM25Retriever(Retriever):
             return list(profile)
         import bm25s
 
-        index = bm25s.BM25(k1=self.k1, b=self.b)
-        index.index(bm25s.tokenize([p.text for p in profile], stopwords="en", show_progress=False), show_progress=False)
+        index = self.build_index(profile)
         query_tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
         if not any(t in index.vocab_dict for t in query_tokens):
             return list(profile)  # nothing in common: keep the profile's own order
         scores = index.get_scores(query_tokens)
         order = sorted(range(len(profile)), key=lambda i: (-scores[i], i))
         return [profile[i] for i in order]
+
+    def build_index(self, profile: list[ProfileItem]):
+        """The ``bm25s.BM25`` index over the profile's texts, built anew on every ``rank``."""
+        import bm25s
+
+        index = bm25s.BM25(k1=self.k1, b=self.b)
+        index.index(bm25s.tokenize([p.text for p in profile], stopwords="en", show_progress=False), show_progress=False)
+        return index
