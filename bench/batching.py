@@ -40,7 +40,7 @@ def throughput(args) -> list[dict]:
 def stage_batching() -> list[dict]:
     """Run VAC (one iteration, N=4, the aspect judge as metric) and the eval judge on a
     stand-in model that records every generate call: requests per call, per stage."""
-    from tailor.eval.aspect import AspectJudge
+    from tailor.metrics.aspect import AspectJudge
     from tailor.llm import LLM, LLMConfig
     from tailor.llm.types import Completion, Sample, SamplingParams
     from tailor.retrieval import make_retriever
@@ -87,7 +87,7 @@ def stage_batching() -> list[dict]:
         ["where", "stage", "generate calls", "requests per call"],
         [[r["where"], r["stage"], r["generate_calls"], " ".join(map(str, r["requests_per_call"]))] for r in rows],
     )
-    note("judge: all aspect prompts of a batch of answers go in one generate call (tailor/eval/aspect.py)")
+    note("judge: all aspect prompts of a batch of answers go in one generate call (tailor/metrics/aspect.py)")
     note(f"VAC: revisions and judging are one call per stage; feedback sampling is one call per seed ({n} sampled + 1 greedy),")
     note("each batching all training questions; the backend then chunks every call by its batch_size")
     return rows

@@ -32,7 +32,8 @@ def cli_eval(config: Path, out: Path, cache: Path) -> float:
 
 
 def eval_rerun(args, tmp: Path) -> dict:
-    from tailor.eval.runner import EvalConfig, run_eval
+    from tailor.eval.config import EvalConfig
+    from tailor.eval.runner import run_eval
 
     cache = tmp / "llm_cache.sqlite"
     recipe = {

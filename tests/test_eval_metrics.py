@@ -4,10 +4,10 @@ import pytest
 from fakes import ScriptedLLM
 
 from tailor.data.schema import Aspect, Example, ProfileItem
-from tailor.eval.aspect import AspectJudge
-from tailor.eval.direct import DirectJudge
-from tailor.eval.metrics import make_metric
-from tailor.eval.pairwise import PairwiseJudge, combine
+from tailor.metrics.aspect import AspectJudge
+from tailor.metrics.direct import DirectJudge
+from tailor.metrics.registry import make_metric
+from tailor.metrics.pairwise import PairwiseJudge, combine
 from tailor.errors import DataError
 
 

@@ -15,10 +15,12 @@ from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.data.responses import read_responses
 from tailor.errors import TailorError
 from tailor.eval.report import build_tables, write_report
-from tailor.eval.runner import EvalConfig, EvalResult, MethodResult, run_eval
+from tailor.eval.config import EvalConfig
+from tailor.eval.results import EvalResult, MethodResult
+from tailor.eval.runner import run_eval
 from tailor.methods import AnswerConfig, RetrievalAugmented
 from tailor.methods.planpers import PlanPers
-from tailor.pipeline import make_method
+from tailor.methods.registry import MethodConfig, make_method
 from tailor.retrieval import BM25Retriever, RandomProfileRetriever
 
 ENV = {"COLUMNS": "250", "TAILOR_PROGRESS": "0"}
@@ -229,20 +231,22 @@ def test_vac_answers_with_the_policy_adapter_alone(tmp_path):
 def test_make_method_builds_the_four_baselines(tmp_path):
     llm = ScriptedLLM(generator_reply)
     pool = load_examples(SAMPLE_LAMPQA, split="test")
-    assert make_method("nopers", llm, None).retriever is None
-    assert isinstance(make_method("rag", llm, BM25Retriever()).retriever, BM25Retriever)
-    random_method = make_method("rag_random", llm, BM25Retriever(), pool=pool, seed=3)
+    assert make_method(MethodConfig("nopers", llm)).retriever is None
+    assert isinstance(make_method(MethodConfig("rag", llm, BM25Retriever())).retriever, BM25Retriever)
+    random_method = make_method(MethodConfig("rag_random", llm, BM25Retriever(), pool=pool, seed=3))
     assert isinstance(random_method, RetrievalAugmented) and isinstance(random_method.retriever, RandomProfileRetriever)
     assert random_method.retriever.seed == 3
     planner = ScriptedLLM(lambda r, p, j: "budget\ntiming")
-    planpers = make_method("planpers", llm, BM25Retriever(), AnswerConfig(k=2), planner_adapter="plan-lora", planner_llm=planner)
+    planpers = make_method(MethodConfig("planpers", llm, BM25Retriever(), AnswerConfig(k=2), adapters={"planner": "plan-lora"}, helper=planner))
     assert isinstance(planpers, PlanPers)
     answer = planpers.answer(pool[0])
     assert answer.trace["plan"] == ["budget", "timing"] and planner.received[0][2] == "plan-lora"
     with pytest.raises(TailorError, match="pool"):
-        make_method("rag_random", llm, BM25Retriever())
+        make_method(MethodConfig("rag_random", llm, BM25Retriever()))
     with pytest.raises(TailorError, match="unknown method"):
-        make_method("oracle", llm, None)
+        make_method(MethodConfig("oracle", llm))
+    with pytest.raises(TailorError, match="needs a retriever"):
+        make_method(MethodConfig("rag", llm))
 
 
 # --- configuration and the command line ---------------------------------------------------
@@ -276,7 +280,7 @@ def test_yaml_config_defaults_and_errors(tmp_path):
 
 def test_cli_eval_applies_overrides_and_prints_the_table(tmp_path, monkeypatch):
     generator, judge = fake_models()
-    monkeypatch.setattr("tailor.eval.runner.make_llm", lambda cfg: judge if cfg.model == "judge-model" else generator)
+    monkeypatch.setattr("tailor.pool.make_llm", lambda cfg: judge if cfg.model == "judge-model" else generator)
     path = tmp_path / "eval.yaml"
     path.write_text(
         "generator: {backend: hf, model: gen-model}\n"
@@ -299,7 +303,7 @@ def test_cli_eval_applies_overrides_and_prints_the_table(tmp_path, monkeypatch):
 
 def test_cli_score_scores_any_responses_file(tmp_path, monkeypatch):
     judge = ScriptedLLM(judge_reply, model="judge")
-    monkeypatch.setattr("tailor.llm.make_llm", lambda cfg: judge)
+    monkeypatch.setattr("tailor.pool.make_llm", lambda cfg: judge)
     examples = load_examples(SAMPLE_LAMPQA, split="test")[:3]
     responses = tmp_path / "other-system" / "responses.json"
     responses.parent.mkdir()
@@ -318,7 +322,7 @@ def test_cli_score_scores_any_responses_file(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("field, value", [("label", "SFT w/ reasoning"), ("label", ".."), ("label", "a\\b")])
 def test_labels_that_name_folders_refuse_path_characters(field, value):
-    from tailor.eval.runner import MethodSpec
+    from tailor.eval.config import MethodSpec
 
     with pytest.raises(ValueError, match="names a results folder"):
         MethodSpec(name="rag", **{field: value})

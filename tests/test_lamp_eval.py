@@ -10,9 +10,10 @@ from fakes import ScriptedLLM
 from tailor.data import SAMPLE_LAMP, load_examples
 from tailor.data.responses import read_responses
 from tailor.errors import TailorError
-from tailor.eval.lamp import task_report
+from tailor.metrics.lamp import task_report
 from tailor.eval.report import write_report
-from tailor.eval.runner import EvalConfig, MethodSpec, run_eval
+from tailor.eval.config import EvalConfig, MethodSpec
+from tailor.eval.runner import run_eval
 
 TASKS = ("LaMP-2", "LaMP-3", "LaMP-7")
 
@@ -46,7 +47,7 @@ def lamp_config(tmp_path, methods) -> EvalConfig:
 def swapped(tmp_path, monkeypatch):
     """nopers on the run's generator and on a second one; a rerun of the same config."""
     base, other = ScriptedLLM(base_reply, model="base"), ScriptedLLM(other_reply, model="other")
-    monkeypatch.setattr("tailor.eval.runner.make_llm", lambda config: other if config.model == "other" else base)
+    monkeypatch.setattr("tailor.pool.make_llm", lambda config: other if config.model == "other" else base)
     config = lamp_config(tmp_path, ["nopers", {"name": "nopers", "label": "nopers-other", "generator": {"backend": "hf", "model": "other"}}])
     return config, run_eval(config)
 
@@ -105,9 +106,9 @@ def test_adapters_can_be_named_by_the_run_that_kept_them(tmp_path):
     run.mkdir()
     (run / "history.json").write_text(json.dumps({"best_iteration": 1, "best_adapter": "g/adapter", "best_summarizer": "s/adapter"}))
     spec = MethodSpec(name="popi", summarizer_adapter=str(run), policy_run=run)
-    assert spec.summarizer_model() == "s/adapter" and spec.policy() == "g/adapter"
-    assert MethodSpec(name="rpo", reflection_adapter=str(run)).reflection_model() == "g/adapter"
-    assert MethodSpec(name="rpo", reflection_adapter="plain/adapter").reflection_model() == "plain/adapter"
+    assert spec.adapters()["summarizer"] == "s/adapter" and spec.policy() == "g/adapter"
+    assert MethodSpec(name="rpo", reflection_adapter=str(run)).adapters()["reflection"] == "g/adapter"
+    assert MethodSpec(name="rpo", reflection_adapter="plain/adapter").adapters()["reflection"] == "plain/adapter"
     (run / "history.json").write_text(json.dumps({"best_iteration": 0, "best_adapter": None}))
     with pytest.raises(TailorError, match="kept no summarizer adapter"):
-        MethodSpec(name="popi", summarizer_adapter=str(run)).summarizer_model()
+        MethodSpec(name="popi", summarizer_adapter=str(run)).adapters()

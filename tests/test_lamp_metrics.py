@@ -4,7 +4,7 @@ import pytest
 
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import DataError
-from tailor.eval.lamp import (
+from tailor.metrics.lamp import (
     LAMP_TASK_METRIC,
     REPORTED,
     AccuracyMetric,
@@ -15,7 +15,7 @@ from tailor.eval.lamp import (
     rating_report,
     task_report,
 )
-from tailor.eval.metrics import JUDGELESS, METRICS, check_judge, make_metric
+from tailor.metrics.registry import JUDGELESS, METRICS, check_judge, make_metric
 
 
 def example(eid: str, reference: str | None) -> Example:

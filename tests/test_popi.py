@@ -9,11 +9,12 @@ from fakes import ScriptedLLM
 from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LAMP, load_examples
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.methods import AnswerConfig
 from tailor.methods.popi import PreferenceInference, PreferencePersonalization, SummaryStore
 from tailor.prompts.popi import SUMMARY_PREFILL, parse_summary
 from tailor.retrieval import BM25Retriever
+from tailor.train.loop import LoopResult
 from tailor.train.popi import POPIConfig, ranked_pair, train_popi
 from tailor.train.sft import SFTSettings
 
@@ -99,15 +100,14 @@ def test_training_picks_summaries_by_reward_and_ranks_answers_for_dpo(tmp_path, 
     assert (result.best_adapter, result.best_summarizer) == (result.generators[result.best_iteration], result.summarizers[result.best_iteration])
 
 
-def test_the_cli_reports_a_popi_run(tmp_path, lamp, capsys):
-    from tailor.cli import _report_loop
-
+def test_a_popi_run_reports_its_validation_per_iteration(tmp_path, lamp):
     train, valid = lamp
     config = POPIConfig(iterations=1, n_summaries=2, answers_per_input=2, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run", format="longform")
     result = train_popi(config, train, valid, ScriptedLLM(generator_reply, model="gen"), SummarySeedMetric(), BM25Retriever(),
                         summarizer_llm=ScriptedLLM(summarizer_reply, model="sum"), trainer=FakeTrainer(), dpo_trainer=FakeTrainer())
-    _report_loop(result, SummarySeedMetric(), config.run_dir)
-    printed = capsys.readouterr().out
+    metric = SummarySeedMetric()
+    looped = LoopResult("popi", config.run_dir, result.validation, result.best_iteration, result.best_adapter, metric.name, metric.proxy)
+    printed = "\n".join(looped.lines())
     assert f"iteration {result.best_iteration}: validation seedy" in printed and "<- best" in printed
     assert (result.best_adapter or "(none") in printed
 
@@ -152,7 +152,7 @@ def test_popi_runs_in_tailor_eval_and_reports_the_context_it_replaces(tmp_path):
 @pytest.mark.model
 def test_one_real_popi_round_on_the_offline_model(tmp_path, hf_llm, lamp):
     """Two summaries per user, two answers per input, one SFT and one DPO step with SmolLM2."""
-    from tailor.eval.metrics import make_metric
+    from tailor.metrics.registry import make_metric
 
     train, valid = lamp
     tiny = SFTSettings.cpu_sample().model_copy(update={"batch_size": 2, "per_device_batch_size": 2, "max_steps": 1, "eval_steps": 1})

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tailor.errors import TailorError
-from tailor.eval.runner import EvalConfig
+from tailor.eval.config import EvalConfig
 from tailor.train.popi import POPIConfig
 from tailor.train.rest_em import RestEMConfig
 from tailor.train.rpo import RPOConfig

@@ -6,7 +6,7 @@ from test_methods import assert_no_hidden_text
 from test_vac import FakeTrainer
 
 from tailor.errors import TailorError
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.llm.cache import ResponseCache
 from tailor.prompts.answer import ANSWER_PREFILL
 from tailor.retrieval import BM25Retriever

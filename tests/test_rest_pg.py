@@ -10,7 +10,7 @@ from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LONGLAMP, load_examples
 from tailor.errors import TailorError
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.methods import AnswerConfig, RetrievalAugmented
 from tailor.prompts.longform import RESPONSE_HEAD, compose, parse_reasoning, split_reply
 from tailor.prompts.quotes import COPY_RUN
@@ -179,7 +179,7 @@ def test_sample_recipe_loads_with_its_rest_em_variant():
 @pytest.mark.model
 def test_one_real_rest_pg_round_on_the_offline_model(tmp_path, hf_llm, tasks):
     """Warm-up on reasoning data and one E/M round with SmolLM2, ROUGE-L as reward, two SFT steps."""
-    from tailor.eval.metrics import make_metric
+    from tailor.metrics.registry import make_metric
     from tailor.train.sft import train_sft
 
     train, valid = tasks

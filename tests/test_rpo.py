@@ -6,9 +6,10 @@ from fakes import ScriptedLLM
 from test_eval_runner import fake_models, sample_config
 
 from tailor.data import SAMPLE_LAMPQA, load_examples
-from tailor.eval.runner import MethodSpec, run_eval
+from tailor.eval.config import MethodSpec
+from tailor.eval.runner import run_eval
 from tailor.methods import AnswerConfig
-from tailor.pipeline import make_method
+from tailor.methods.registry import MethodConfig, make_method
 from tailor.prompts.rpo import THINK_PREFILL
 from tailor.retrieval import BM25Retriever
 
@@ -32,7 +33,7 @@ def reflection_reply(request, params, j):
 
 def test_the_personalized_part_is_the_answer_and_the_reasoning_is_traced(examples):
     base, reflection = ScriptedLLM(base_reply, model="base"), ScriptedLLM(reflection_reply, model="reflection")
-    method = make_method("rpo", base, BM25Retriever(), AnswerConfig(k=2), reflection_llm=reflection, reflection_adapter="reflector")
+    method = make_method(MethodConfig("rpo", base, BM25Retriever(), AnswerConfig(k=2), helper=reflection, adapters={"reflection": "reflector"}))
     answers = method.answer_batch(examples)
     assert [a.text for a in answers] == ["Simmer it on the stove for four hours."] * len(examples)
     for answer in answers:
@@ -52,14 +53,14 @@ def test_retrieval_queries_with_the_question_and_the_generic_answer(examples):
             queries.append(query)
             return super().rank(query, profile)
 
-    make_method("rpo", ScriptedLLM(base_reply), Recording(), AnswerConfig(k=2), reflection_llm=ScriptedLLM(reflection_reply)).answer_batch(examples)
+    make_method(MethodConfig("rpo", ScriptedLLM(base_reply), Recording(), AnswerConfig(k=2), helper=ScriptedLLM(reflection_reply))).answer_batch(examples)
     assert queries == [f"{e.question}\n\nUse a slow cooker and check it often." for e in examples]
 
 
 def test_an_unreadable_reflection_falls_back_to_the_generic_answer_and_is_counted(examples):
     broken = [examples[0].model_copy(update={"question": examples[0].question + " broken"})]
     reflection = ScriptedLLM(reflection_reply)
-    (answer,) = make_method("rpo", ScriptedLLM(base_reply), BM25Retriever(), AnswerConfig(k=2, max_attempts=2), reflection_llm=reflection).answer_batch(broken)
+    (answer,) = make_method(MethodConfig("rpo", ScriptedLLM(base_reply), BM25Retriever(), AnswerConfig(k=2, max_attempts=2), helper=reflection)).answer_batch(broken)
     assert answer.text == "Use a slow cooker and check it often." and not answer.trace["parsed"] and answer.trace["attempts"] == 2
     assert len(reflection.received) == 2
 

@@ -11,7 +11,7 @@ from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LAMP, load_examples
 from tailor.errors import TailorError
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.retrieval import BM25Retriever
 from tailor.train.grpo import GRPOSettings
 from tailor.train.rpo import RPOConfig, train_rpo
@@ -134,7 +134,7 @@ def test_recipes_load():
 @pytest.mark.model
 def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
     """Trajectories, one SFT step and one GRPO step with SmolLM2 as base, teacher and reflection model."""
-    from tailor.eval.metrics import make_metric
+    from tailor.metrics.registry import make_metric
 
     train, valid = lamp
     tiny = dict(batch_size=2, per_device_batch_size=2, max_steps=1, eval_steps=1, learning_rate=1e-3, max_length=1024, gradient_checkpointing=False)

@@ -17,7 +17,8 @@ from test_vac import FakeMetric, FakeTrainer, feedback_reply, policy_reply
 
 from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.eval.report import write_report
-from tailor.eval.runner import EvalConfig, run_eval
+from tailor.eval.config import EvalConfig
+from tailor.eval.runner import run_eval
 from tailor.retrieval import BM25Retriever
 from tailor.service import browser
 from tailor.service.browser import make_browser_router

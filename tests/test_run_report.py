@@ -8,7 +8,8 @@ from test_eval_runner import fake_models, sample_config
 from test_vac import run, setup
 
 from tailor.errors import TailorError
-from tailor.eval.runner import MethodSpec, run_eval
+from tailor.eval.config import MethodSpec
+from tailor.eval.runner import run_eval
 from tailor.methods.trained import kept_policy
 from tailor.train.report import pick_cases, write_run_report
 

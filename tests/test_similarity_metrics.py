@@ -6,9 +6,9 @@ from rouge_score import rouge_scorer
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.eval.metrics import make_metric
-from tailor.eval.rouge import RougeMetric
-from tailor.eval.similarity import SimilarityJudge
+from tailor.metrics.registry import make_metric
+from tailor.metrics.rouge import RougeMetric
+from tailor.metrics.similarity import SimilarityJudge
 from tailor.llm.types import Sample, TokenLogprob
 from tailor.prompts.similarity import RUBRIC
 

@@ -5,9 +5,9 @@ from fakes import ScriptedLLM
 from test_methods import assert_no_hidden_text, json_answer
 
 from tailor.errors import TailorError
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.llm.cache import ResponseCache
-from tailor.pipeline import make_method
+from tailor.methods.registry import MethodConfig, make_method
 from tailor.prompts.feedback import FEEDBACK_PREFILL, feedback_request, parse_feedback, revision_request
 from tailor.retrieval import BM25Retriever
 from tailor.train.sft import SFTResult, SFTSettings
@@ -208,7 +208,7 @@ def test_rerun_with_the_same_config_calls_no_model_and_trains_nothing(tmp_path, 
 
 def test_vac_method_answers_with_the_policy_adapter_alone(train):
     llm = ScriptedLLM(json_answer)
-    method = make_method("vac", llm, BM25Retriever(), policy_adapter="policy")
+    method = make_method(MethodConfig("vac", llm, BM25Retriever(), adapters={"policy": "policy"}))
     answers = method.answer_batch(train[:2])
     assert method.name == "vac" and [a.text for a in answers] == ["An answer."] * 2
     assert {adapter for _, _, adapter in llm.received} == {"policy"}
@@ -217,7 +217,7 @@ def test_vac_method_answers_with_the_policy_adapter_alone(train):
 @pytest.mark.model
 def test_one_real_vac_round_on_the_offline_model(tmp_path, hf_llm, train, valid):
     """T=1, N=2 on three questions with SmolLM2, the proxy metric and two SFT steps per model."""
-    from tailor.eval.metrics import make_metric
+    from tailor.metrics.registry import make_metric
     from tailor.train.sft import train_sft
 
     tiny = SFTSettings.cpu_sample().model_copy(update={"batch_size": 2, "per_device_batch_size": 2, "max_steps": 2, "eval_steps": 2})

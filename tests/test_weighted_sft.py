@@ -3,7 +3,9 @@ import json
 import pytest
 
 from tailor.errors import TailorError
-from tailor.train.sft import SFTSettings, fingerprint_job, train_sft, weighted_sft_trainer
+from tailor.train.lora import SFTSettings, fingerprint_job
+from tailor.train.sft import train_sft
+from tailor.train.weighted import weighted_sft_trainer
 
 MODEL = "smollm2-135m-instruct"
 TINY = SFTSettings(learning_rate=1e-3, batch_size=2, per_device_batch_size=2, max_steps=1, eval_steps=1, logging_steps=1, max_length=256, gradient_checkpointing=False)

@@ -5,9 +5,9 @@ base model changes). Built from the runs of datasets that name a LaMP ``task``."
 
 from dataclasses import dataclass, field
 
-from tailor.eval.lamp import REPORTED
-from tailor.eval.runner import EvalResult
-from tailor.markdown import markdown_table
+from tailor.metrics.lamp import REPORTED
+from tailor.eval.results import EvalResult
+from tailor.render import markdown_table
 
 LABELS = {"accuracy": "Acc.", "macro_f1": "F1", "mae": "MAE", "rmse": "RMSE", "rouge-1": "R-1", "rouge-l": "R-L"}
 

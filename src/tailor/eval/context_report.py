@@ -3,11 +3,10 @@ the retrieved history RAG carries, or the short preference summary POPI carries 
 against the user's whole profile. Read from the traces (``context_*`` and ``profile_*``,
 see ``tailor.methods.base.context_size``)."""
 
-import io
 from dataclasses import dataclass
 
-from tailor.eval.runner import EvalResult, MethodResult
-from tailor.markdown import markdown_table
+from tailor.eval.results import EvalResult, MethodResult
+from tailor.render import figure, markdown_table, number, png
 
 QUALITY = "Quality (macro)"
 
@@ -59,10 +58,6 @@ def build_context_tables(result: EvalResult, quality: dict[tuple[str, str, str],
     return built
 
 
-def _number(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def _times(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}×"
 
@@ -75,7 +70,7 @@ def render_context_markdown(tables: list[ContextTable]) -> list[str]:
         lines += [f"Mean personalization context per prompt and the asker's whole profile, in the generator's {table.unit}; "
                   f"reduction: {against}, and the whole profile ÷ the method's context.", ""]
         header = ["Method", QUALITY, f"Context ({table.unit})", f"Whole profile ({table.unit})", f"vs {table.reference or 'RAG'}", "vs whole profile"]
-        rows = [[r.method, _number(r.quality, 4), _number(r.context), _number(r.profile), _times(r.vs_reference), _times(r.vs_profile)] for r in table.rows]
+        rows = [[r.method, number(r.quality), number(r.context, 1), number(r.profile, 1), _times(r.vs_reference), _times(r.vs_profile)] for r in table.rows]
         lines += markdown_table(header, rows) + [""]
     return lines
 
@@ -83,14 +78,9 @@ def render_context_markdown(tables: list[ContextTable]) -> list[str]:
 def render_context_chart(tables: list[ContextTable]) -> bytes:
     """Quality against context length, a point per method and a dashed line at the whole
     profile's size, one panel per (dataset, split)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     columns = min(4, len(tables))
-    rows_of_panels = -(-len(tables) // columns)
-    figure = Figure(figsize=(5 * columns, 4 * rows_of_panels), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(rows_of_panels, columns, squeeze=False).flatten()
+    drawn, grid = figure(-(-len(tables) // columns), columns, 5, 4)
+    axes = grid.flatten()
     for ax, table in zip(axes, tables):
         for row in table.rows:
             if row.context is None or row.quality is None:
@@ -107,6 +97,4 @@ def render_context_chart(tables: list[ContextTable]) -> bytes:
         ax.grid(alpha=0.3)
     for ax in axes[len(tables):]:
         ax.set_visible(False)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
+    return png(drawn, dpi=110)

@@ -8,7 +8,6 @@ The macro average is the mean of the per-category means, so a large category doe
 outweigh a small one. Its † comes from the paired test over all examples. Tests pair the
 same examples' scores and leave out examples the judge could not score for either method."""
 
-import io
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -17,9 +16,10 @@ from statistics import mean
 
 from tailor.eval.benchmark_table import BenchmarkTable, build_benchmark_tables, render_benchmark_markdown
 from tailor.eval.context_report import ContextTable, build_context_tables, render_context_chart, render_context_markdown
-from tailor.eval.runner import EvalResult, MethodResult
+from tailor.eval.results import EvalResult, MethodResult
 from tailor.io import atomic_write_bytes, atomic_write_text, json_text
-from tailor.markdown import markdown_table
+from tailor.render import figure, markdown_table, number, png
+from tailor.runs import RunFolder
 
 ALPHA = 0.05
 DAGGER = "†"
@@ -43,7 +43,7 @@ class Cell:
         return self.p_value is not None and self.p_value < ALPHA
 
     def text(self) -> str:
-        return "–" if self.mean is None else f"{self.mean:.4f}" + (DAGGER if self.significant else "")
+        return number(self.mean) + (DAGGER if self.significant else "")
 
     def as_dict(self) -> dict:
         return {"mean": self.mean, "n": self.n, "p_value": self.p_value, "significant": self.significant}
@@ -188,12 +188,8 @@ def report_document(result: EvalResult, tables: list[Table], benchmark: list[Ben
 def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
     """A grouped bar chart per (dataset, split): categories and the macro average on the
     x axis, one bar per method. Drawn without pyplot, so no global backend is touched."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 4.2 * max(1, len(tables))), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(max(1, len(tables)), 1, squeeze=False)[:, 0]
+    drawn, grid = figure(max(1, len(tables)), 1, 10, 4.2)
+    axes = grid[:, 0]
     for ax, table in zip(axes, tables):
         groups = [category_label(c) for c in table.categories] + [MACRO]
         width = 0.8 / max(1, len(table.rows))
@@ -206,9 +202,7 @@ def render_chart(result: EvalResult, tables: list[Table]) -> bytes:
         ax.set_ylabel(table.metric + (" (proxy)" if table.metric == "proxy" else ""))
         ax.set_title(f"{table.dataset} / {table.split}")
         ax.legend(fontsize="small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    return png(drawn)
 
 
 @dataclass
@@ -230,7 +224,8 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     benchmark = build_benchmark_tables(result)
     quality = {(t.dataset, t.split, r.method): r.macro.mean for t in tables for r in t.rows}
     contexts = build_context_tables(result, quality)
-    report = Report(tables, benchmark, contexts, out / "report.md", out / "report.json", out / "report.png", out / "context.png" if contexts else None)
+    folder = RunFolder(out)
+    report = Report(tables, benchmark, contexts, folder.file("report.md"), folder.file("report.json"), folder.file("report.png"), folder.file("context.png") if contexts else None)
     document = json_text(report_document(result, tables, benchmark, contexts))
     # The charts draw the document's numbers: a rerun that changed none keeps them (drawing
     # took about 1 s of a finished rerun's 2).

@@ -4,27 +4,26 @@
 >>> llm.generate([ChatRequest.of("Hello")], SamplingParams(max_tokens=32))[0].text
 """
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 from tailor.llm.base import LLM, Usage
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingParams, TokenLogprob
+from tailor.names import BACKENDS, BackendName
 from tailor.paths import default_cache_path
 
-BACKENDS = ("hf", "openai", "vllm", "llamacpp")
+LOCAL_BACKENDS = ("hf", "vllm", "llamacpp")  # they load LoRA adapters from a path on this machine
 
 
 class LLMConfig(BaseModel):
     """Which engine and model; ``options`` go to the backend's constructor
     (e.g. ``base_url`` and ``concurrency`` for ``openai``, ``batch_size`` for ``hf``)."""
 
-    backend: Literal["hf", "openai", "vllm", "llamacpp"] = "hf"
-    model: str = "smollm2-135m-instruct"
-    cache: bool = True
-    cache_path: str | None = None
-    options: dict = Field(default_factory=dict)
+    backend: BackendName = Field(default="hf", description="the engine: " + ", ".join(BACKENDS))
+    model: str = Field(default="smollm2-135m-instruct", description="model name (`tailor models list`), local path or hub id")
+    cache: bool = Field(default=True, description="answer repeated requests from the response cache")
+    cache_path: str | None = Field(default=None, description="the response cache's SQLite file (default: $TAILOR_CACHE)")
+    options: dict = Field(default_factory=dict, description="the backend's own settings, e.g. base_url for openai, batch_size for hf")
 
 
 def make_llm(config: LLMConfig) -> LLM:
@@ -41,6 +40,6 @@ def make_llm(config: LLMConfig) -> LLM:
 
 
 __all__ = [
-    "BACKENDS", "LLM", "ChatRequest", "Completion", "LLMConfig", "Message", "ResponseCache", "Sample",
+    "BACKENDS", "LOCAL_BACKENDS", "LLM", "ChatRequest", "Completion", "LLMConfig", "Message", "ResponseCache", "Sample",
     "SamplingParams", "TokenLogprob", "Usage", "make_llm",
 ]

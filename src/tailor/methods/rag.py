@@ -16,12 +16,12 @@ from tailor.retrieval.base import Retriever
 class AnswerConfig(BaseModel):
     """Generation settings shared by the answering methods (LaMP-QA: k=10, temperature 0.1)."""
 
-    k: int = Field(default=10, ge=0)
-    temperature: float = 0.1
-    max_tokens: int = 512
-    max_attempts: int = Field(default=3, ge=1)
-    seed: int = 0
-    format: FormatName = "answer"
+    k: int = Field(default=10, ge=0, description="profile items retrieved")
+    temperature: float = Field(default=0.1, description="sampling temperature of the answer")
+    max_tokens: int = Field(default=512, description="the longest answer, in tokens")
+    max_attempts: int = Field(default=3, ge=1, description="tries per request when a reply does not parse (temperature rising)")
+    seed: int = Field(default=0, description="seeds sampling")
+    format: FormatName = Field(default="answer", description="the reply format: answer (LaMP-QA JSON), longform, …")
 
 
 class RetrievalAugmented(Method):

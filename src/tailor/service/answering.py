@@ -1,7 +1,7 @@
 """Answering a stored user's question with a tailor method: the profile from the store
 becomes an ``Example`` (id, question, profile items, user id, nothing else: no narrative
 or rubric aspects exist here), and the method is built per request with
-``tailor.pipeline.make_method`` around the shared backend seen through the user's caches."""
+``tailor.methods.registry.make_method`` around the shared backend seen through the user's caches."""
 
 import hashlib
 import threading
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tailor.data.schema import Example
 from tailor.llm.base import LLM, Usage
 from tailor.methods import Answer, AnswerConfig
-from tailor.pipeline import make_method
+from tailor.methods.registry import MethodConfig, make_method
 from tailor.retrieval import Retriever
 from tailor.service.catalog import ModelCatalog
 from tailor.service.store import ProfileStore
@@ -50,5 +50,7 @@ class Answerer:
         example = Example(id=f"{user_id}/{question_id}", question=question, profile=profile.items, user_id=user_id)
         llm = UserLLM(self.backend(), UserCompletions(self.store, profile.user_pk), self._generation_lock)
         config = self.config.model_copy(update=settings or {})
-        method = make_method(choice.method, llm, self.retriever, config, summary_store=UserSummaries(self.store, profile.user_pk), **choice.options)
+        method = make_method(MethodConfig(
+            choice.method, llm, self.retriever, config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk),
+        ))
         return Answered(choice.method, method.answer(example), llm.usage)

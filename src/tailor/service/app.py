@@ -78,7 +78,7 @@ def app_from_config(config: ServiceConfig) -> FastAPI:
     """The app with its store opened, its retriever ready and its generator built on first
     use, without tailor's shared response cache (see ``user_cache``)."""
     store = ProfileStore(make_engine(config.db))
-    defaults = {"planner_adapter": config.planner_adapter} if config.planner_adapter else {}
+    defaults = {"planner": config.planner_adapter} if config.planner_adapter else {}
     catalog = ModelCatalog(config.runs_root, config.aliases, defaults)
     answerer = Answerer(store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer)
     return create_app(store, answerer, config.limits, config.runs_root)

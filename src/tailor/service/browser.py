@@ -1,7 +1,7 @@
 """The run browser: server-rendered pages over the run folders under one root.
 
-``/runs`` lists training runs (``history.json``) and evaluation runs (``report.json`` with
-result tables); a run page shows its report and plots and a paged list of its examples;
+``/runs`` lists the run folders under one root, training runs and evaluation runs alike
+(``tailor.runs`` owns their layout); a run page shows its report and plots and a paged list of its examples;
 an example page is the paper's case study, built only from what the folders hold: the
 question and retrieved profile items, each method's answer, the metric's per-aspect
 details, and VAC's initial answer, sampled feedbacks with the scores of their revisions,
@@ -26,6 +26,10 @@ from markdown_it import MarkdownIt
 
 from tailor.data import Example, load_examples
 from tailor.errors import TailorError
+from tailor.render import number
+from tailor.runs import EVAL_KIND, RunFolder, UnitFolder
+from tailor.runs import find_runs as run_folders
+from tailor.train.trainers import label_of
 
 PAGE_SIZE = 25
 PLOTS = ("curves.png", "budget.png", "report.png", "context.png")
@@ -100,39 +104,25 @@ class Loop:
     folder: Path
 
 
-def iterations(folder: Path) -> list[int]:
-    """The t of every ``iter_<t>`` folder, in order."""
-    return sorted(int(p.name[5:]) for p in folder.glob("iter_*") if p.name[5:].isdigit())
-
-
 @dataclass
 class Run:
     name: str
     folder: Path
-    kind: str  # VAC, ReST-EM, REST-PG, RPO, POPI, training or evaluation
+    kind: str  # what made it (a key of tailor.train.trainers.TRAINERS, or "eval")
     metric: str
     summary: str
     config: dict = field(default_factory=dict)
 
     @property
     def training(self) -> bool:
-        return self.kind != "evaluation"
+        return self.kind != EVAL_KIND
+
+    @property
+    def label(self) -> str:
+        return label_of(self.kind)
 
     def loops(self) -> list[Loop]:
-        variants = [Loop(name, self.folder / name) for name in self.config.get("variants", {}) if (self.folder / name / "history.json").exists()]
-        return [Loop("main", self.folder)] + variants
-
-
-def training_kind(config: dict) -> str:
-    if "n_feedback" in config:
-        return "VAC"
-    if "reflection_max_tokens" in config:
-        return "RPO"
-    if "n_summaries" in config:
-        return "POPI"
-    if "samples" in config:
-        return "REST-PG" if config.get("warmup") == "reasoning" else "ReST-EM"
-    return "training"
+        return [Loop("main", self.folder)] + [Loop(name, variant.path) for name, variant in RunFolder(self.folder).variants()]
 
 
 def _metric_label(name: str, proxy: bool) -> str:
@@ -140,29 +130,25 @@ def _metric_label(name: str, proxy: bool) -> str:
 
 
 def describe_run(folder: Path) -> Run | None:
-    history = read_json(folder / "history.json")
-    if isinstance(history, dict):
-        config = read_json(folder / "config.json", {})
+    run = RunFolder(folder)
+    kind = run.kind()
+    history = read_json(run.history_file)
+    if kind != EVAL_KIND and isinstance(history, dict):
+        config = read_json(run.config_file, {})
         metric = history.get("metric", {})
         scores = {int(t): v.get("score") for t, v in history.get("validation", {}).items()}
         best = history.get("best_iteration")
-        summary = f"{len(scores)} validated policies" + (f", best π_{best}: {_number(scores.get(best))}" if best is not None else " (unfinished)")
-        return Run(folder.name, folder, training_kind(config), _metric_label(metric.get("name", "score"), metric.get("proxy", False)), summary, config)
-    report = read_json(folder / "report.json")
+        summary = f"{len(scores)} validated policies" + (f", best π_{best}: {number(scores.get(best))}" if best is not None else " (unfinished)")
+        return Run(folder.name, folder, kind or "training", _metric_label(metric.get("name", "score"), metric.get("proxy", False)), summary, config)
+    report = read_json(run.file("report.json"))
     if isinstance(report, dict) and "tables" in report:
         parts = [f"{t['dataset']} / {t['split']}: {', '.join(r['method'] for r in t['rows'])}" for t in report["tables"]]
-        return Run(folder.name, folder, "evaluation", _metric_label(report.get("metric", "score"), report.get("proxy", False)), "; ".join(parts))
+        return Run(folder.name, folder, EVAL_KIND, _metric_label(report.get("metric", "score"), report.get("proxy", False)), "; ".join(parts))
     return None
 
 
 def find_runs(root: Path) -> list[Run]:
-    if not root.is_dir():
-        return []
-    return [run for child in sorted(root.iterdir()) if child.is_dir() and (run := describe_run(child))]
-
-
-def _number(value) -> str:
-    return "–" if value is None else f"{value:.4f}"
+    return [run for folder in run_folders(root) if (run := describe_run(folder.path))]
 
 
 # --- examples ---------------------------------------------------------------------------------
@@ -207,8 +193,8 @@ class VACRound:
 
 def vac_rounds(folder: Path, example_id: str) -> list[VACRound]:
     rounds = []
-    for t in iterations(folder):
-        out = folder / f"iter_{t}"
+    for t in RunFolder(folder).iterations():
+        out = RunFolder(folder).iteration(t)
         initial = rows_for(out / "initial.jsonl", example_id)
         if not initial:
             continue
@@ -235,11 +221,12 @@ def split_aspects(details: dict) -> tuple[list[dict], dict]:
 
 
 def method_case(folder: Path, example_id: str, profile: dict[str, str]) -> MethodCase | None:
-    traced = next(iter(rows_for(folder / "traces.jsonl", example_id)), None)
+    unit = UnitFolder(folder)
+    traced = next(iter(rows_for(unit.traces, example_id)), None)
     if traced is None:
         return None
     trace = traced.get("trace", {})
-    scored = read_json(folder / "scores.json", {}).get("scores", {}).get(example_id, {})
+    scored = read_json(unit.scores, {}).get("scores", {}).get(example_id, {})
     aspects, details = split_aspects(scored.get("details", {}))
     retrieved = [(item, profile.get(item)) for item in trace.get("retrieved", [])]
     return MethodCase(folder.name, traced.get("answer"), retrieved, trace, scored.get("value"), aspects, details)
@@ -298,13 +285,13 @@ def make_browser_router(runs_root: Path) -> APIRouter:
         }
         if found.training:
             ids, pages = page_of(training_ids(found), page)
-            return render(request, "training_run.html", ids=ids, pages=pages, loops=[(loop, read_json(loop.folder / "history.json", {})) for loop in found.loops()], **context)
+            return render(request, "training_run.html", ids=ids, pages=pages, loops=[(loop, read_json(RunFolder(loop.folder).history_file, {})) for loop in found.loops()], **context)
         lists = []
         pages = 1
-        for table in read_json(found.folder / "report.json")["tables"]:
+        for table in read_json(RunFolder(found.folder).file("report.json"))["tables"]:
             ids, table_pages = page_of(eval_ids(found, table), page)
             pages = max(pages, table_pages)
-            scores = {m: read_json(found.folder / table["dataset"] / table["split"] / m / "scores.json", {}).get("scores", {}) for m in methods_of(table)}
+            scores = {m: read_json(RunFolder(found.folder).unit(table["dataset"], table["split"], m).scores, {}).get("scores", {}) for m in methods_of(table)}
             lists.append({"table": table, "ids": ids, "methods": methods_of(table), "scores": scores})
         return render(request, "eval_run.html", lists=lists, pages=pages, **context)
 
@@ -319,17 +306,17 @@ def make_browser_router(runs_root: Path) -> APIRouter:
     @router.get("/{run}/eval/{dataset}/{split}/{example_id}", response_class=HTMLResponse, name="eval_example")
     def eval_example(request: Request, run: str, dataset: str, split: str, example_id: str):
         found = find_run(run)
-        table = next((t for t in read_json(found.folder / "report.json", {}).get("tables", []) if (t["dataset"], t["split"]) == (dataset, split)), None)
+        table = next((t for t in read_json(RunFolder(found.folder).file("report.json"), {}).get("tables", []) if (t["dataset"], t["split"]) == (dataset, split)), None)
         if found.training or table is None:
             raise HTTPException(404, f"run {run!r} has no results for {dataset}/{split}")
-        folder = found.folder / dataset / split
-        source = next((meta["data"] for m in methods_of(table) if "data" in (meta := read_json(folder / m / "meta.json", {}))), None)
+        units = {m: RunFolder(found.folder).unit(dataset, split, m) for m in methods_of(table)}
+        source = next((meta["data"] for unit in units.values() if "data" in (meta := read_json(unit.meta, {}))), None)
         examples, profile = load_dataset(Path(source["path"]), split) if source else ({}, {})
-        cases = [case for m in methods_of(table) if (case := method_case(folder / m, example_id, profile))]
+        cases = [case for unit in units.values() if (case := method_case(unit.path, example_id, profile))]
         if not cases:
             raise HTTPException(404, f"no example {example_id!r} in {dataset}/{split}")
         ids = eval_ids(found, table)
-        loops = [(r, loop, rounds) for r in find_runs(root) if r.kind == "VAC" for loop in r.loops() if (rounds := vac_rounds(loop.folder, example_id))]
+        loops = [(r, loop, rounds) for r in find_runs(root) if r.kind == "vac" for loop in r.loops() if (rounds := vac_rounds(loop.folder, example_id))]
         return render(
             request, "eval_example.html", run=found, dataset=dataset, split=split, example_id=example_id, example=examples.get(example_id),
             dataset_known=bool(examples), cases=cases, vac_loops=loops, neighbours=neighbours(ids, example_id),
@@ -344,8 +331,9 @@ def make_browser_router(runs_root: Path) -> APIRouter:
         example, role = training_example_text(found, example_id)
         loops = []
         for loop in found.loops():
-            validation = [(t, row) for t in iterations(loop.folder) for row in rows_for(loop.folder / f"iter_{t}" / "validation.jsonl", example_id)]
-            samples = [(t, row) for t in iterations(loop.folder) for row in rows_for(loop.folder / f"iter_{t}" / "samples.jsonl", example_id)]
+            run = RunFolder(loop.folder)
+            validation = [(t, row) for t in run.iterations() for row in rows_for(run.iteration(t) / "validation.jsonl", example_id)]
+            samples = [(t, row) for t in run.iterations() for row in rows_for(run.iteration(t) / "samples.jsonl", example_id)]
             loops.append({"loop": loop, "vac": vac_rounds(loop.folder, example_id), "validation": validation, "samples": samples})
         return render(request, "training_example.html", run=found, example_id=example_id, example=example, role=role, loops=loops, neighbours=neighbours(ids, example_id))
 
@@ -358,9 +346,8 @@ def methods_of(table: dict) -> list[str]:
 
 def eval_ids(run: Run, table: dict) -> list[str]:
     """The example ids of one (dataset, split), in the order the first method answered them."""
-    folder = run.folder / table["dataset"] / table["split"]
     for method in methods_of(table):
-        rows = read_jsonl(folder / method / "traces.jsonl")
+        rows = read_jsonl(RunFolder(run.folder).unit(table["dataset"], table["split"], method).traces)
         if rows:
             return [row["id"] for row in rows]
     return []
@@ -371,8 +358,9 @@ def training_ids(run: Run) -> list[str]:
     seen: dict[str, None] = {}
     for name in STAGE_FILES:
         for loop in run.loops():
-            for t in iterations(loop.folder):
-                seen.update((row["id"], None) for row in read_jsonl(loop.folder / f"iter_{t}" / name) if "id" in row)
+            folder = RunFolder(loop.folder)
+            for t in folder.iterations():
+                seen.update((row["id"], None) for row in read_jsonl(folder.iteration(t) / name) if "id" in row)
     return list(seen)
 
 

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor.errors import TailorError
-from tailor.methods.trained import trained_adapter
+from tailor.methods.registry import METHODS
+from tailor.runs import RunFolder, is_training_run
+from tailor.train.trainers import TRAINERS
 
-SERVED_METHODS = ("nopers", "rag", "planpers", "vac", "rpo", "popi")
-# The trained model that ``METHOD:ADAPTER`` swaps in, as make_method names it.
-ADAPTER_OPTION = {
-    "nopers": "policy_adapter", "rag": "policy_adapter", "vac": "policy_adapter", "popi": "policy_adapter",
-    "planpers": "planner_adapter", "rpo": "reflection_adapter",
-}
+
+def served_methods() -> list[str]:
+    return [name for name, info in METHODS.items() if info.served]
 
 
 class UnknownModel(LookupError):
@@ -26,20 +25,20 @@ class UnknownModel(LookupError):
 @dataclass(frozen=True)
 class ModelChoice:
     method: str
-    options: dict = field(default_factory=dict)  # make_method's adapter arguments
+    adapters: dict = field(default_factory=dict)  # trained adapters by role (MethodConfig.adapters)
 
 
 class ModelCatalog:
     """``aliases``: name -> spec, trusted (their adapters may lie anywhere, or be a served
-    adapter's name); ``defaults``: adapter arguments every method gets unless its spec
-    names one (e.g. the planner adapter)."""
+    adapter's name); ``defaults``: adapters by role that every method gets unless its spec
+    names one (e.g. the planner)."""
 
     def __init__(self, runs_root: Path, aliases: dict[str, str] | None = None, defaults: dict[str, str] | None = None):
         self.runs_root, self.aliases, self.defaults = Path(runs_root), dict(aliases or {}), dict(defaults or {})
         self._resolved: dict[str, ModelChoice] = {}
 
     def names(self) -> list[str]:
-        return [*SERVED_METHODS, *self.aliases]
+        return [*served_methods(), *self.aliases]
 
     def resolve(self, name: str) -> ModelChoice:
         if name not in self._resolved:
@@ -49,16 +48,25 @@ class ModelCatalog:
     def _resolve(self, name: str) -> ModelChoice:
         trusted = name in self.aliases
         method, _, adapter = self.aliases.get(name, name).partition(":")
-        if method not in SERVED_METHODS:
+        if method not in served_methods():
             raise UnknownModel(f"model {name!r} is not served; use one of {', '.join(self.names())}, or METHOD:ADAPTER")
-        options = dict(self.defaults)
+        adapters = dict(self.defaults)
         if adapter:
             if not trusted and not (Path(adapter).exists() and Path(adapter).resolve().is_relative_to(self.runs_root.resolve())):
                 raise UnknownModel(f"model {name!r} is not served: a requested adapter must be a folder under {self.runs_root}/")
             try:
-                options[ADAPTER_OPTION[method]] = trained_adapter(adapter, "policy")
-                if method == "popi" and (Path(adapter) / "history.json").exists():
-                    options["summarizer_adapter"] = trained_adapter(adapter, "summarizer")
+                adapters.update(self._adapters(METHODS[method].adapter, adapter))
             except TailorError as err:
                 raise UnknownModel(f"model {name!r} is not served: {err}") from err
-        return ModelChoice(method, options)
+        return ModelChoice(method, adapters)
+
+    @staticmethod
+    def _adapters(role: str, adapter: str) -> dict[str, str | None]:
+        """An adapter folder plays ``role``; a training run gives the policy it kept in that
+        role, and every other adapter its kind of run keeps (POPI: the summarizer)."""
+        if not is_training_run(adapter):
+            return {role: adapter}
+        run = RunFolder(adapter)
+        entry = TRAINERS.get(run.kind() or "")
+        others = [r for r in (entry.keeps if entry else ()) if r != "policy"]
+        return {role: run.kept_adapter("policy"), **{r: run.kept_adapter(r) for r in others}}

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 
 from tailor.errors import TailorError
-from tailor.train.sft import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
+from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
 
 
 class DPOSettings(SFTSettings):

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from tailor.errors import TailorError
 from tailor.llm.base import adapter_fingerprint
-from tailor.train.sft import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
+from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
 
 Reward = Callable[..., list[float]]  # (completions: list[str], **columns) -> one reward each
 
@@ -29,14 +29,12 @@ class GRPOSettings(SFTSettings):
     whose mean reward is the baseline), the KL weight ``beta``, and how completions are
     sampled. ``batch_size`` counts completions and must be a multiple of the group."""
 
-    beta: float = Field(default=0.04, ge=0.0)
-    num_generations: int = Field(default=4, ge=2)
-    temperature: float = Field(default=1.0, gt=0.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_completion_length: int = Field(default=256, ge=1)
-    # "batch": rewards minus the group mean, over the batch's std (REINFORCE++ with a
-    # baseline, as RPO trains); "group": GRPO's per-group std.
-    scale_rewards: Literal["group", "batch", "none"] = "batch"
+    beta: float = Field(default=0.04, ge=0.0, description="the KL penalty's weight")
+    num_generations: int = Field(default=4, ge=2, description="completions per prompt (the group whose mean reward is the baseline)")
+    temperature: float = Field(default=1.0, gt=0.0, description="sampling temperature of the completions")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="nucleus sampling of the completions")
+    max_completion_length: int = Field(default=256, ge=1, description="the longest completion, in tokens")
+    scale_rewards: Literal["group", "batch", "none"] = Field(default="batch", description="batch: rewards minus the group mean over the batch's std (REINFORCE++, as RPO trains); group: GRPO's per-group std; none")
 
     @model_validator(mode="after")
     def _whole_groups(self) -> "GRPOSettings":

@@ -24,7 +24,7 @@ from statistics import mean
 from pydantic import Field
 
 from tailor.data.schema import Example
-from tailor.eval.base import Metric
+from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Method
@@ -34,6 +34,7 @@ from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
+from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, sft_row, values, write_jsonl
 
 
@@ -43,15 +44,15 @@ class POPIConfig(LoopConfig):
 
     what = "POPI config"
 
-    summarizer: LLMConfig | None = None
-    n_summaries: int = Field(default=4, ge=1)
-    summary_temperature: float = Field(default=1.0, ge=0.0)
-    summary_words: int = Field(default=60, ge=1)
-    summary_max_tokens: int = Field(default=128, ge=1)
-    answers_per_input: int = Field(default=4, ge=2)
-    answer_sample_temperature: float = Field(default=1.0, ge=0.0)
-    dpo_beta: float = Field(default=0.1, gt=0.0)
-    run_dir: Path = Path("runs/popi")
+    summarizer: LLMConfig | None = Field(default=None, description="the preference-inference model (default: the policy's model)")
+    n_summaries: int = Field(default=4, ge=1, description="N: summaries sampled per user")
+    summary_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the summaries")
+    summary_words: int = Field(default=60, ge=1, description="the longest summary, in words")
+    summary_max_tokens: int = Field(default=128, ge=1, description="the longest summary, in tokens")
+    answers_per_input: int = Field(default=4, ge=2, description="M: answers sampled per input from a summary (best against worst trains by DPO)")
+    answer_sample_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the M answers")
+    dpo_beta: float = Field(default=0.1, gt=0.0, description="DPO's beta")
+    run_dir: Path = Field(default=Path("runs/popi"), description="the run folder (a rerun there resumes)")
 
     @property
     def summarizer_llm(self) -> LLMConfig:
@@ -123,15 +124,14 @@ def train_popi(
     """Run ``config.iterations`` rounds of (a)-(d), validating (phi_0, pi_0) .. (phi_T, pi_T)."""
     check_inputs("POPI", train_examples, valid_examples)
     c = config
-    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer, "POPI")
-    run_dir = Path(c.run_dir)
+    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer, "popi")
     users = list({user_key(e): e for e in train_examples}.values())
     of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
     summarizers: list[str | None] = [None]
     generators: list[str | None] = [None]
     validation = [run.validate(0, valid_examples, None)]
     for t in range(1, c.iterations + 1):
-        out = run_dir / f"iter_{t}"
+        out = run.folder.iteration(t)
         summarizer, generator = summarizers[-1], generators[-1]
 
         # (a)-(b) N summaries per user, each rewarded by its gain over answering without one.
@@ -191,3 +191,16 @@ def train_popi(
     run.history.update(best_summarizer=summarizers[best_t])
     run.save_history()
     return POPIResult(validation, best_t, generators[best_t], summarizers[best_t], summarizers, generators)
+
+
+class POPITrainer(LoopTrainer):
+    """POPI-style: a preference-inference model writes short user summaries (best-of-N by
+    the gain they bring), and the generator learns by DPO to answer from them."""
+
+    kind, config_class = "popi", POPIConfig
+
+    def title(self, config: POPIConfig) -> str:
+        return "POPI"
+
+    def train_one(self, config: POPIConfig, inputs: LoopInputs) -> POPIResult:
+        return train_popi(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, inputs.pool.llm(config.summarizer_llm))

@@ -13,8 +13,6 @@ run folder, with what each loop left:
 - the training cost: wall time, backend calls and tokens per stage.
 """
 
-import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,8 @@ from statistics import mean
 from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from tailor.markdown import markdown_table
+from tailor.render import figure, markdown_table, number, png
+from tailor.runs import RunFolder
 from tailor.train.stages import read_jsonl
 
 
@@ -63,21 +62,21 @@ class LoopSummary:
 
     @classmethod
     def read(cls, label: str, run_dir: Path) -> "LoopSummary":
-        path = run_dir / "history.json"
-        if not path.exists():
+        folder = RunFolder(run_dir)
+        history = folder.history()
+        if history is None:
             raise TailorError(f"{run_dir} holds no training run (no history.json); train it first")
-        history = json.loads(path.read_text())
-        config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+        config = folder.config()
         scores = {int(t): v["score"] for t, v in history["validation"].items()}
         validation = [scores.get(t) for t in range(max(scores) + 1)] if scores else []
         rounds = range(1, len(validation))
-        signal = [s for s in (_signal(run_dir / f"iter_{t}", t) for t in rounds) if s]
-        self_training = [s for s in (_self_training(run_dir / f"iter_{t}", t) for t in rounds) if s]
+        signal = [s for s in (_signal(folder.iteration(t), t) for t in rounds) if s]
+        self_training = [s for s in (_self_training(folder.iteration(t), t) for t in rounds) if s]
         return cls(label, run_dir, config, validation, history.get("best_iteration"), history.get("best_adapter"), signal, self_training, history["stages"])
 
     def category_scores(self, examples: dict[str, Example], t: int) -> dict[str, float]:
         """pi_t's mean validation score per category of its examples."""
-        path = self.run_dir / f"iter_{t}" / "validation.jsonl"
+        path = RunFolder(self.run_dir).iteration(t) / "validation.jsonl"
         by_category: dict[str, list[float]] = {}
         for row in read_jsonl(path) if path.exists() else []:
             if row["score"] is not None and row["id"] in examples:
@@ -109,10 +108,6 @@ def _self_training(folder: Path, t: int) -> SelfTraining | None:
     )
 
 
-def _number(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
-
-
 def _cost_rows(run: LoopSummary) -> list[list[str]]:
     rows, totals = [], [0.0, 0, 0]
     for name, stage in run.stages.items():
@@ -137,7 +132,7 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     lines = [f"# Training report: {main.run_dir}", "", f"Metric: {metric}", "", "## Validation score per iteration", ""]
     lines += markdown_table(
         ["Iteration", *(r.label for r in runs)],
-        [[f"{t} (π_{t})", *(_number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
+        [[f"{t} (π_{t})", *(number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
     )
     lines.append("")
     for r in runs:
@@ -149,7 +144,7 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
         lines += ["", "## Validation score of each run's kept policy, per category", ""]
         lines += markdown_table(
             ["Run", *categories, "Average (macro)"],
-            [[label, *(_number(s.get(c)) for c in categories), _number(_mean([s.get(c) for c in categories]))] for label, s in per_category.items()],
+            [[label, *(number(s.get(c)) for c in categories), number(_mean([s.get(c) for c in categories]))] for label, s in per_category.items()],
         )
     if any(r.signal for r in runs):
         lines += ["", "## The loop's own signal on the training split", ""]
@@ -160,21 +155,21 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
         ]
         lines += markdown_table(
             ["Iteration", "Run", "Initial answers", "Revisions (policy targets)", "Best of N"],
-            [[str(s.iteration), r.label, _number(s.initial), _number(s.revised), _number(s.best_of_n)] for r in runs for s in r.signal],
+            [[str(s.iteration), r.label, number(s.initial), number(s.revised), number(s.best_of_n)] for r in runs for s in r.signal],
         )
     if any(r.self_training for r in runs):
         lines += ["", "## Self-training (E-step)", "", "Samples drawn, those kept as targets, and their mean reward.", ""]
         lines += markdown_table(
             ["Iteration", "Run", "Samples", "Kept", "Inputs with a kept sample", "Mean reward", "Mean kept reward"],
             [
-                [str(s.iteration), r.label, str(s.samples), str(s.kept), str(s.inputs_kept), _number(s.mean_reward), _number(s.mean_kept_reward)]
+                [str(s.iteration), r.label, str(s.samples), str(s.kept), str(s.inputs_kept), number(s.mean_reward), number(s.mean_kept_reward)]
                 for r in runs for s in r.self_training
             ],
         )
     if budget:
         names = sorted({c for scores in budget.values() for c in scores})
         lines += ["", "## Exploration budget (validation of π_1 per task against m)", ""]
-        lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(_number(s.get(c)) for c in names), _number(_mean(list(s.values())))] for m, s in budget.items()])
+        lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(number(s.get(c)) for c in names), number(_mean(list(s.values())))] for m, s in budget.items()])
     lines += ["", "## Training cost", "", "Wall time, backend calls and tokens (prompt + completion) per stage; a stage read back from disk costs nothing again.", ""]
     lines += markdown_table(["Stage", "Seconds", "Backend calls", "Tokens"], [row for r in runs for row in _cost_rows(r)])
     if case_file:
@@ -182,26 +177,12 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     return "\n".join(lines) + "\n"
 
 
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
-
-
-def _figure(panels: int):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5.5 * panels, 4), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, panels, squeeze=False)[0]
-
-
 def render_curves(runs: list[LoopSummary], metric: str) -> bytes:
     """Validation per iteration, one line per run (VAC's Figure 5); beside it, when VAC left
     one, the training-split signal: initial answers against revisions per iteration."""
     with_signal = any(r.signal for r in runs)
-    figure, axes = _figure(2 if with_signal else 1)
+    drawn, grid = figure(1, 2 if with_signal else 1, 5.5, 4)
+    axes = grid[0]
     colors = {}
     for r in runs:
         points = [(t, v) for t, v in enumerate(r.validation) if v is not None]
@@ -217,29 +198,31 @@ def render_curves(runs: list[LoopSummary], metric: str) -> bytes:
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize="small")
-    return _png(figure)
+    return png(drawn)
 
 
 def render_budget(budget: dict[int, dict[str, float]], metric: str) -> bytes:
     """REST-PG's Figure 2: validation per task (and the macro average) against m."""
-    figure, (ax,) = _figure(1)
+    drawn, grid = figure(1, 1, 5.5, 4)
+    ax = grid[0, 0]
     budgets = list(budget)
     for name in sorted({c for scores in budget.values() for c in scores}):
         ax.plot(budgets, [budget[m].get(name) for m in budgets], marker="o", label=name)
     ax.plot(budgets, [_mean(list(budget[m].values())) for m in budgets], "k--", marker="s", label="average (macro)")
     ax.set(title="Exploration budget", xlabel="samples per input m (one iteration)", ylabel=metric, xscale="log", xticks=budgets, xticklabels=[str(m) for m in budgets])
     ax.legend(fontsize="small")
-    return _png(figure)
+    return png(drawn)
 
 
 def pick_cases(run_dir: Path, count: int, ids: list[str] | None = None) -> tuple[int, list[dict]]:
     """A VAC run's latest finished iteration: the rows for ``ids``, else its ``count``
     largest gains of revision over initial answer (id, initial, feedback, revision, scores)."""
-    finished = sorted(int(p.parent.name.split("_")[1]) for p in run_dir.glob("iter_*/train_scores.jsonl"))
+    run = RunFolder(run_dir)
+    finished = [t for t in run.iterations() if (run.iteration(t) / "train_scores.jsonl").exists()]
     if not finished:
         return 0, []
     t = finished[-1]
-    folder = run_dir / f"iter_{t}"
+    folder = run.iteration(t)
     initial = {r["id"]: r["answer"] for r in read_jsonl(folder / "initial.jsonl")}
     revised = {r["id"]: r for r in read_jsonl(folder / "revised.jsonl")}
     scores = {r["id"]: r for r in read_jsonl(folder / "train_scores.jsonl")}
@@ -269,9 +252,9 @@ def render_cases(iteration: int, cases: list[dict], examples: dict[str, Example]
         if example:
             lines += [f"**Question:** {example.question}", "", f"**Narrative (seen by the feedback model only):** {example.narrative}", ""]
         lines += [
-            f"**Initial answer** (score {_number(case['initial_score'])}):", "", _quote(case["initial"]), "",
+            f"**Initial answer** (score {number(case['initial_score'])}):", "", _quote(case["initial"]), "",
             "**Feedback:**", "", _quote(case["feedback"]), "",
-            f"**Revised answer** (score {_number(case['revised_score'])}):", "", _quote(case["revision"]), "",
+            f"**Revised answer** (score {number(case['revised_score'])}):", "", _quote(case["revision"]), "",
         ]
     return "\n".join(lines)
 
@@ -295,19 +278,20 @@ def write_run_report(
     """Write ``report.md``, ``report.json``, ``curves.png`` and, where they apply,
     ``budget.png`` and ``case_studies.md`` in ``run_dir``; the run's variants join under
     their names once they have run."""
-    run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
     main = LoopSummary.read("main", run_dir)
     if "train_feedback" in main.config:  # a VAC run: name it by its feedback model
         main.label = "trained" if main.config["train_feedback"] else "frozen"
-    runs = [main] + [LoopSummary.read(name, run_dir / name) for name in main.config.get("variants", {}) if (run_dir / name / "history.json").exists()]
-    identity = json.loads((run_dir / "history.json").read_text()).get("metric", {})
+    runs = [main] + [LoopSummary.read(name, variant.path) for name, variant in folder.variants()]
+    identity = (folder.history() or {}).get("metric", {})
     metric = identity.get("name", "score") + (" (proxy metric, not the benchmark's judge)" if identity.get("proxy") else "")
     valid = {e.id: e for e in valid_examples}
     budget = _budget(runs, valid)
     iteration, chosen = pick_cases(run_dir, cases, case_ids)
     report = RunReport(
-        run_dir / "report.md", run_dir / "report.json", run_dir / "curves.png",
-        run_dir / "budget.png" if budget else None, run_dir / "case_studies.md" if chosen else None,
+        folder.file("report.md"), folder.file("report.json"), folder.file("curves.png"),
+        folder.file("budget.png") if budget else None, folder.file("case_studies.md") if chosen else None,
     )
     atomic_write_text(report.markdown, render_markdown(runs, metric, valid, report.cases.name if report.cases else None, budget))
     atomic_write_json(report.json, {

@@ -29,13 +29,14 @@ from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.eval.base import Metric
+from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.sft import train_sft
+from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, top_scored, write_jsonl
 
 
@@ -47,16 +48,16 @@ class RestEMConfig(LoopConfig):
 
     what = "ReST-EM config"
 
-    samples: int = Field(default=16, ge=1)  # m: replies sampled per input
-    sample_temperature: float = Field(default=1.0, ge=0.0)  # gamma
-    threshold: float | None = None  # tau: keep replies rewarded at least this; None keeps the best per input
-    max_per_input: int = Field(default=1, ge=1)
-    reward_weighted: bool = False
-    from_base: bool = False
-    warmup: Literal["none", "reference", "reasoning"] = "none"
-    reasoner: LLMConfig | None = None  # writes the reasoning data; default: the policy's model
-    reasoning_max_tokens: int = Field(default=512, ge=1)
-    run_dir: Path = Path("runs/rest-em")
+    samples: int = Field(default=16, ge=1, description="m: replies sampled per input")
+    sample_temperature: float = Field(default=1.0, ge=0.0, description="gamma: the samples' temperature")
+    threshold: float | None = Field(default=None, description="tau: keep replies rewarded at least this (none: the best per input)")
+    max_per_input: int = Field(default=1, ge=1, description="the most kept replies per input")
+    reward_weighted: bool = Field(default=False, description="scale each kept reply's loss by its reward")
+    from_base: bool = Field(default=False, description="train each round from the base model (false: from the previous policy)")
+    warmup: Literal["none", "reference", "reasoning"] = Field(default="none", description="none, reference (SFT on the users' texts) or reasoning (REST-PG)")
+    reasoner: LLMConfig | None = Field(default=None, description="writes the reasoning data (default: the policy's model)")
+    reasoning_max_tokens: int = Field(default=512, ge=1, description="the longest reasoning summary, in tokens")
+    run_dir: Path = Field(default=Path("runs/rest-em"), description="the run folder (a rerun there resumes)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -107,7 +108,7 @@ def train_rest_em(
     c = config
     check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
     run_dir = Path(c.run_dir)
-    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer, "ReST-EM")
+    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer, "rest-pg" if c.warmup == "reasoning" else "rest-em")
     retrieved = [retriever.retrieve(e, c.k) for e in train_examples]
     fmt = c.reply
 
@@ -126,7 +127,7 @@ def train_rest_em(
     validation = [run.validate(0, valid_examples, policy)]
     adapters: list[str | None] = [policy]
     for t in range(1, c.iterations + 1):
-        out = run_dir / f"iter_{t}"
+        out = run.folder.iteration(t)
 
         # (a) E-step: m replies per input from pi_{t-1}, their answers scored in one batch.
         def sample_and_score() -> list[dict]:
@@ -160,3 +161,18 @@ def train_rest_em(
 
     best, best_adapter = run.finish(validation, adapters)
     return RestEMResult(validation, best, best_adapter, adapters)
+
+
+class RestEMTrainer(LoopTrainer):
+    """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up:
+    a policy trained on its own best-rewarded samples, and the recipe's variants (e.g.
+    ReST-EM without reasoning); reports each round's validation score and the run report."""
+
+    kind, config_class = "rest-em", RestEMConfig
+
+    def title(self, config: RestEMConfig) -> str:
+        return "REST-PG" if config.warmup == "reasoning" else "ReST-EM"
+
+    def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
+        reasoner = inputs.pool.llm(config.reasoner_llm) if config.warmup == "reasoning" else None
+        return train_rest_em(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, reasoner_llm=reasoner)

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.eval.base import Metric
+from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Method
@@ -38,6 +38,7 @@ from tailor.retrieval.base import Retriever
 from tailor.train.curriculum import shots
 from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
+from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, write_jsonl
 
 
@@ -49,15 +50,15 @@ class RPOConfig(LoopConfig):
 
     what = "RPO config"
 
-    base: LLMConfig | None = None
-    teacher: LLMConfig | None = None
-    trajectory_max_tokens: int = Field(default=512, ge=1)
-    reflection_max_tokens: int = Field(default=768, ge=1)
-    epochs_per_step: int = Field(default=1, ge=1)
-    rl: GRPOSettings = GRPOSettings()
-    k: int = Field(default=6, ge=1)
-    format: FormatName = "longform"
-    run_dir: Path = Path("runs/rpo")
+    base: LLMConfig | None = Field(default=None, description="the black-box answerer (default: the policy's model, without adapter)")
+    teacher: LLMConfig | None = Field(default=None, description="writes the rewriting trajectories (default: the policy's model)")
+    trajectory_max_tokens: int = Field(default=512, ge=1, description="the longest trajectory, in tokens")
+    reflection_max_tokens: int = Field(default=768, ge=1, description="the longest reflection, in tokens")
+    epochs_per_step: int = Field(default=1, ge=1, description="E_step: RL epochs per curriculum step (k grows from 2 to 6)")
+    rl: GRPOSettings = Field(default=GRPOSettings(), description="GRPO settings of the RL stages")
+    k: int = Field(default=6, ge=1, description="profile items at inference")
+    format: FormatName = Field(default="longform", description="the task shape (longform for LaMP's generation tasks)")
+    run_dir: Path = Field(default=Path("runs/rpo"), description="the run folder (a rerun there resumes)")
 
     @property
     def base_llm(self) -> LLMConfig:
@@ -141,7 +142,7 @@ def train_rpo(
     check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
     c = config
     base, teacher = base_llm or policy_llm, teacher_llm or policy_llm
-    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer, "RPO")
+    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer, "rpo")
     run_dir = Path(c.run_dir)
 
     # (a) generic answers, and the top item retrieved with question + generic answer.
@@ -178,9 +179,9 @@ def train_rpo(
             {"prompt": [m.model_dump() for m in reflection_request(e.question, g, items).messages], "id": e.id}
             for e, g, items in zip(train_examples, generic, top(k))
         ]
-        write_jsonl(run_dir / f"iter_{t}" / "rl_prompts.jsonl", prompts)
+        write_jsonl(run.folder.iteration(t) / "rl_prompts.jsonl", prompts)
         policy = run.timed(f"iter_{t}/train_policy", lambda: rl_trainer(
-            c.policy.model, prompts, c.rl, run_dir / f"iter_{t}" / "policy_model", run.reward(examples), metric.name,
+            c.policy.model, prompts, c.rl, run.folder.iteration(t) / "policy_model", run.reward(examples), metric.name,
             init_adapter=policy, reference_adapter=reference,
         ))
         adapters.append(policy)
@@ -188,3 +189,17 @@ def train_rpo(
 
     best, best_adapter = run.finish(validation, adapters)
     return RPOResult(validation, best, best_adapter, adapters)
+
+
+class RPOTrainer(LoopTrainer):
+    """RPO: a reflection model learns to rewrite a black-box model's generic answer for the
+    user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
+
+    kind, config_class = "rpo", RPOConfig
+
+    def title(self, config: RPOConfig) -> str:
+        return "RPO"
+
+    def train_one(self, config: RPOConfig, inputs: LoopInputs) -> RPOResult:
+        pool = inputs.pool
+        return train_rpo(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, pool.llm(config.base_llm), pool.llm(config.teacher_llm))

@@ -8,90 +8,17 @@ A finished run leaves ``adapter/``, ``curve.json`` and ``done.json`` (the finger
 model, data and settings); a rerun with the same fingerprint returns at once.
 """
 
-import gc
-import hashlib
-import json
 import logging
 import math
-import shutil
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tailor.errors import TailorError
-from tailor.io import atomic_write_json
-from tailor.llm.base import adapter_fingerprint
-from tailor.models import resolve_model
-from tailor.progress import enabled as progress_enabled
+from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
+from tailor.train.weighted import weighted_sft_trainer
 
 log = logging.getLogger(__name__)
 
-
-class SFTSettings(BaseModel):
-    """The LaMP-QA planner recipe by default: LoRA r=16, alpha=16, dropout 0.05 on every
-    linear layer; AdamW at 5e-5, effective batch 32, 10% warmup then linear decay,
-    gradients clipped at 1.0, 2000 steps, evaluated every 250 with the best kept.
-    ``batch_size`` is realised as ``per_device_batch_size`` x gradient accumulation."""
-
-    model_config = ConfigDict(frozen=True)
-
-    lora_r: int = Field(default=16, ge=1)
-    lora_alpha: int = Field(default=16, ge=1)
-    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: float = Field(default=5e-5, gt=0.0)
-    batch_size: int = Field(default=32, ge=1)
-    per_device_batch_size: int = Field(default=1, ge=1)
-    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
-    max_grad_norm: float = Field(default=1.0, gt=0.0)
-    max_steps: int = Field(default=2000, ge=1)
-    eval_steps: int = Field(default=250, ge=1)
-    logging_steps: int = Field(default=10, ge=1)
-    max_length: int = Field(default=8192, ge=16)
-    seed: int = 0
-    keep_best: bool = True
-    gradient_checkpointing: bool = True
-
-    @model_validator(mode="after")
-    def _batch_divides(self) -> "SFTSettings":
-        if self.batch_size % self.per_device_batch_size:
-            raise ValueError(f"batch_size {self.batch_size} is not a multiple of per_device_batch_size {self.per_device_batch_size}")
-        return self
-
-    @classmethod
-    def cpu_sample(cls) -> "SFTSettings":
-        """A few minutes on a laptop CPU with SmolLM2-135M and the bundled sample: enough
-        steps, at a learning rate high enough, for the adapter to visibly change outputs."""
-        return cls(
-            learning_rate=1e-3, batch_size=4, per_device_batch_size=2, max_steps=12, eval_steps=6,
-            logging_steps=1, max_length=1024, gradient_checkpointing=False,
-        )
-
-
-@dataclass
-class SFTResult:
-    adapter: str
-    best_eval_loss: float | None  # eval loss of the kept adapter; None without eval rows
-    steps: int
-    seconds: float
-    rows: int  # training rows used (rows longer than max_length are dropped)
-    reused: bool = False  # returned from an earlier identical run
-
-
-def fingerprint_job(model: str, train_rows: list[dict], eval_rows: list[dict] | None, settings: SFTSettings, init_adapter: str | None) -> str:
-    payload = {
-        "model": model,
-        "train": train_rows,
-        "eval": eval_rows,
-        "settings": settings.model_dump(),
-        "init_adapter": adapter_fingerprint(init_adapter),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+__all__ = ["SFTResult", "SFTSettings", "train_sft"]
 
 
 def _prompt_completion(row: dict) -> dict:
@@ -115,51 +42,6 @@ def _pairs(rows: list[dict], split: str, weighted: bool) -> list[dict]:
     return pairs
 
 
-@cache
-def weighted_sft_trainer() -> type:
-    """TRL's ``SFTTrainer`` for rows with a ``weight`` column: the loss of a batch of B
-    sequences is ``sum_i w_i * L_i / B``, where ``L_i`` is sequence i's negative
-    log-likelihood averaged over its completion tokens. TRL's own loss averages over every
-    completion token of the batch, ``sum_i n_i * L_i / sum_i n_i`` with ``n_i`` the
-    completion tokens of sequence i: it weighs a sequence by its length, this loss by its
-    weight alone, so with every weight 1 the two agree only when all ``n_i`` are equal.
-    It is REST-PG's maximisation step (reward x log-likelihood, Algorithm 1 line 11), the
-    log-likelihood taken per token. Under gradient accumulation each micro-batch gives
-    its mean and the Trainer divides by the number of micro-batches. TRL's entropy and
-    token-accuracy metrics are not logged.
-
-    The weight survives TRL's preparation (its ``map`` calls keep extra columns), is kept
-    by ``remove_unused_columns`` as a signature column, and is batched by the collator.
-    Built on first use, as TRL is imported lazily."""
-    import torch
-    from trl import SFTTrainer
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    class WeightedCollator(DataCollatorForLanguageModeling):
-        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-            return {**super().torch_call(examples), "weight": torch.tensor([example["weight"] for example in examples])}
-
-    class WeightedSFTTrainer(SFTTrainer):
-        loss_is_scaled_for_ga = False  # a per-micro-batch mean
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.data_collator = WeightedCollator(**asdict(self.data_collator))  # TRL's own settings
-
-        def _set_signature_columns_if_needed(self):
-            if self._signature_columns is None:
-                super()._set_signature_columns_if_needed()
-                self._signature_columns = [*self._signature_columns, "weight"]
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            weight = inputs.pop("weight")
-            outputs = model(**inputs, fused_lm_head=True)  # per-token log-probs, zero off the completion
-            per_sequence = -outputs.log_probs.sum(dim=1) / outputs.label_mask.sum(dim=1).clamp(min=1)
-            loss = (weight * per_sequence).mean()
-            return (loss, outputs) if return_outputs else loss
-
-    return WeightedSFTTrainer
-
 
 def _fitting(pairs: list[dict], tokenizer, max_length: int, name: str) -> list[dict]:
     """Pairs whose whole conversation fits ``max_length``: TRL truncates the end, which
@@ -173,132 +55,6 @@ def _fitting(pairs: list[dict], tokenizer, max_length: int, name: str) -> list[d
         log.warning("%d of %d %s rows exceed max_length=%d tokens and are left out", len(pairs) - len(kept), len(pairs), name, max_length)
     return kept
 
-
-def _curve(log_history: list[dict]) -> list[dict]:
-    by_step: dict[int, dict] = {}
-    for entry in log_history:
-        for key in ("loss", "eval_loss"):
-            if key in entry:
-                by_step.setdefault(entry["step"], {"step": entry["step"], "loss": None, "eval_loss": None})[key] = entry[key]
-    return [by_step[step] for step in sorted(by_step)]
-
-
-def reused_result(output_dir: Path, fingerprint: str) -> SFTResult | None:
-    """The result of an earlier finished run with the same fingerprint, if there is one."""
-    done_file = output_dir / "done.json"
-    if (output_dir / "adapter").exists() and done_file.exists():
-        done = json.loads(done_file.read_text())
-        if done.get("fingerprint") == fingerprint:
-            return SFTResult(**{**done["result"], "reused": True})
-    return None
-
-
-def fit_lora(
-    model: str,
-    settings: SFTSettings,
-    output_dir: Path,
-    fingerprint: str,
-    init_adapter: str | None,
-    prepare: Callable[[Any], tuple[list[dict], list[dict]]],
-    build: Callable[..., Any],
-) -> SFTResult:
-    """The LoRA training run every TRL trainer here shares: load the model (a fresh adapter
-    or ``init_adapter`` continued), train, keep the best checkpoint by eval loss, write
-    ``adapter/`` atomically with ``curve.json`` and ``done.json``.
-
-    ``prepare(tokenizer)`` gives the (train, eval) rows; ``build(model=, args=, train_dataset=,
-    eval_dataset=, processing_class=, peft_config=)`` makes the TRL trainer, where ``args`` are
-    the shared training arguments for the trainer's own config class."""
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    started = time.perf_counter()
-    path = resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    train, evaluation = prepare(tokenizer)
-
-    cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
-    network = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
-    lora = None
-    if init_adapter:
-        network = PeftModel.from_pretrained(network, init_adapter, is_trainable=True)
-    else:
-        lora = LoraConfig(
-            r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-            target_modules=settings.target_modules, bias="none", task_type="CAUSAL_LM",
-        )
-
-    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
-    done_file.unlink(missing_ok=True)
-    work = output_dir / "checkpoints"
-    shutil.rmtree(work, ignore_errors=True)
-    eval_steps = min(settings.eval_steps, settings.max_steps)  # at least one evaluation
-    keep_best = settings.keep_best and bool(evaluation)
-    args = dict(
-        output_dir=str(work),
-        max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.per_device_batch_size,
-        per_device_eval_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.batch_size // settings.per_device_batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a fraction of max_steps
-        weight_decay=0.0,
-        max_grad_norm=settings.max_grad_norm,
-        max_length=settings.max_length,
-        activation_checkpointing=settings.gradient_checkpointing,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        eval_strategy="steps" if evaluation else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps" if keep_best else "no",
-        save_steps=eval_steps,
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=keep_best,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        bf16=bf16,
-        use_cpu=not cuda,
-        report_to="none",
-        push_to_hub=False,
-        disable_tqdm=not progress_enabled(),
-    )
-    trainer = build(
-        model=network,
-        args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
-        processing_class=tokenizer,
-        peft_config=lora,
-    )
-    trainer.train()
-
-    partial = output_dir / "adapter.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    trainer.save_model(str(partial))
-    curve = _curve(trainer.state.log_history)
-    eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]
-    best = trainer.state.best_metric if keep_best else (eval_losses[-1] if eval_losses else None)
-    steps = trainer.state.global_step
-    del trainer, network
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    partial.rename(adapter_dir)
-    shutil.rmtree(work, ignore_errors=True)
-
-    result = SFTResult(str(adapter_dir), best, steps, time.perf_counter() - started, len(train))
-    atomic_write_json(output_dir / "curve.json", curve)
-    atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
-    return result
 
 
 def train_sft(

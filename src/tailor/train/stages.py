@@ -19,9 +19,9 @@ from tailor.config import load_yaml_config
 from tailor.data import SAMPLE_LAMPQA
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import TailorError
-from tailor.eval.base import Metric
-from tailor.eval.metrics import MetricName, check_judge
-from tailor.io import atomic_write_json, atomic_write_text
+from tailor.metrics import Metric
+from tailor.metrics import MetricName, check_judge
+from tailor.io import atomic_write_text
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
 from tailor.methods.base import Method
@@ -29,6 +29,7 @@ from tailor.methods.rag import AnswerConfig, RetrievalAugmented
 from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
+from tailor.runs import RunFolder
 from tailor.train.sft import SFTResult, SFTSettings
 
 Trainer = Callable[..., SFTResult]
@@ -44,29 +45,27 @@ class LoopConfig(BaseModel):
     # Settings no stage depends on: a run may be extended, cut short or moved.
     unstaged: ClassVar[frozenset[str]] = frozenset({"run_dir", "iterations", "variants"})
 
-    policy: LLMConfig = LLMConfig()
-    judge: LLMConfig | None = None
-    metric: MetricName | None = None
-    metric_options: dict = Field(default_factory=dict)
-    retriever: str = "bm25"
-    retriever_options: dict = Field(default_factory=dict)
-    data: Path = SAMPLE_LAMPQA
-    train_split: str = "train"
-    valid_split: str = "validation"
-    train_limit: int | None = Field(default=None, ge=1)  # the first N training examples
-    valid_limit: int | None = Field(default=None, ge=1)
-    iterations: int = Field(default=3, ge=1)
-    k: int = Field(default=10, ge=0)
-    format: FormatName = "answer"  # the task shape, see prompts/formats.py
-    answer_temperature: float = Field(default=0.1, ge=0.0)
-    answer_max_tokens: int = Field(default=512, ge=1)
-    max_attempts: int = Field(default=3, ge=1)
-    sft: SFTSettings = SFTSettings()
-    seed: int = 0
-    run_dir: Path = Path("runs/train")
-    # More runs of this recipe, each with these settings changed, in run_dir/<name>; the
-    # report compares them (e.g. VAC's frozen feedback model, REST-PG without reasoning).
-    variants: dict[str, dict] = Field(default_factory=dict)
+    policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
+    judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
+    metric: MetricName | None = Field(default=None, description="the reward and validation metric (default: aspect with a judge, else proxy)")
+    metric_options: dict = Field(default_factory=dict, description="the metric's own settings")
+    retriever: str = Field(default="bm25", description="bm25, dense or dense:<model>")
+    retriever_options: dict = Field(default_factory=dict, description="the retriever's settings")
+    data: Path = Field(default=SAMPLE_LAMPQA, description="the dataset (any loadable format) with the training and validation splits")
+    train_split: str = Field(default="train", description="the split the loop trains on")
+    valid_split: str = Field(default="validation", description="the split each policy is validated on")
+    train_limit: int | None = Field(default=None, ge=1, description="the first N training examples only")
+    valid_limit: int | None = Field(default=None, ge=1, description="the first N validation examples only")
+    iterations: int = Field(default=3, ge=1, description="T: rounds of the loop (a run may be extended)")
+    k: int = Field(default=10, ge=0, description="profile items retrieved for each prompt")
+    format: FormatName = Field(default="answer", description="the task shape: answer (LaMP-QA), longform, longform-reasoning, …")
+    answer_temperature: float = Field(default=0.1, ge=0.0, description="sampling temperature of the policy's answers (as at inference)")
+    answer_max_tokens: int = Field(default=512, ge=1, description="the longest answer, in tokens")
+    max_attempts: int = Field(default=3, ge=1, description="tries per request when a reply does not parse (temperature rising)")
+    sft: SFTSettings = Field(default=SFTSettings(), description="LoRA and optimizer settings of every fine-tuning stage")
+    seed: int = Field(default=0, description="seeds sampling and training")
+    run_dir: Path = Field(default=Path("runs/train"), description="the run folder (a rerun there resumes)")
+    variants: dict[str, dict] = Field(default_factory=dict, description="more runs of this recipe, each with these settings changed, in run_dir/<name> (e.g. VAC's frozen feedback)")
 
     @model_validator(mode="after")
     def _metric_has_judge(self) -> Self:
@@ -94,10 +93,10 @@ class LoopConfig(BaseModel):
     @classmethod
     def resume(cls, run_dir: str | Path) -> Self:
         """The config a run in ``run_dir`` was started with."""
-        saved = Path(run_dir) / "config.json"
-        if not saved.exists():
+        folder = RunFolder(run_dir)
+        if not folder.config_file.exists():
             raise TailorError(f"{run_dir} holds no run to resume (no config.json)")
-        return cls.model_validate({**json.loads(saved.read_text()), "run_dir": run_dir})
+        return cls.model_validate({**folder.config(), "run_dir": run_dir})
 
     def runs(self) -> list[tuple[str, Self]]:
         """This run and its variants: (name, config), the main run named ``main``."""
@@ -181,24 +180,25 @@ class Run:
         self.config, self.metric, self.retriever, self.trainer = config, metric, retriever, trainer
         self.roles = llms
         self.policy_llm = next(iter(llms.values()))
-        self.dir = Path(config.run_dir)
-        self.history_path = self.dir / "history.json"
-        self.history = json.loads(self.history_path.read_text()) if self.history_path.exists() else {"stages": {}, "validation": {}}
+        self.folder = RunFolder(config.run_dir)
+        self.dir = self.folder.path
+        self.history = self.folder.history() or {"stages": {}, "validation": {}}
         self.llms: dict[str, LLM] = {}
         for role, llm in {**llms, "judge": getattr(metric, "llm", None)}.items():
             if llm is not None and all(llm is not seen for seen in self.llms.values()):
                 self.llms[role] = llm
 
     @classmethod
-    def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric, retriever: Retriever, trainer: Trainer, name: str) -> "Run":
-        """Refuse a run folder holding other staged settings; save the config (for
-        ``--resume``) and the metric's identity (for the report)."""
-        saved = Path(config.run_dir) / "config.json"
-        if saved.exists():
-            previous = config.model_validate({**json.loads(saved.read_text()), "run_dir": config.run_dir})
+    def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric, retriever: Retriever, trainer: Trainer, kind: str) -> "Run":
+        """Refuse a run folder holding other staged settings; save the run's kind, its
+        config (for ``--resume``) and the metric's identity (for the report)."""
+        folder = RunFolder(config.run_dir)
+        if folder.config_file.exists():
+            previous = config.model_validate({**folder.config(), "run_dir": config.run_dir})
             if previous.staged() != config.staged():
-                raise TailorError(f"{config.run_dir} holds a {name} run with other settings; use another run_dir")
-        atomic_write_json(saved, config.model_dump(mode="json", exclude={"run_dir"}))
+                raise TailorError(f"{config.run_dir} holds a {folder.kind() or kind} run with other settings; use another run_dir")
+        folder.write_kind(kind)
+        folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
         run = cls(config, llms, metric, retriever, trainer)
         run.history["metric"] = {"name": metric.name, "proxy": metric.proxy}
         return run
@@ -242,7 +242,7 @@ class Run:
         return result.adapter
 
     def save_history(self) -> None:
-        atomic_write_json(self.history_path, self.history)
+        self.folder.write_history(self.history)
 
     def answers(self, examples: list[Example], retrieved: list[list[ProfileItem]], adapter: str | None, temperature: float | None = None, seed: int | None = None) -> list[str]:
         """The policy's replies to the plain prompt of the config's format (at the config's
@@ -260,7 +260,7 @@ class Run:
 
     def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
         """pi_t's mean validation score, read back when already measured."""
-        path = self.dir / f"iter_{t}" / "validation.jsonl"
+        path = self.folder.iteration(t) / "validation.jsonl"
         method = self.method(adapter)
 
         def answer_and_score() -> list[dict]:

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.eval.base import Metric
+from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.prompts.answer import answer_request, parse_answer
@@ -34,6 +34,7 @@ from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
+from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, json_reply, sft_row, top_scored, values, write_jsonl
 
 
@@ -45,14 +46,14 @@ class VACConfig(LoopConfig):
 
     what = "VAC config"
 
-    feedback: LLMConfig | None = None
-    n_feedback: int = Field(default=16, ge=1)
-    feedback_temperature: float = Field(default=1.0, ge=0.0)
-    feedback_max_tokens: int = Field(default=512, ge=1)
-    train_feedback: bool = True
-    policy_objective: Literal["sft", "dpo"] = "sft"
-    dpo_beta: float = Field(default=0.1, gt=0.0)
-    run_dir: Path = Path("runs/vac")
+    feedback: LLMConfig | None = Field(default=None, description="the feedback model phi (default: the policy's model)")
+    n_feedback: int = Field(default=16, ge=1, description="N: feedbacks sampled per answer")
+    feedback_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the N feedbacks")
+    feedback_max_tokens: int = Field(default=512, ge=1, description="the longest feedback, in tokens")
+    train_feedback: bool = Field(default=True, description="train phi on the best feedbacks (false: the frozen-feedback ablation)")
+    policy_objective: Literal["sft", "dpo"] = Field(default="sft", description="sft on the revisions, or dpo (revision chosen, initial answer rejected)")
+    dpo_beta: float = Field(default=0.1, gt=0.0, description="DPO's beta, with policy_objective: dpo")
+    run_dir: Path = Field(default=Path("runs/vac"), description="the run folder (a rerun there resumes)")
 
     @model_validator(mode="after")
     def _answers_questions(self) -> Self:
@@ -113,8 +114,7 @@ def train_vac(
     policy adapter of the best-scoring round is the result."""
     check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
-    run_dir = Path(c.run_dir)
-    run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer, "VAC")
+    run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer, "vac")
     retrieved = [retriever.retrieve(e, c.k) for e in train_examples]
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
@@ -122,7 +122,7 @@ def train_vac(
     policy_adapters: list[str] = []
     feedback_adapters: list[str | None] = []
     for t in range(1, c.iterations + 1):
-        out = run_dir / f"iter_{t}"
+        out = run.folder.iteration(t)
 
         # (a) pi_{t-1} answers every training question.
         initial_rows = run.stage(
@@ -186,3 +186,16 @@ def train_vac(
 
     best, best_adapter = run.finish(validation, [None, *policy_adapters])
     return VACResult(validation, best, best_adapter, policy_adapters, feedback_adapters)
+
+
+class VACTrainer(LoopTrainer):
+    """Train a policy with natural-language feedback (VAC), and the recipe's variants (e.g. a
+    frozen feedback model); reports each round's validation score and writes the run report."""
+
+    kind, config_class = "vac", VACConfig
+
+    def title(self, config: VACConfig) -> str:
+        return f"VAC, {'trained' if config.train_feedback else 'frozen'} feedback model"
+
+    def train_one(self, config: VACConfig, inputs: LoopInputs) -> VACResult:
+        return train_vac(config, inputs.train, inputs.valid, inputs.policy, inputs.pool.llm(config.feedback_llm), inputs.metric, inputs.retriever)

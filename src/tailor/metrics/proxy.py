@@ -12,8 +12,8 @@ import re
 import numpy as np
 
 from tailor.data.schema import Example
-from tailor.eval.aspect import require_hidden
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.aspect import require_hidden
+from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.models import resolve_model
 
 FLOOR, CEILING = 0.15, 0.65

@@ -3,7 +3,7 @@ benchmark's own metric)."""
 
 from tailor.data.schema import Example
 from tailor.errors import DataError
-from tailor.eval.base import Metric, MetricRun, Score
+from tailor.metrics.base import Metric, MetricRun, Score
 
 KINDS = {"rougeL": "rouge-l", "rouge1": "rouge-1"}
 
@@ -19,7 +19,7 @@ class RougeMetric(Metric):
         if kind not in KINDS:
             raise ValueError(f"unknown ROUGE kind {kind!r}; choose one of {', '.join(KINDS)}")
         # imported here: rouge_score pulls in nltk (about 1 s), which `tailor eval` would
-        # otherwise pay on every run through tailor.eval.lamp's import of require_reference
+        # otherwise pay on every run through tailor.metrics.lamp's import of require_reference
         from rouge_score import rouge_scorer
 
         self.kind, self.name = kind, KINDS[kind]

@@ -6,7 +6,7 @@ from ``task_report(task, references, responses)``:
 
 - LaMP-2 (classification): exact match of the normalized label; accuracy and macro-F1.
 - LaMP-3 (rating 1-5): 1 - |pred - ref| / 4; MAE and RMSE.
-- LaMP-5, LaMP-7 (generation): ROUGE-1 and ROUGE-L F1 (``tailor.eval.rouge``).
+- LaMP-5, LaMP-7 (generation): ROUGE-1 and ROUGE-L F1 (``tailor.metrics.rouge``).
 """
 
 import math
@@ -16,11 +16,11 @@ from typing import Literal
 
 from tailor.data.schema import Example
 from tailor.errors import DataError
-from tailor.eval.base import Metric, MetricRun, Score
-from tailor.eval.rouge import require_reference
+from tailor.metrics.base import Metric, MetricRun, Score
+from tailor.metrics.rouge import require_reference
 
 LampTask = Literal["LaMP-2", "LaMP-3", "LaMP-5", "LaMP-7"]
-# Each task's per-example metric (tailor.eval.metrics names) and the numbers LaMP reports,
+# Each task's per-example metric (tailor.metrics.registry names) and the numbers LaMP reports,
 # with whether higher is better.
 LAMP_TASK_METRIC = {"LaMP-2": "accuracy", "LaMP-3": "rating", "LaMP-5": "rouge-l", "LaMP-7": "rouge-l"}
 REPORTED = {"accuracy": True, "macro_f1": True, "mae": False, "rmse": False, "rouge-1": True, "rouge-l": True}

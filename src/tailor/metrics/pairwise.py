@@ -6,8 +6,8 @@ count as wins; flips count as ties."""
 from dataclasses import dataclass
 
 from tailor.data.schema import Example
-from tailor.eval.aspect import JudgeSettings, require_hidden
-from tailor.eval.parsing import read_choice
+from tailor.metrics.aspect import JudgeSettings, require_hidden
+from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.prompts.judge import pairwise_request

@@ -2,9 +2,9 @@
 from the narrative, on the scale 0 / 0.25 / 0.5 / 0.75 / 1."""
 
 from tailor.data.schema import Example
-from tailor.eval.aspect import JudgeSettings, require_hidden
-from tailor.eval.base import Metric, MetricRun, Score
-from tailor.eval.parsing import read_choice
+from tailor.metrics.aspect import JudgeSettings, require_hidden
+from tailor.metrics.base import Metric, MetricRun, Score
+from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.prompts.judge import DIRECT_SCORES, direct_request

@@ -1,16 +1,10 @@
-"""Build a metric by name."""
+"""Build a metric by name: the one list of metric names, and what each needs."""
 
-from typing import Literal
-
-from tailor.eval.aspect import AspectJudge, JudgeSettings
-from tailor.eval.base import Metric
-from tailor.eval.direct import DirectJudge
 from tailor.llm.base import LLM
-
-METRICS = ("aspect", "direct", "proxy", "rouge-l", "rouge-1", "similarity", "accuracy", "rating")
-MetricName = Literal["aspect", "direct", "proxy", "rouge-l", "rouge-1", "similarity", "accuracy", "rating"]
+from tailor.metrics.base import Metric
+from tailor.names import METRICS
 ROUGE = {"rouge-l": "rougeL", "rouge-1": "rouge1"}
-LAMP = ("accuracy", "rating")  # LaMP-2 / LaMP-3 (tailor.eval.lamp)
+LAMP = ("accuracy", "rating")  # LaMP-2 / LaMP-3 (tailor.metrics.lamp)
 JUDGELESS = ("proxy", *ROUGE, *LAMP)  # metrics computed without a judge model
 
 
@@ -25,24 +19,27 @@ def check_judge(metric: str | None, has_judge: bool) -> str:
 
 def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:
     if name == "proxy":
-        from tailor.eval.proxy import ProxyCoverage
+        from tailor.metrics.proxy import ProxyCoverage
 
         return ProxyCoverage(**options)
     if name in ROUGE:
-        from tailor.eval.rouge import RougeMetric
+        from tailor.metrics.rouge import RougeMetric
 
         return RougeMetric(ROUGE[name], **options)
     if name in LAMP:
-        from tailor.eval.lamp import AccuracyMetric, RatingMetric
+        from tailor.metrics.lamp import AccuracyMetric, RatingMetric
 
         return AccuracyMetric(**options) if name == "accuracy" else RatingMetric(**options)
-    if name not in ("aspect", "direct", "similarity"):
+    if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
     if judge_llm is None:
         raise ValueError(f"the {name} metric needs a judge LLM (configure `judge`), or use the proxy metric")
     if name == "similarity":
-        from tailor.eval.similarity import SimilarityJudge
+        from tailor.metrics.similarity import SimilarityJudge
 
         return SimilarityJudge(judge_llm, **options)
+    from tailor.metrics.aspect import AspectJudge, JudgeSettings
+    from tailor.metrics.direct import DirectJudge
+
     settings = JudgeSettings(**options)
     return AspectJudge(judge_llm, settings) if name == "aspect" else DirectJudge(judge_llm, settings)

@@ -11,8 +11,8 @@ import math
 
 from tailor.data.schema import Example
 from tailor.errors import BackendError
-from tailor.eval.base import Metric, MetricRun, Score
-from tailor.eval.rouge import require_reference
+from tailor.metrics.base import Metric, MetricRun, Score
+from tailor.metrics.rouge import require_reference
 from tailor.llm.base import LLM
 from tailor.llm.types import Completion, SamplingParams
 from tailor.prompts.similarity import RUBRIC, SCORE_PREFILL, similarity_request

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from tailor.data.schema import Example
 from tailor.errors import DataError
-from tailor.eval.base import Metric, MetricRun, Score
-from tailor.eval.parsing import read_choice
+from tailor.metrics.base import Metric, MetricRun, Score
+from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.prompts.judge import ASPECT_SCORES, aspect_request

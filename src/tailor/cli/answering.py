@@ -1,0 +1,152 @@
+"""``tailor answer``, ``tailor demo``, ``tailor eval`` and ``tailor score``."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from tailor.cli.common import BaseUrl, Format, Split, console, print_table, server_options
+from tailor.errors import TailorError
+from tailor.names import BACKENDS, METRICS
+
+Backend = Annotated[str, typer.Option(help=", ".join(BACKENDS))]
+
+
+def answer(
+    data: Annotated[Path, typer.Option(help="dataset path (any supported format)")],
+    out: Annotated[Path, typer.Option(help="output folder: responses.json (benchmark format) and traces.jsonl")],
+    split: Split = None,
+    fmt: Format = "auto",
+    method: Annotated[str, typer.Option(help="a method of tailor.methods.registry.METHODS (nopers, rag, planpers with --planner-adapter, …)")] = "rag",
+    retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
+    k: Annotated[int, typer.Option(help="profile items retrieved")] = 10,
+    limit: Annotated[Optional[int], typer.Option(help="answer only the first N examples")] = None,
+    backend: Backend = "hf",
+    model: Annotated[str, typer.Option(help="model name, local path or hub id")] = "smollm2-135m-instruct",
+    base_url: BaseUrl = None,
+    max_tokens: int = 512,
+    show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
+) -> None:
+    """Answer questions with a personalization method and save the responses."""
+    from tailor.data import load_examples
+    from tailor.llm import LLMConfig
+    from tailor.methods import AnswerConfig
+    from tailor.pipeline import answer_examples, build_method
+
+    pool = load_examples(data, fmt, split)
+    examples = pool[:limit]
+    built = build_method(
+        method, LLMConfig(backend=backend, model=model, options=server_options(base_url)), retriever, AnswerConfig(k=k, max_tokens=max_tokens),
+        adapters={"planner": planner_adapter}, examples=pool,
+    )
+    result = answer_examples(built.method, examples, out)
+    by_id = {e.id: e for e in examples}
+    for answer_id, answered in result.answers.items():
+        example = by_id[answer_id]
+        console.rule(f"[bold]{example.id}[/] ({example.category or 'uncategorized'})")
+        console.print(f"[bold cyan]Question:[/] {example.question}")
+        items = {p.id: p for p in example.profile}
+        for item_id in answered.trace.get("retrieved", [])[:show]:
+            console.print(f"  [dim]retrieved {item_id}:[/] {items[item_id].text[:160]}" if item_id in items else f"  [dim]retrieved {item_id}[/]")
+        if answered.trace.get("plan"):
+            console.print(f"  [dim]plan:[/] {escape('; '.join(answered.trace['plan']))}")
+        flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
+        console.print(f"[bold green]Answer{flag}:[/] {answered.text}")
+    usage = built.llm.usage
+    console.rule()
+    console.print(
+        f"{len(result.answers)} answers -> {out}/responses.json | model calls: {usage.requests}, cache hits: {usage.cache_hits}"
+        + (f", {usage.completion_tokens} tokens at {usage.tokens_per_second:.1f} tok/s" if usage.requests else " (all answers served from the cache)")
+    )
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/demo"),
+    users: Annotated[int, typer.Option(help="sample users to answer (spread over the categories)")] = 3,
+) -> None:
+    """Personalized RAG answers for a few users of the bundled sample, on the offline model."""
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+
+    by_category: dict[str, list] = {}
+    for example in load_examples(SAMPLE_LAMPQA, split="test"):
+        by_category.setdefault(example.category or "", []).append(example)
+    # round-robin over the categories, so three users cover all three
+    chosen = [e for rank in zip(*by_category.values()) for e in rank][:users]
+    subset = out / "sample_users.jsonl"
+    subset.parent.mkdir(parents=True, exist_ok=True)
+    subset.write_text("".join(e.model_dump_json() + "\n" for e in chosen), encoding="utf-8")
+    console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
+    answer(data=subset, out=out, split=None, fmt="jsonl", method="rag", retriever="bm25", k=3, limit=None, backend="hf",
+           model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3, planner_adapter=None)
+
+
+def eval_command(
+    config: Annotated[Path, typer.Option("--config", help="eval recipe (YAML), e.g. configs/lampqa-sample-cpu.yaml")],
+    methods: Annotated[Optional[str], typer.Option(help="comma-separated method names of the config to run")] = None,
+    split: Annotated[Optional[str], typer.Option(help="comma-separated splits, replacing the config's")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="at most N examples per category")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output folder, replacing the config's")] = None,
+) -> None:
+    """Answer, score and report: LaMP-QA's Table 2 for the configured methods."""
+    from tailor.eval.config import EvalConfig
+    from tailor.eval.report import metric_line, write_report
+    from tailor.eval.runner import run_eval
+
+    def listed(value: Optional[str]) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    result = run_eval(EvalConfig.from_yaml(config).with_overrides(listed(methods), listed(split), limit, out))
+    report = write_report(result)
+    for table in report.benchmark:
+        print_table(f"LaMP benchmark / {table.split}", table.header(), table.body())
+    for table in report.tables:
+        print_table(f"{table.dataset} / {table.split} ({table.metric})", table.header(), table.body())
+    console.print(metric_line(result))
+    for run in result.runs:
+        if run.failed_judgments or run.failed_examples:
+            console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.failed_judgments} of {run.judgments} judgments unreadable, {run.failed_examples} examples unscored")
+    charts = ", ".join(str(c) for c in (report.chart, report.context_chart) if c)
+    console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {charts}")
+
+
+def score(
+    responses: Annotated[Path, typer.Argument(help='responses file in the benchmark format {"<id>": [{"output": ...}]}')],
+    data: Annotated[Path, typer.Option(help="the dataset the responses answer (any supported format)")],
+    split: Split = None,
+    fmt: Format = "auto",
+    metric: Annotated[str, typer.Option(help=", ".join(METRICS) + " (aspect: the LaMP-QA judge; similarity: LongLaMP's)")] = "aspect",
+    judge_backend: Backend = "hf",
+    judge_model: Annotated[str, typer.Option(help="judge model name, local path or hub id")] = "smollm2-135m-instruct",
+    judge_base_url: BaseUrl = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for scores.json (default: next to the responses)")] = None,
+) -> None:
+    """Score responses made by any system with a LaMP-QA or LongLaMP metric."""
+    from tailor.data import load_examples
+    from tailor.data.responses import read_responses
+    from tailor.eval.results import scores_document
+    from tailor.io import atomic_write_json
+    from tailor.llm import LLMConfig
+    from tailor.pool import ModelPool
+    from tailor.runs import UnitFolder
+
+    if metric not in METRICS:
+        raise TailorError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    examples = {e.id: e for e in load_examples(data, fmt, split)}
+    outputs = read_responses(responses)
+    unknown = sorted(set(outputs) - set(examples))
+    if unknown:
+        raise TailorError(f"{responses}: {len(unknown)} response ids are not in {data}, e.g. {unknown[0]!r}")
+    chosen = [examples[qid] for qid in outputs]
+    judge = LLMConfig(backend=judge_backend, model=judge_model, options=server_options(judge_base_url))
+    scorer = ModelPool(judge).metric(metric, judge)
+    run = scorer.score_batch(chosen, [outputs[e.id] for e in chosen])
+    target = UnitFolder(out or responses.parent).scores
+    atomic_write_json(target, scores_document(run, scorer.proxy))
+    label = " (proxy metric, not the benchmark's judge)" if scorer.proxy else ""
+    console.print(f"{run.metric}{label}: mean {run.mean:.4f} over {len(chosen) - run.failed_examples} of {len(chosen)} responses")
+    console.print(f"unscored examples: {run.failed_examples}; unreadable judgments: {run.failed_judgments} of {run.judgments}")
+    if len(chosen) < len(examples):
+        console.print(f"[yellow]{len(examples) - len(chosen)} examples of {data} have no response[/]")
+    console.print(f"scores -> {target}")

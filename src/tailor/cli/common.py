@@ -1,0 +1,54 @@
+"""What every command shares: the consoles, error handling in one place, option types."""
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tailor.errors import TailorError
+
+console = Console()
+err_console = Console(stderr=True)
+
+Format = Annotated[str, typer.Option("--format", "-f", help="auto, lampqa, lamp, longlamp or jsonl")]
+Split = Annotated[Optional[str], typer.Option(help="train, validation or test (directories only)")]
+BaseUrl = Annotated[Optional[str], typer.Option(help="server URL for the openai backend; several replicas comma-separated")]
+
+
+def fail(err: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+    raise typer.Exit(1)
+
+
+def command(app: typer.Typer, name: str | None = None, **settings) -> Callable:
+    """``app.command``, with a ``TailorError`` anywhere in the command printed as one
+    clear line and exit status 1 (no traceback: it names what to fix)."""
+
+    def register(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except TailorError as err:
+                fail(err)
+
+        return app.command(name, **settings)(guarded)
+
+    return register
+
+
+def server_options(base_url: str | None) -> dict:
+    return {"base_url": base_url} if base_url else {}
+
+
+def print_table(title: str, header: list[str], body: list[list[str]]) -> None:
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column)
+    for cells in body:
+        table.add_row(*cells)
+    console.print(table)

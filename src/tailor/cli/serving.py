@@ -1,0 +1,83 @@
+"""``tailor serve-llm`` and ``tailor serve``."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tailor.cli.common import BaseUrl, err_console, server_options
+from tailor.errors import TailorError
+from tailor.names import BACKENDS
+
+
+def serve_llm(
+    backend: str = "hf",
+    model: str = "smollm2-135m-instruct",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    name: Annotated[Optional[str], typer.Option(help="served model name (default: the model)")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME")] = None,
+) -> None:
+    """An OpenAI-compatible chat endpoint in front of a tailor backend."""
+    import uvicorn
+
+    from tailor.llm import LLMConfig, make_llm
+    from tailor.llm.server import create_app
+
+    adapters = dict(a.split("=", 1) for a in adapter or [])
+    llm = make_llm(LLMConfig(backend=backend, model=model, cache=False))
+    uvicorn.run(create_app(llm, name or model, adapters), host=host, port=port)
+
+
+def serve(
+    db: Annotated[str, typer.Option(help="profile store: a SQLite file, or a SQLAlchemy URL such as postgresql+psycopg://user@host/tailor")] = "runs/service.sqlite",
+    create_tenant: Annotated[Optional[str], typer.Option(help="create tenant NAME in the store, print its API key (shown once) and exit")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    backend: Annotated[str, typer.Option(help=", ".join(BACKENDS))] = "hf",
+    model: Annotated[str, typer.Option(help="generator: model name, local path or hub id")] = "smollm2-135m-instruct",
+    base_url: BaseUrl = None,
+    retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
+    k: Annotated[int, typer.Option(help="profile items retrieved unless a request sets k")] = 10,
+    max_tokens: Annotated[int, typer.Option(help="answer length unless a request sets max_tokens")] = 512,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="PlanPers' planner adapter, e.g. runs/planner-sample/adapter")] = None,
+    alias: Annotated[Optional[list[str]], typer.Option(help="NAME=METHOD[:ADAPTER]: serve that spec as model NAME")] = None,
+    runs_root: Annotated[Path, typer.Option(help="run folders: browsed at /runs; adapters a request names must lie here")] = Path("runs"),
+    max_body_bytes: int = 1_000_000,
+    max_item_chars: int = 20_000,
+    max_items_per_user: int = 1_000,
+) -> None:
+    """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
+    endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
+    from tailor.service.auth import create_tenant as new_tenant
+    from tailor.service.store import ProfileStore, make_engine
+
+    if create_tenant:
+        key = new_tenant(ProfileStore(make_engine(db)), create_tenant)
+        err_console.print(f"tenant {create_tenant!r} created in {db}; its API key (shown only now):")
+        print(key)
+        return
+    import os
+
+    import uvicorn
+
+    from tailor.llm import LLMConfig
+    from tailor.methods import AnswerConfig
+    from tailor.service.app import ServiceConfig, app_from_config
+    from tailor.service.limits import Limits
+
+    os.environ["TAILOR_PROGRESS"] = "0"  # no progress bars in a server (rich allows one live display at a time)
+    malformed = [a for a in alias or [] if "=" not in a]
+    if malformed:
+        raise TailorError(f"--alias takes NAME=METHOD[:ADAPTER], got {malformed[0]!r}")
+    config = ServiceConfig(
+        db=db,
+        llm=LLMConfig(backend=backend, model=model, options=server_options(base_url)),
+        retriever=retriever,
+        answer=AnswerConfig(k=k, max_tokens=max_tokens),
+        planner_adapter=planner_adapter,
+        aliases=dict(a.split("=", 1) for a in alias or []),
+        runs_root=runs_root,
+        limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user),
+    )
+    uvicorn.run(app_from_config(config), host=host, port=port)

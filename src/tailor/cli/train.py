@@ -1,0 +1,95 @@
+"""``tailor train <kind>``: one command per entry of ``tailor.train.trainers.TRAINERS``,
+all with one body; the planner keeps its flags (it has no recipe file)."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperCommand
+
+from tailor.cli.common import command, console
+from tailor.errors import TailorError
+from tailor.train.trainers import TRAINERS
+
+train_app = typer.Typer(help="Train personalization models.", no_args_is_help=True)
+
+
+def recipe_keys(config_class) -> str:
+    """The recipe's keys with their descriptions (the config's ``Field`` descriptions)."""
+    lines = [f"{name}: {field.description}" for name, field in config_class.model_fields.items() if field.description]
+    return "Recipe keys (YAML):\n\n" + "\n\n".join(lines)
+
+
+class RecipeCommand(TyperCommand):
+    """A loop command whose --help ends with its recipe's keys, read from the config class
+    only when help is shown (the trainer's module is not imported to start the CLI)."""
+
+    kind = ""
+
+    @property
+    def epilog(self) -> str:
+        return recipe_keys(TRAINERS[self.kind].trainer.config_class)
+
+    @epilog.setter
+    def epilog(self, value) -> None:
+        pass
+
+
+def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int) -> None:
+    """What every ``tailor train`` loop command does: the recipe (or the run to resume)
+    with the command line's overrides, the run and its variants, then the report."""
+    trainer_class = TRAINERS[kind].trainer
+    if (config is None) == (resume is None):
+        raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
+    settings = trainer_class.config_class.from_yaml(config) if config else trainer_class.config_class.resume(resume)
+    settings = settings.model_copy(update={k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None})
+    trainer = trainer_class(settings, announce=lambda line: console.print(f"[bold]{line}[/bold]"))
+    result = trainer.run(resume=resume is not None, cases=cases)
+    for name, run in {"main": result, **result.variants}.items():
+        console.print(f"[bold]{name}[/bold] → {run.run_dir}")
+        for line in run.lines():
+            console.print(line)
+    report = result.report
+    extras = [f"{label}: {path}" for label, path in (("curves", report.curves), ("budget", report.budget), ("case studies", report.cases)) if path]
+    console.print(f"report: {report.markdown} | " + " | ".join(extras))
+
+
+def loop_command(kind: str) -> None:
+    entry = TRAINERS[kind]
+
+    def train_loop(
+        config: Annotated[Optional[Path], typer.Option("--config", help=f"{entry.label} recipe (YAML), e.g. {entry.recipe}")] = None,
+        resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
+        run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
+        iterations: Annotated[Optional[int], typer.Option(help="T (RPO: RL epochs), replacing the config's (a run may be extended)")] = None,
+        cases: Annotated[int, typer.Option(help="case studies in the report (VAC: the largest gains of revision over initial answer)")] = 3,
+    ) -> None:
+        run_loop(kind, config, resume, run_dir, iterations, cases)
+
+    command(train_app, kind, help=entry.summary, cls=type(f"{entry.label}Command", (RecipeCommand,), {"kind": kind}))(train_loop)
+
+
+for _kind, _entry in TRAINERS.items():
+    if _entry.recipe:
+        loop_command(_kind)
+
+
+@command(train_app, "planner")
+def train_planner_command(
+    out: Annotated[Path, typer.Option(help="run folder; the adapter lands in OUT/adapter")] = Path("runs/planner-sample"),
+    data: Annotated[Optional[Path], typer.Option(help="LaMP-QA data (default: the bundled sample)")] = None,
+    recipe: Annotated[str, typer.Option(help="cpu (tiny, for the sample) or paper (LaMP-QA: lr 5e-5, batch 32, 2000 steps, eval every 250)")] = "cpu",
+    model: str = "smollm2-135m-instruct",
+    retriever: str = "bm25",
+    k: Annotated[int, typer.Option(help="profile items in the planner's input")] = 3,
+) -> None:
+    """Train the PlanPers planner: predict the rubric aspect titles from question + profile."""
+    from pydantic import ValidationError
+
+    from tailor.train.planner import PlannerConfig, PlannerTrainer
+
+    try:
+        config = PlannerConfig(model=model, retriever=retriever, k=k, recipe=recipe, run_dir=out, **({"data": data} if data else {}))
+    except ValidationError:
+        raise TailorError(f"unknown recipe {recipe!r}: use cpu or paper") from None
+    console.print(PlannerTrainer(config).run().summary)

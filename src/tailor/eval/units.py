@@ -1,0 +1,233 @@
+"""The units of ``tailor eval``: one (dataset, split, method) each, with the fingerprints
+that decide whether the answers and scores saved in its folder are still valid."""
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from tailor.data import load_examples
+from tailor.data.responses import read_responses
+from tailor.data.schema import Example
+from tailor.errors import TailorError
+from tailor.eval.config import DatasetSpec, EvalConfig, MethodSpec
+from tailor.eval.results import MethodResult, describe, scores_document
+from tailor.io import atomic_write_json
+from tailor.llm import LLM, LLMConfig
+from tailor.llm.base import adapter_fingerprint
+from tailor.methods.registry import ADAPTER_ROLES, MethodConfig, make_method, method_info
+from tailor.metrics import JUDGELESS
+from tailor.metrics.lamp import task_report
+from tailor.pipeline import answer_examples
+from tailor.pool import ModelPool
+from tailor.runs import RunFolder, UnitFolder
+
+HELPER_ROLES = ADAPTER_ROLES[1:]
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _llm_identity(config: LLMConfig | None) -> dict | None:
+    """What decides a model's outputs (the cache location does not)."""
+    return None if config is None else config.model_dump(mode="json", exclude={"cache", "cache_path"})
+
+
+class EvalModels:
+    """The eval run's models, retrievers and metrics in one ``ModelPool``, with the
+    generator and judge calls this invocation made."""
+
+    def __init__(self, config: EvalConfig, pool: ModelPool, judge: LLM | None = None):
+        self.config, self.pool, self._judge = config, pool, judge  # a given judge, else the pool's
+        self.generator_calls = self.judge_calls = 0
+
+    def generator(self, spec: MethodSpec):
+        return self.pool.llm(spec.generator or self.config.generator)
+
+    def helper(self, config: LLMConfig | None):
+        return None if config is None else self.pool.llm(config)
+
+    def release_generators(self) -> None:
+        """Let go of the generators (unless one also judges) before the judge is loaded."""
+        self.pool.release(keep=[self.config.judge])
+
+    def metric(self, name: str):
+        options = self.config.metric_options if name == self.config.metric else {}
+        return self.pool.metric(name, self._judge or self.config.judge, options)
+
+    def judge_usage(self) -> int:
+        judge = self._judge or self.pool.built(self.config.judge)
+        return judge.usage.requests if judge is not None else 0
+
+
+@dataclass
+class Unit:
+    """One (dataset, split, method) and its output folder."""
+
+    config: EvalConfig
+    source: DatasetSpec
+    split: str
+    spec: MethodSpec
+    examples: list[Example]
+    pool: list[Example]
+    folder: UnitFolder
+    answer_fingerprint: str
+    metric: str
+    task: str | None
+    scoring: str  # digest of the metric settings
+    model_calls: int = 0  # generator and helper-model calls this invocation made for the unit
+
+    @property
+    def dataset(self) -> str:
+        return self.source.key
+
+    def _ids(self) -> set[str]:
+        return {e.id for e in self.examples}
+
+    def answered(self) -> bool:
+        meta = self.folder.read_meta()
+        if not meta or meta.get("fingerprint") != self.answer_fingerprint:
+            return False
+        try:
+            return set(read_responses(self.folder.responses)) == self._ids()
+        except TailorError:
+            return False
+
+    def score_fingerprint(self) -> str:
+        """The answers' settings, the metric's, and the responses actually on disk."""
+        return _digest([self.answer_fingerprint, self.scoring, read_responses(self.folder.responses)])
+
+    def scored(self) -> bool:
+        scores = self.folder.read_scores()
+        return bool(scores) and scores.get("fingerprint") == self.score_fingerprint() and set(scores.get("scores", {})) == self._ids()
+
+    def answer(self, models: EvalModels) -> None:
+        spec, config = self.spec, self.config
+        info = method_info(spec.name)
+        llm = models.generator(spec)
+        helper = models.helper(spec.model(info.helper)) if info.helper else None
+        retriever = models.pool.retriever(spec.retriever or config.retriever, config.retriever_options_for(spec)) if info.retriever else None
+        method = make_method(MethodConfig(
+            spec.name, llm, retriever, config.answer_for(spec), adapters=spec.adapters(), helper=helper, pool=self.pool, seed=config.seed,
+        ))
+        used = list({id(m): m for m in (llm, helper) if m is not None}.values())
+        calls_before = sum(m.usage.requests for m in used)
+        started = time.perf_counter()
+        answer_examples(method, self.examples, self.folder.path)
+        wall = time.perf_counter() - started
+        self.model_calls = sum(m.usage.requests for m in used) - calls_before
+        models.generator_calls += self.model_calls
+        atomic_write_json(self.folder.meta, {
+            "fingerprint": self.answer_fingerprint,
+            "dataset": self.dataset,
+            "data": {"path": str(self.source.path), "format": self.source.format},  # where the questions' text is
+            "split": self.split,
+            "method": spec.key,
+            "examples": len(self.examples),
+            "wall_seconds": wall,
+            "seconds_per_query": wall / len(self.examples),
+            "model_calls": self.model_calls,
+        })
+
+    def score(self, models: EvalModels) -> None:
+        metric = models.metric(self.metric)
+        before = models.judge_usage()
+        responses = read_responses(self.folder.responses)
+        run = metric.score_batch(self.examples, [responses[e.id] for e in self.examples])
+        models.judge_calls += models.judge_usage() - before
+        atomic_write_json(self.folder.scores, scores_document(run, metric.proxy, self.score_fingerprint()))
+
+    def result(self, resumed: bool) -> MethodResult:
+        meta = self.folder.read_meta() or {}
+        scores = self.folder.read_scores() or {}
+        task_scores = None
+        if self.task:
+            responses = read_responses(self.folder.responses)
+            task_scores = task_report(self.task, [e.reference or "" for e in self.examples], [responses[e.id] for e in self.examples])
+        traces = [json.loads(line)["trace"] for line in self.folder.traces.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return MethodResult(
+            dataset=self.dataset,
+            split=self.split,
+            method=self.spec.key,
+            values={qid: entry["value"] for qid, entry in scores["scores"].items()},
+            categories={e.id: e.category for e in self.examples},
+            failed_examples=scores["failed_examples"],
+            failed_judgments=scores["failed_judgments"],
+            judgments=scores["judgments"],
+            wall_seconds=meta.get("wall_seconds", 0.0),
+            seconds_per_query=meta.get("seconds_per_query", 0.0),
+            model_calls=self.model_calls,
+            resumed=resumed,
+            metric=scores["metric"],
+            proxy=bool(scores["proxy"]),
+            method_name=self.spec.name,
+            generator=describe(self.spec.generator or self.config.generator),
+            task=self.task,
+            task_scores=task_scores,
+            **{field: _mean_of(traces, field) for field in ("context_tokens", "context_words", "profile_tokens", "profile_words")},
+        )
+
+
+def _mean_of(traces: list[dict], field: str) -> float | None:
+    """The mean of a trace field, or None unless every trace has it."""
+    values = [t.get(field) for t in traces]
+    return sum(values) / len(values) if values and None not in values else None
+
+
+def _first_per_category(examples: list[Example], limit: int | None) -> list[Example]:
+    if limit is None:
+        return examples
+    taken: dict[str | None, int] = {}
+    kept = []
+    for example in examples:
+        if taken.get(example.category, 0) < limit:
+            taken[example.category] = taken.get(example.category, 0) + 1
+            kept.append(example)
+    return kept
+
+
+def _load_split(dataset: DatasetSpec, split: str) -> list[Example]:
+    if dataset.path.is_file():
+        return load_examples(dataset.path, dataset.format)
+    return load_examples(dataset.path, dataset.format, split)
+
+
+def _answering(config: EvalConfig, spec: MethodSpec, data_digest: str, pool_digest: str) -> dict:
+    """What decides a row's answers: its models, method, retrieval, answer settings and data."""
+    info = method_info(spec.name)
+    adapters = spec.adapters()
+    return {
+        "generator": _llm_identity(spec.generator or config.generator),
+        "method": spec.name,
+        "retriever": [spec.retriever or config.retriever, config.retriever_options_for(spec)] if info.retriever else None,
+        "answer": config.answer_for(spec).model_dump(mode="json"),
+        "data": data_digest,
+        "pool": pool_digest if info.needs_pool else None,
+        **{role: [_llm_identity(spec.model(role)), adapter_fingerprint(adapters[role])] if info.helper == role else None for role in HELPER_ROLES},
+        "policy": adapter_fingerprint(adapters["policy"]),
+    }
+
+
+def plan(config: EvalConfig) -> list[Unit]:
+    """Every (dataset, split, method) with the fingerprints that decide whether its saved
+    answers and scores are still valid."""
+    out = RunFolder(config.out)
+    units = []
+    for dataset in config.datasets:
+        metric = dataset.metric_or(config.metric)
+        scoring = {
+            "metric": metric,
+            "options": config.metric_options if metric == config.metric else {},
+            "judge": _llm_identity(config.judge) if metric not in JUDGELESS else None,
+        }
+        for split in dataset.splits:
+            pool = _load_split(dataset, split)
+            examples = _first_per_category(pool, config.limit)
+            data_digest = _digest([e.model_dump(mode="json") for e in examples])
+            pool_digest = _digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
+            for spec in config.methods:
+                fingerprint = _digest(_answering(config, spec, data_digest, pool_digest))
+                folder = out.unit(dataset.key, split, spec.key)
+                units.append(Unit(config, dataset, split, spec, examples, pool, folder, fingerprint, metric, dataset.task, _digest(scoring)))
+    return units

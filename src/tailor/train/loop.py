@@ -1,0 +1,118 @@
+"""One shape for every trainer: a config object in, ``run(run_dir, resume) -> LoopResult``
+out. ``LoopTrainer`` does what every loop shares (load the splits, build the models once in
+a ``ModelPool``, run the recipe and each of its variants, write the run report); a
+trainer only says how to train one run (``train_one``) and what to call it.
+
+>>> result = VACTrainer(VACConfig.from_yaml("configs/vac-sample-cpu.yaml")).run()
+>>> result.best_adapter, result.report.markdown
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from tailor.data import load_examples
+from tailor.data.schema import Example
+from tailor.errors import TailorError
+from tailor.llm import LLM
+from tailor.metrics import Metric
+from tailor.pool import ModelPool
+from tailor.retrieval.base import Retriever
+from tailor.runs import RunFolder
+from tailor.train.stages import LoopConfig
+
+
+@dataclass
+class LoopInputs:
+    """What every loop trains and validates on, built once for the run and its variants."""
+
+    train: list[Example]
+    valid: list[Example]
+    policy: LLM
+    metric: Metric
+    retriever: Retriever
+    pool: ModelPool
+
+
+@dataclass
+class LoopResult:
+    """One run: validation of pi_0 .. pi_T (empty for a trainer that validates by loss),
+    the iteration and adapter it kept; ``variants`` holds its variants' results and
+    ``report`` the run report's files."""
+
+    kind: str
+    run_dir: Path
+    validation: list[float]
+    best_iteration: int | None
+    best_adapter: str | None
+    metric: str = ""
+    proxy: bool = False
+    variants: dict[str, "LoopResult"] = field(default_factory=dict)
+    report: object | None = None
+    summary: str = ""  # what the CLI prints when there is no per-iteration validation
+
+    def lines(self) -> list[str]:
+        """Each iteration's validation score, the kept one marked, and the kept adapter."""
+        label = " (proxy metric)" if self.proxy else ""
+        lines = [
+            f"iteration {t}: validation {self.metric}{label} {score:.4f}" + ("  <- best" if t == self.best_iteration else "")
+            for t, score in enumerate(self.validation)
+        ]
+        kept = self.best_adapter or "(none: the untrained policy scored best)"
+        return lines + [self.summary or f"best policy adapter: {kept} | history: {RunFolder(self.run_dir).history_file}"]
+
+
+class LoopTrainer:
+    """A training loop over a ``LoopConfig``. Subclasses set ``kind``, ``config_class``
+    and ``summary``, and implement ``train_one``."""
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type[LoopConfig]]
+    summary: ClassVar[str]
+
+    def __init__(self, config: LoopConfig, pool: ModelPool | None = None, announce: Callable[[str], None] | None = None):
+        if not isinstance(config, self.config_class):
+            raise TailorError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config, self.pool = config, pool or ModelPool(config.policy)
+        self.announce = announce or (lambda message: None)
+
+    def title(self, config: LoopConfig) -> str:
+        """What a run of ``config`` is called in the CLI's output and the run browser."""
+        return self.kind
+
+    def train_one(self, config: LoopConfig, inputs: LoopInputs):
+        """Train one run of ``config`` (the recipe or a variant): a result with
+        ``validation``, ``best_iteration`` and ``best_adapter``."""
+        raise NotImplementedError
+
+    def inputs(self, config: LoopConfig) -> LoopInputs:
+        train = load_examples(config.data, split=config.train_split)[: config.train_limit]
+        valid = load_examples(config.data, split=config.valid_split)[: config.valid_limit]
+        metric = self.pool.metric(config.metric, config.judge, config.metric_options)
+        retriever = self.pool.retriever(config.retriever, config.retriever_options)
+        return LoopInputs(train, valid, self.pool.llm(config.policy), metric, retriever, self.pool)
+
+    def run(self, run_dir: str | Path | None = None, resume: bool = False, cases: int = 3) -> LoopResult:
+        """Train the recipe and each variant in ``run_dir`` (default: the config's), then
+        write the run report. A rerun reads finished stages back; ``resume`` also demands
+        that ``run_dir`` already holds this run."""
+        from tailor.train.report import write_run_report
+
+        config = self.config if run_dir is None else self.config.model_copy(update={"run_dir": Path(run_dir)})
+        folder = RunFolder(config.run_dir)
+        if resume and not folder.config_file.exists():
+            raise TailorError(f"{folder.path} holds no run to resume (no config.json)")
+        inputs = self.inputs(config)
+        results: dict[str, LoopResult] = {}
+        for name, variant in config.runs():
+            self.announce(f"{self.title(variant)} ({name}) → {variant.run_dir}")
+            trained = self.train_one(variant, inputs)
+            results[name] = LoopResult(
+                RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
+                inputs.metric.name, inputs.metric.proxy,
+            )
+        main = results.pop("main")
+        main.variants = results
+        main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases)
+        return main

@@ -1,0 +1,134 @@
+"""Adding a method or a trainer is one new module plus one registry entry: this file is
+that module for a toy method and a toy trainer, and each test adds the entry and shows
+every reader of the registry (eval runner, service catalog, run browser) picking it up."""
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from fakes import ScriptedLLM
+from test_eval_runner import fake_models, sample_config
+
+from tailor.data.schema import Example
+from tailor.eval.runner import run_eval
+from tailor.methods.base import Answer, Method
+from tailor.methods.registry import METHODS, MethodConfig, MethodInfo, register
+from tailor.metrics import Metric, MetricRun, Score
+from tailor.pool import ModelPool
+from tailor.runs import RunFolder
+from tailor.service.catalog import ModelCatalog
+from tailor.train.loop import LoopInputs, LoopTrainer
+from tailor.train.stages import LoopConfig, Run
+from tailor.train.trainers import TRAINERS, TrainerEntry, label_of
+
+# --- the toy method's module ------------------------------------------------------------------
+
+
+class Shout(Method):
+    """Answers the question in capitals, through the generator."""
+
+    name = "shout"
+
+    def __init__(self, llm):
+        self.llm = llm
+
+    def answer_batch(self, examples: list[Example]) -> list[Answer]:
+        return [Answer(example.question.upper(), {"shouted": True}) for example in examples]
+
+
+def build_shout(config: MethodConfig) -> Method:
+    return Shout(config.llm)
+
+
+@pytest.fixture
+def shout():
+    info = register(MethodInfo("shout", build_shout, "the question, in capitals", retriever=False))
+    yield info
+    METHODS.pop("shout")
+
+
+def test_a_registered_method_runs_in_tailor_eval_and_is_served(tmp_path, shout):
+    generator, judge = fake_models()
+    result = run_eval(sample_config(tmp_path, methods=["nopers", "shout"]), generator=generator, judge=judge)
+    assert [r.method for r in result.runs] == ["nopers", "shout"]
+    traces = (tmp_path / "run" / "sample" / "test" / "shout" / "traces.jsonl").read_text()
+    assert '"shouted": true' in traces and not re.search("[a-z]", traces.split('"answer": "')[1].split('"')[0])
+    catalog = ModelCatalog(tmp_path)
+    assert "shout" in catalog.names() and catalog.resolve("shout").method == "shout"
+
+
+# --- the toy trainer's module -----------------------------------------------------------------
+
+
+class Length(Metric):
+    name = "length"
+
+    def score_batch(self, examples, responses):
+        return MetricRun(self.name, [e.id for e in examples], [Score(min(1.0, len(r) / 100)) for r in responses])
+
+
+@dataclass
+class ToyResult:
+    validation: list[float]
+    best_iteration: int
+    best_adapter: str | None
+
+
+class ToyTrainer(LoopTrainer):
+    """Validates the untrained policy and keeps it: the smallest loop there is."""
+
+    kind, config_class = "toy", LoopConfig
+
+    def train_one(self, config: LoopConfig, inputs: LoopInputs) -> ToyResult:
+        run = Run.open(config, {"policy": inputs.policy}, inputs.metric, inputs.retriever, None, self.kind)
+        validation = [run.validate(0, inputs.valid, None)]
+        best, adapter = run.finish(validation, [None])
+        return ToyResult(validation, best, adapter)
+
+
+@pytest.fixture
+def toy():
+    TRAINERS["toy"] = TrainerEntry("toy", "Toy loop", f"{__name__}:ToyTrainer", None, "validate the untrained policy")
+    yield TRAINERS["toy"]
+    TRAINERS.pop("toy")
+
+
+def test_a_registered_trainer_runs_with_the_shared_shape_and_is_named_by_the_browser(tmp_path, toy):
+    config = LoopConfig(train_limit=2, valid_limit=2, iterations=1, k=2, run_dir=tmp_path / "toy", variants={"short": {"answer_max_tokens": 8}})
+    pool = ModelPool(config.policy)
+    pool.provide(config.policy, ScriptedLLM(lambda request, params, j: 'An answer long enough to score."}'))
+    pool.provide_metric(Length(), name=config.metric)
+    result = toy.trainer(config, pool).run()
+    assert result.kind == "toy" and result.validation == [pytest.approx(0.31)] and result.best_iteration == 0
+    assert set(result.variants) == {"short"} and result.variants["short"].run_dir == tmp_path / "toy" / "short"
+    assert RunFolder(tmp_path / "toy").kind() == "toy" and label_of("toy") == "Toy loop"
+    assert result.report.markdown.exists() and "Toy" not in result.lines()[0]
+
+
+# --- one command per trainer, documented by its config ------------------------------------------
+
+
+def test_every_trainer_has_a_command_whose_help_lists_its_recipe_keys():
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    for kind, entry in TRAINERS.items():
+        config_class = entry.trainer.config_class
+        undocumented = [name for name, field in config_class.model_fields.items() if not field.description]
+        assert undocumented == [], kind
+        shown = CliRunner().invoke(app, ["train", kind, "--help"], env={"COLUMNS": "250", "TAILOR_PROGRESS": "0"})
+        assert shown.exit_code == 0 and entry.summary.split(":")[0] in shown.output
+        if entry.recipe:
+            assert all(f"{name}:" in shown.output for name in config_class.model_fields), kind
+
+
+def test_eval_and_sampling_settings_are_documented_in_their_schema():
+    from tailor.eval.config import DatasetSpec, EvalConfig, MethodSpec
+    from tailor.llm import LLMConfig
+    from tailor.methods import AnswerConfig
+    from tailor.train.grpo import GRPOSettings
+
+    for config_class in (EvalConfig, MethodSpec, DatasetSpec, LLMConfig, AnswerConfig, GRPOSettings):
+        properties = config_class.model_json_schema()["properties"]
+        assert [name for name, field in properties.items() if "description" not in field] == [], config_class.__name__
