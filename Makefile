@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llamacpp install-browser demo test bench clean
+.PHONY: install install-llamacpp install-browser install-wordnet demo test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ install-browser: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 	$(BIN)/pip install --quiet playwright
 
+# METEOR in LongLaMP reports: Debian's WordNet 3.0 (run as root); without it reports say
+# METEOR is not available
+install-wordnet:
+	test -f /usr/share/wordnet/index.sense || (apt-get update && apt-get install -y wordnet-base wordnet-sense-index)
+
 # the main job on the bundled sample, CPU recipes: the PlanPers planner, VAC (trained and
 # frozen feedback), then the five methods on the test split in one table (about 45 minutes;
 # every step resumes, and a rerun reads everything back)
@@ -42,7 +47,7 @@ demo: $(STAMP)
 	@echo "  curl -X PUT localhost:8080/v1/users/u1 -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"items\": [{\"text\": \"I keep two beehives in Oslo\"}]}'"
 	@echo "  curl localhost:8080/v1/chat/completions -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"model\": \"vac:runs/vac-sample\", \"user\": \"u1\", \"messages\": [{\"role\": \"user\", \"content\": \"How do I keep my bees calm?\"}]}'"
 
-test: $(STAMP) install-browser
+test: $(STAMP) install-browser install-wordnet
 	$(BIN)/python -m pytest
 
 # performance benchmarks: each script prints its table(s) and writes bench/results/<name>.json

@@ -53,15 +53,15 @@ def test_all_aspect_prompts_go_out_as_one_batch():
     assert batches == [3]
 
 
-def test_unparseable_grades_are_retried_then_counted_not_scored():
+def test_unparseable_grades_are_retried_then_counted_as_zero_as_the_benchmark_does():
     judge = ScriptedLLM(aspect_judge_reply)
     examples = [example("e1", "alpha", "broken"), example("e2", "broken")]
     run = AspectJudge(judge).score_batch(examples, ["r1", "r2"])
-    assert run.scores[0].value == 1.0  # only the readable grade counts
-    assert run.scores[0].details["failed_aspects"] == 1
-    assert run.scores[1].value is None
-    assert run.failed_judgments == 2 and run.failed_examples == 1
-    assert run.mean == 1.0  # the unscored example is left out, not counted as 0
+    assert run.scores[0].value == 0.5  # the ungraded aspect counts 0, as in the benchmark's evaluator
+    assert run.scores[0].details["failed_aspects"] == 1 and run.scores[0].details["graded_only"] == 1.0
+    assert run.scores[1].value == 0.0 and run.scores[1].details["graded_only"] is None
+    assert run.failed_judgments == 2  # counted and shown beside the headline
+    assert run.mean == 0.25 and run.graded_only_mean == 1.0
     broken_calls = [p for r, p, _ in judge.received if "- broken" in r.messages[-1].content]
     assert [p.temperature for p in broken_calls] == [0.0, 0.0, 0.3, 0.3, 0.6, 0.6]
 

@@ -37,3 +37,22 @@ def test_a_misspelt_field_fails_naming_the_file_and_the_field(tmp_path):
 
 def test_every_recipe_has_a_command():
     assert all(any(p.name.startswith(prefix) for prefix in SETTINGS) for p in CONFIGS.glob("*.yaml"))
+
+
+def test_a_misspelt_judge_setting_fails_when_the_recipe_loads(tmp_path):
+    recipe = tmp_path / "lampqa-typo.yaml"
+    recipe.write_text((CONFIGS / "lampqa-paper.yaml").read_text().replace("retry_rule: benchmark", "retry_rul: benchmark"))
+    with pytest.raises(TailorError, match="metric_options.retry_rul: Extra inputs are not permitted"):
+        EvalConfig.from_yaml(recipe)
+
+
+def test_the_paper_recipes_judge_as_the_benchmark_does():
+    from tailor.metrics.aspect import JudgeSettings
+
+    for name in ("lampqa-paper.yaml", "rest-em-paper.yaml"):
+        config = settings_for(CONFIGS / name).from_yaml(CONFIGS / name)
+        judge = JudgeSettings(**config.metric_options)
+        assert (judge.max_attempts, judge.temperature, judge.temperature_step, judge.retry_rule, judge.top_p, judge.max_tokens) == (101, 0.0, 0.1, "benchmark", 0.95, 4096)
+    table = EvalConfig.from_yaml(CONFIGS / "lampqa-paper.yaml")
+    assert table.significance == "best-baseline" and "offline-rl" in table.baseline_rows
+    assert {m.key: str(m.policy_run) for m in table.methods if m.policy_run}["offline-rl"] == "runs/rest-em-paper"

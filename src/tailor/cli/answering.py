@@ -1,5 +1,6 @@
 """``tailor answer``, ``tailor demo``, ``tailor eval`` and ``tailor score``."""
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -100,7 +101,7 @@ def eval_command(
     result = run_eval(EvalConfig.from_yaml(config).with_overrides(listed(methods), listed(split), limit, out))
     report = write_report(result)
     for table in report.benchmark:
-        print_table(f"LaMP benchmark / {table.split}", table.header(), table.body())
+        print_table(table.title(), table.header(), table.body())
     for table in report.tables:
         print_table(f"{table.dataset} / {table.split} ({table.metric})", table.header(), table.body())
     console.print(metric_line(result))
@@ -116,21 +117,26 @@ def score(
     data: Annotated[Path, typer.Option(help="the dataset the responses answer (any supported format)")],
     split: Split = None,
     fmt: Format = "auto",
-    metric: Annotated[str, typer.Option(help=", ".join(METRICS) + " (aspect: the LaMP-QA judge; similarity: LongLaMP's)")] = "aspect",
+    metric: Annotated[Optional[str], typer.Option(help=", ".join(METRICS) + " (default: the task's, else aspect, the LaMP-QA judge)")] = None,
+    task: Annotated[Optional[str], typer.Option(help="LaMP-2, LaMP-3, LaMP-5, LaMP-7 or LongLaMP: also the numbers that benchmark reports")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of text")] = False,
     judge_backend: Backend = "hf",
     judge_model: Annotated[str, typer.Option(help="judge model name, local path or hub id")] = "smollm2-135m-instruct",
     judge_base_url: BaseUrl = None,
     out: Annotated[Optional[Path], typer.Option(help="folder for scores.json (default: next to the responses)")] = None,
 ) -> None:
-    """Score responses made by any system with a LaMP-QA or LongLaMP metric."""
+    """Score responses made by any system with a LaMP-QA, LaMP or LongLaMP metric; the
+    headline is the benchmark's own number."""
     from tailor.data import load_examples
     from tailor.data.responses import read_responses
-    from tailor.eval.results import scores_document
+    from tailor.eval.results import score_summary, scores_document
     from tailor.io import atomic_write_json
     from tailor.llm import LLMConfig
+    from tailor.metrics.lamp import LAMP_TASK_METRIC, task_report
     from tailor.pool import ModelPool
     from tailor.runs import UnitFolder
 
+    metric = metric or LAMP_TASK_METRIC.get(task or "", "aspect")
     if metric not in METRICS:
         raise TailorError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     examples = {e.id: e for e in load_examples(data, fmt, split)}
@@ -144,9 +150,18 @@ def score(
     run = scorer.score_batch(chosen, [outputs[e.id] for e in chosen])
     target = UnitFolder(out or responses.parent).scores
     atomic_write_json(target, scores_document(run, scorer.proxy))
+    benchmark = task_report(task, [e.reference or "" for e in chosen], [outputs[e.id] for e in chosen]) if task else {}
+    summary = score_summary(run, scorer.proxy, benchmark)
+    if as_json:
+        print(json.dumps(summary))
+        return
     label = " (proxy metric, not the benchmark's judge)" if scorer.proxy else ""
     console.print(f"{run.metric}{label}: mean {run.mean:.4f} over {len(chosen) - run.failed_examples} of {len(chosen)} responses")
+    if summary["score_graded_only"] != summary["score"]:
+        console.print(f"mean over graded aspects only: {summary['score_graded_only']:.4f} (the headline counts an ungraded aspect 0, as the benchmark does)")
     console.print(f"unscored examples: {run.failed_examples}; unreadable judgments: {run.failed_judgments} of {run.judgments}")
+    for name, value in benchmark.items():
+        console.print(f"{task} {name}: {'–' if value is None else round(value, 4)}")
     if len(chosen) < len(examples):
         console.print(f"[yellow]{len(examples) - len(chosen)} examples of {data} have no response[/]")
     console.print(f"scores -> {target}")

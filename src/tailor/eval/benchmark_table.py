@@ -1,4 +1,4 @@
-"""The LaMP benchmark's own numbers, in the shapes of RPO's tables: Table 2 (methods ×
+"""The benchmarks' own numbers (LaMP's, LongLaMP's), in the shapes of RPO's tables: Table 2 (methods ×
 task, setting and reported metric) and, when the rows use different generators, Table 6
 (task and metric × generator: a trained reflection model or summary kept fixed while the
 base model changes). Built from the runs of datasets that name a LaMP ``task``."""
@@ -9,7 +9,11 @@ from tailor.metrics.lamp import REPORTED
 from tailor.eval.results import EvalResult
 from tailor.render import markdown_table
 
-LABELS = {"accuracy": "Acc.", "macro_f1": "F1", "mae": "MAE", "rmse": "RMSE", "rouge-1": "R-1", "rouge-l": "R-L"}
+LABELS = {
+    "accuracy": "Acc.", "macro_f1": "F1", "mae": "MAE", "rmse": "RMSE", "rouge-1": "R-1", "rouge-l": "R-L",
+    "parsed": "parsed (share)", "mae_lenient": "MAE, lenient reader (extra)",
+    "bleu": "BLEU", "rouge-2": "R-2", "rouge-lsum": "R-Lsum", "meteor": "METEOR", "pairs": "pairs scored", "skipped": "empty pairs skipped",
+}
 
 
 def metric_label(metric: str) -> str:
@@ -21,6 +25,7 @@ class BenchmarkTable:
     """One evaluation split: ``values[method][(dataset, metric)]``, columns in config order."""
 
     split: str
+    families: set[str] = field(default_factory=set)  # LaMP, LongLaMP
     columns: list[tuple[str, str]] = field(default_factory=list)  # (dataset, reported metric)
     values: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     generators: dict[str, str | None] = field(default_factory=dict)  # method -> its generator
@@ -32,6 +37,9 @@ class BenchmarkTable:
     def cell(self, method: str, column: tuple[str, str]) -> str:
         value = self.values[method].get(column)
         return "–" if value is None else f"{value:.3f}"
+
+    def title(self) -> str:
+        return f"{' and '.join(sorted(self.families))} benchmark / {self.split}"
 
     def header(self) -> list[str]:
         """Table 2's shape: a row per method; a column per dataset and reported metric."""
@@ -62,6 +70,7 @@ def build_benchmark_tables(result: EvalResult) -> list[BenchmarkTable]:
         if run.task_scores is None:
             continue
         table = tables.setdefault(run.split, BenchmarkTable(run.split))
+        table.families.add("LongLaMP" if run.task == "LongLaMP" else "LaMP")
         for metric, value in run.task_scores.items():
             column = (run.dataset, metric)
             if column not in table.columns:
@@ -74,7 +83,9 @@ def build_benchmark_tables(result: EvalResult) -> list[BenchmarkTable]:
 def render_benchmark_markdown(tables: list[BenchmarkTable]) -> list[str]:
     lines = []
     for table in tables:
-        lines += [f"## LaMP benchmark / {table.split}", "", "The numbers the LaMP benchmark reports, over each whole response set (↑: higher is better).", ""]
+        lines += [f"## {table.title()}", "", "The numbers the benchmark reports, over each whole response set (↑: higher is better).", ""]
+        if any(m == "meteor" and row.get((d, m)) is None for d, m in table.columns for row in table.values.values()):
+            lines += ["METEOR is not available (–): no WordNet is installed (`make install-wordnet`).", ""]
         lines += markdown_table(table.header(), table.body(), 2 if table.swaps_generator else 1) + [""]
         if table.swaps_generator:
             lines += [f"### By generator / {table.split}", "", "The same numbers with a column per method and the base model it ran on.", ""]

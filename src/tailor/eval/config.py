@@ -2,6 +2,7 @@
 results table) and the datasets with their splits."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -12,7 +13,7 @@ from tailor.methods import AnswerConfig
 from tailor.methods.registry import ADAPTER_ROLES, METHODS, method_info
 from tailor.methods.trained import kept_policy, trained_adapter
 from tailor.metrics.lamp import LAMP_TASK_METRIC, LampTask
-from tailor.metrics import MetricName, check_judge
+from tailor.metrics import MetricName, check_judge, check_options
 from tailor.prompts.formats import FormatName
 
 
@@ -102,11 +103,11 @@ class DatasetSpec(BaseModel):
     format: str = Field(default="auto", description="auto, lampqa, lamp, longlamp or jsonl")
     splits: list[str] = Field(default_factory=lambda: ["test"], min_length=1, description="the splits to answer")
     name: str | None = Field(default=None, description="the dataset's results folder (default: the path's stem)")
-    task: LampTask | None = Field(default=None, description="a LaMP task: its metric, and the benchmark's numbers in the report")
+    task: LampTask | None = Field(default=None, description="a LaMP task (its metric, and the benchmark's numbers in the report), or LongLaMP (its numbers in the report)")
     metric: MetricName | None = Field(default=None, description="replaces the run-wide metric (default with a task: the task's)")
 
     def metric_or(self, default: str) -> str:
-        return self.metric or (LAMP_TASK_METRIC[self.task] if self.task else default)
+        return self.metric or LAMP_TASK_METRIC.get(self.task) or default
 
     @field_validator("name")
     @classmethod
@@ -133,7 +134,9 @@ class EvalConfig(BaseModel):
     methods: list[MethodSpec] = Field(min_length=1, description="the rows of the table: method names, or specs")
     datasets: list[DatasetSpec] = Field(min_length=1, description="the datasets and their splits")
     answer: AnswerConfig = Field(default=AnswerConfig(), description="k, sampling and the reply format")
-    baseline: str = Field(default="nopers", description="the method key the paired t-tests compare against")
+    baseline: str = Field(default="nopers", description="the baseline row (its key): with significance: baseline, † marks rows that differ from it")
+    baselines: list[str] = Field(default_factory=list, description="the baseline rows; with significance: best-baseline (the default, as the papers' tables), † marks a row significantly better than the best of them in each column (default: [baseline])")
+    significance: Literal["best-baseline", "baseline"] = Field(default="best-baseline", description="best-baseline: better than the best baseline (paired t-test, one row at a time); baseline: differs from the one baseline row (two-sided)")
     limit: int | None = Field(default=None, ge=1, description="at most this many examples per category")
     out: Path = Field(default=Path("runs/eval"), description="the run folder")
     seed: int = Field(default=0, description="seeds generation (replaces answer.seed) and the random-profile draw")
@@ -146,6 +149,7 @@ class EvalConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "EvalConfig":
         self.metric = check_judge(self.metric, self.judge is not None)
+        check_options(self.metric, self.metric_options)
         for dataset in self.datasets:
             check_judge(dataset.metric_or(self.metric), self.judge is not None)
         for what, keys in (("method", [m.key for m in self.methods]), ("dataset", [d.key for d in self.datasets])):
@@ -177,6 +181,10 @@ class EvalConfig(BaseModel):
         if out is not None:
             update["out"] = out
         return self.model_copy(update=update)
+
+    @property
+    def baseline_rows(self) -> list[str]:
+        return self.baselines or [self.baseline]
 
     def answer_for(self, spec: MethodSpec) -> AnswerConfig:
         """The answer settings of one row: the run's seed, the row's k and format."""

@@ -36,17 +36,22 @@ def category_label(category: str) -> str:
 class Cell:
     mean: float | None
     n: int  # examples with a score
-    p_value: float | None = None  # paired t-test against the baseline; None when not tested
+    p_value: float | None = None  # paired t-test against ``against``; None when not tested
+    against: str | None = None  # the baseline row it was tested against
+    reference_mean: float | None = None
+    needs_better: bool = True  # significant only when better (best-baseline), or whenever it differs (baseline)
 
     @property
     def significant(self) -> bool:
-        return self.p_value is not None and self.p_value < ALPHA
+        if self.p_value is None or self.p_value >= ALPHA:
+            return False
+        return not self.needs_better or (self.mean is not None and self.reference_mean is not None and self.mean > self.reference_mean)
 
     def text(self) -> str:
         return number(self.mean) + (DAGGER if self.significant else "")
 
     def as_dict(self) -> dict:
-        return {"mean": self.mean, "n": self.n, "p_value": self.p_value, "significant": self.significant}
+        return {"mean": self.mean, "n": self.n, "p_value": self.p_value, "against": self.against, "significant": self.significant}
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Row:
     failed_examples: int
     failed_judgments: int
     judgments: int
+    graded_only: float | None = None  # judge metrics whose headline counts ungraded items 0: the mean over graded ones
 
 
 @dataclass
@@ -96,29 +102,36 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def build_tables(result: EvalResult) -> list[Table]:
-    """One table per (dataset, split), rows in the order the methods were configured."""
+    """One table per (dataset, split), rows in the order the methods were configured. Each
+    cell not of a baseline row is tested against its column's reference: the baseline
+    with the best mean there (``best-baseline``), or the one baseline (``baseline``)."""
     groups: dict[tuple[str, str], list[MethodResult]] = {}
     for run in result.runs:
         groups.setdefault((run.dataset, run.split), []).append(run)
     tables = []
     for (dataset, split), runs in groups.items():
         categories = sorted({c or UNCATEGORIZED for run in runs for c in run.categories.values()})
-        baseline = next((r for r in runs if r.method == result.baseline), None)
-        table = Table(dataset, split, runs[0].metric, categories, baseline_present=baseline is not None)
+        columns = {c: [i for i, cat in runs[0].categories.items() if (cat or UNCATEGORIZED) == c] for c in categories}
+        means = {run.method: {c: _mean([run.values.get(i) for i in ids]) for c, ids in columns.items()} for run in runs}
         for run in runs:
-            tested = baseline is not None and run is not baseline
-            ids_by_category = {c: [i for i, cat in run.categories.items() if (cat or UNCATEGORIZED) == c] for c in categories}
+            means[run.method][MACRO] = _mean(list(means[run.method].values()))
+        baselines = [r for r in runs if r.method in result.reference_rows]
+        table = Table(dataset, split, runs[0].metric, categories, baseline_present=bool(baselines))
+        for run in runs:
+            tested = bool(baselines) and run not in baselines
             cells = {}
-            for category, ids in ids_by_category.items():
+            for column, ids in [*columns.items(), (MACRO, list(run.categories))]:
                 values = [run.values.get(i) for i in ids]
-                p = paired_p_value(run.values, baseline.values, ids) if tested else None
-                cells[category] = Cell(_mean(values), sum(v is not None for v in values), p)
-            macro = _mean([cell.mean for cell in cells.values()])
-            all_p = paired_p_value(run.values, baseline.values, list(run.categories)) if tested else None
-            table.rows.append(Row(
-                run.method, cells, Cell(macro, sum(v is not None for v in run.values.values()), all_p),
-                run.seconds_per_query, run.failed_examples, run.failed_judgments, run.judgments,
-            ))
+                cell = Cell(means[run.method][column], sum(v is not None for v in values))
+                if tested:
+                    reference = max(baselines, key=lambda b: -math.inf if means[b.method][column] is None else means[b.method][column])
+                    cell.p_value = paired_p_value(run.values, reference.values, ids)
+                    cell.against = reference.method
+                    cell.needs_better = result.significance == "best-baseline"
+                    cell.reference_mean = means[reference.method][column]
+                cells[column] = cell
+            macro = cells.pop(MACRO)
+            table.rows.append(Row(run.method, cells, macro, run.seconds_per_query, run.failed_examples, run.failed_judgments, run.judgments, run.graded_only))
         tables.append(table)
     return tables
 
@@ -126,7 +139,10 @@ def build_tables(result: EvalResult) -> list[Table]:
 def metric_line(result: EvalResult) -> str:
     if result.proxy:
         return f"Metric: {result.metric} (proxy metric, not the benchmark's judge)"
-    return f"Metric: {result.metric}" + (f" (judge: {result.judge})" if result.judge else "")
+    line = f"Metric: {result.metric}" + (f" (judge: {result.judge})" if result.judge else "")
+    for what, text in (result.judging or {}).items():
+        line += f"\n\nJudge {what}: {text}"
+    return line
 
 
 def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[BenchmarkTable], contexts: list[ContextTable]) -> str:
@@ -136,19 +152,31 @@ def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[Ben
         lines += [f"## {table.dataset} / {table.split} ({table.metric})", ""]
         lines += markdown_table(table.header(), table.body())
         lines.append("")
-        if table.baseline_present:
-            lines.append(
-                f"{DAGGER}: differs from {result.baseline} with p < {ALPHA} (two-sided paired t-test on the same examples; "
-                f"the average column tests all examples together). Average (macro) is the mean of the category means."
-            )
-        else:
-            lines.append(f"No significance tests: the baseline {result.baseline!r} is not among these methods.")
+        lines.append(significance_note(result, table))
         if any(r.judgments or r.failed_examples for r in table.rows):  # a metric with no judge fails no judgment
             lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
-            lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" for r in table.rows]
+            lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" + graded_note(r) for r in table.rows]
         lines.append("")
     lines += render_context_markdown(contexts)
     return "\n".join(lines)
+
+
+def significance_note(result: EvalResult, table: Table) -> str:
+    """What † means in this table."""
+    if not table.baseline_present:
+        return f"No significance tests: no baseline row ({', '.join(result.reference_rows)}) is among these methods."
+    test = f"paired t-test on the same examples, p < {ALPHA}; the average column tests all examples together"
+    if result.significance == "best-baseline":
+        return (f"{DAGGER}: significantly better than the best baseline in that column, among {', '.join(result.reference_rows)} "
+                f"({test}). Average (macro) is the mean of the category means.")
+    return f"{DAGGER}: differs from {result.baseline} (two-sided {test}). Average (macro) is the mean of the category means."
+
+
+def graded_note(row: Row) -> str:
+    """For a judge whose headline counts an ungraded aspect 0: the mean over graded ones."""
+    if row.graded_only is None or not row.failed_judgments:
+        return ""
+    return f" (the headline counts them 0, as the benchmark does; mean over graded aspects only: {number(row.graded_only)})"
 
 
 def report_document(result: EvalResult, tables: list[Table], benchmark: list[BenchmarkTable], contexts: list[ContextTable]) -> dict:
@@ -157,7 +185,10 @@ def report_document(result: EvalResult, tables: list[Table], benchmark: list[Ben
         "proxy": result.proxy,
         "judge": result.judge,
         "generator": result.generator,
+        "judging": result.judging,
         "baseline": result.baseline,
+        "baselines": result.reference_rows,
+        "significance": result.significance,
         "alpha": ALPHA,
         "tables": [
             {
@@ -174,6 +205,7 @@ def report_document(result: EvalResult, tables: list[Table], benchmark: list[Ben
                         "failed_examples": r.failed_examples,
                         "failed_judgments": r.failed_judgments,
                         "judgments": r.judgments,
+                        "graded_only": r.graded_only,
                     }
                     for r in t.rows
                 ],

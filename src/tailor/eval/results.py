@@ -2,7 +2,7 @@
 what answering cost, and what ``scores.json`` holds."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor.llm import LLMConfig
@@ -27,6 +27,7 @@ class MethodResult:
     resumed: bool  # answers and scores were both read back from an earlier run
     metric: str = ""
     proxy: bool = False
+    graded_only: float | None = None  # the mean over graded items only, where the headline counts ungraded ones 0
     method_name: str = ""  # the method the row runs (``method`` is its label)
     generator: str | None = None
     task: str | None = None  # the LaMP task, when the dataset is one
@@ -49,8 +50,15 @@ class EvalResult:
     generator: str
     judge: str | None
     runs: list[MethodResult]
+    judging: dict | None = None  # the judge's sampling and retry schedule, and the aspect judge's template (name and hash)
     generator_calls: int = 0  # model calls made by this invocation
     judge_calls: int = 0
+    baselines: list[str] = field(default_factory=list)  # the rows † is measured against (default: [baseline])
+    significance: str = "best-baseline"  # or baseline (EvalConfig.significance)
+
+    @property
+    def reference_rows(self) -> list[str]:
+        return self.baselines or [self.baseline]
 
 
 
@@ -61,12 +69,30 @@ def scores_document(run: MetricRun, proxy: bool, fingerprint: str | None = None)
         "metric": run.metric,
         "proxy": proxy,
         "mean": _finite(run.mean),
+        "mean_graded_only": _finite(run.graded_only_mean),
         "examples": len(run.scores),
         "failed_examples": run.failed_examples,
         "failed_judgments": run.failed_judgments,
         "judgments": run.judgments,
         "scores": {qid: {"value": s.value, "details": s.details} for qid, s in run.by_id().items()},
     }
+
+
+def score_summary(run: MetricRun, proxy: bool, benchmark: dict | None = None) -> dict:
+    """One response set's totals as ``tailor score --json`` prints them: the headline (the
+    benchmark's number), the mean over graded items only, what failed, and the numbers the
+    benchmark reports over the whole set (LaMP, LongLaMP) when it has a task."""
+    summary = {
+        "metric": run.metric,
+        "proxy": proxy,
+        "score": _finite(run.mean),
+        "score_graded_only": _finite(run.graded_only_mean),
+        "failed_judgments": run.failed_judgments,
+        "judgments": run.judgments,
+        "failed_examples": run.failed_examples,
+        "examples": len(run.scores),
+    }
+    return summary | (benchmark or {})
 
 
 def _finite(value: float) -> float | None:

@@ -53,12 +53,27 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
         metric=", ".join(dict.fromkeys(r.metric for r in results)),
         proxy=any(r.proxy for r in results),
         baseline=config.baseline,
+        baselines=config.baseline_rows if config.significance == "best-baseline" else [config.baseline],
+        significance=config.significance,
         generator=describe(config.generator),
         judge=describe(config.judge) if any(m not in JUDGELESS for m in metrics) else None,
         runs=results,
+        judging=judging(config, metrics),
         generator_calls=models.generator_calls,
         judge_calls=models.judge_calls,
     )
+
+
+def judging(config: EvalConfig, metrics: list[str]) -> dict | None:
+    """How the grading judges (aspect, direct) sampled and retried, and which template the
+    aspect judge read, for the report; None when no such judge ran."""
+    from tailor.metrics.aspect import JudgeSettings
+
+    graded = [m for m in metrics if m in ("aspect", "direct")]
+    if not graded:
+        return None
+    settings = JudgeSettings(**(config.metric_options if config.metric in graded else {}))
+    return {"schedule": settings.describe(), **({"template": settings.prompt.describe()} if "aspect" in graded else {})}
 
 
 def check_adapters(config: EvalConfig, pending: list[Unit]) -> None:

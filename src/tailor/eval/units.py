@@ -17,6 +17,7 @@ from tailor.llm import LLM, LLMConfig
 from tailor.llm.base import adapter_fingerprint
 from tailor.methods.registry import ADAPTER_ROLES, MethodConfig, make_method, method_info
 from tailor.metrics import JUDGELESS
+from tailor.metrics.registry import CONVENTION
 from tailor.metrics.lamp import task_report
 from tailor.pipeline import answer_examples
 from tailor.pool import ModelPool
@@ -161,6 +162,7 @@ class Unit:
             resumed=resumed,
             metric=scores["metric"],
             proxy=bool(scores["proxy"]),
+            graded_only=scores.get("mean_graded_only"),
             method_name=self.spec.name,
             generator=describe(self.spec.generator or self.config.generator),
             task=self.task,
@@ -220,6 +222,7 @@ def plan(config: EvalConfig) -> list[Unit]:
             "metric": metric,
             "options": config.metric_options if metric == config.metric else {},
             "judge": _llm_identity(config.judge) if metric not in JUDGELESS else None,
+            **({"convention": CONVENTION[metric]} if metric in CONVENTION else {}),
         }
         for split in dataset.splits:
             pool = _load_split(dataset, split)

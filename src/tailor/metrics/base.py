@@ -37,6 +37,14 @@ class MetricRun:
         values = [s.value for s in self.scores if s.value is not None]
         return mean(values) if values else float("nan")
 
+    @property
+    def graded_only_mean(self) -> float:
+        """For judges whose headline counts ungraded items as 0 (the aspect judge): the mean
+        over what was graded; otherwise the headline mean."""
+        values = [s.details.get("graded_only", s.value) for s in self.scores]
+        known = [v for v in values if v is not None]
+        return mean(known) if known else float("nan")
+
     def by_id(self) -> dict[str, Score]:
         return dict(zip(self.ids, self.scores))
 

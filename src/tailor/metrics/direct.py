@@ -6,7 +6,6 @@ from tailor.metrics.aspect import JudgeSettings, require_hidden
 from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
-from tailor.llm.types import SamplingParams
 from tailor.prompts.judge import DIRECT_SCORES, direct_request
 from tailor.prompts.retry import generate_parsed
 
@@ -21,9 +20,9 @@ class DirectJudge(Metric):
         for example in examples:
             require_hidden(example, aspects=False)
         requests = [direct_request(e.question, e.narrative, r) for e, r in zip(examples, responses, strict=True)]
-        params = SamplingParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         batch = generate_parsed(
-            self.llm, requests, params, lambda t: read_choice(t, "score", DIRECT_SCORES), self.settings.max_attempts, description="judging responses"
+            self.llm, requests, self.settings.params(), lambda t: read_choice(t, "score", DIRECT_SCORES), self.settings.max_attempts,
+            self.settings.temperature_step, description="judging responses", rule=self.settings.retry_rule,
         )
         scores = [Score(p.value, {"raw": p.raw, "attempts": p.attempts}) for p in batch.items]
         return MetricRun(self.name, [e.id for e in examples], scores, failed_judgments=batch.failures, judgments=len(requests))

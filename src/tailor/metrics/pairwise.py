@@ -9,7 +9,6 @@ from tailor.data.schema import Example
 from tailor.metrics.aspect import JudgeSettings, require_hidden
 from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
-from tailor.llm.types import SamplingParams
 from tailor.prompts.judge import pairwise_request
 from tailor.prompts.retry import generate_parsed
 
@@ -53,9 +52,9 @@ class PairwiseJudge:
         for example, a, b in zip(examples, responses_a, responses_b, strict=True):
             require_hidden(example, aspects=False)
             requests += [pairwise_request(example.question, example.narrative, a, b), pairwise_request(example.question, example.narrative, b, a)]
-        params = SamplingParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens, seed=self.settings.seed)
         batch = generate_parsed(
-            self.llm, requests, params, lambda t: read_choice(t, "better", (1.0, 2.0)), self.settings.max_attempts, description="pairwise judging"
+            self.llm, requests, self.settings.params(), lambda t: read_choice(t, "better", (1.0, 2.0)), self.settings.max_attempts,
+            self.settings.temperature_step, description="pairwise judging", rule=self.settings.retry_rule,
         )
         verdicts, details = [], []
         for i in range(len(examples)):

@@ -6,6 +6,9 @@ from tailor.names import METRICS
 ROUGE = {"rouge-l": "rougeL", "rouge-1": "rouge1"}
 LAMP = ("accuracy", "rating")  # LaMP-2 / LaMP-3 (tailor.metrics.lamp)
 JUDGELESS = ("proxy", *ROUGE, *LAMP)  # metrics computed without a judge model
+# Metrics whose numbers changed when they were brought in line with the benchmarks'
+# evaluators: scores saved under an older convention are computed again.
+CONVENTION = {"aspect": 2, "accuracy": 2, "rating": 2, "rouge-l": 2, "rouge-1": 2}
 
 
 def check_judge(metric: str | None, has_judge: bool) -> str:
@@ -15,6 +18,21 @@ def check_judge(metric: str | None, has_judge: bool) -> str:
     if metric not in JUDGELESS and not has_judge:
         raise ValueError(f"metric {metric!r} needs a judge model (set `judge`), or use one of {', '.join(JUDGELESS)}")
     return metric
+
+
+def check_options(metric: str, options: dict) -> None:
+    """ValueError naming the key when a judge metric's options are not its settings', so a
+    recipe fails when it loads, not when its judge first runs."""
+    if metric in ("aspect", "direct") and options:
+        from pydantic import ValidationError
+
+        from tailor.metrics.aspect import JudgeSettings
+
+        try:
+            JudgeSettings(**options)
+        except ValidationError as err:
+            problems = "; ".join(f"metric_options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise ValueError(problems) from None
 
 
 def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:

@@ -1,27 +1,62 @@
-"""Judge prompts for LaMP-QA (our wording). Judges are the only prompts that read the
-hidden narrative ("details") and rubric aspects. Each asks for a small JSON object and
-starts the reply with its key, so that even a small judge answers in that shape."""
+"""Judge prompts for LaMP-QA (our wording; the aspect judge's is a template file that a
+recipe may replace). Judges are the only prompts that read the hidden narrative
+("details") and rubric aspects. Each asks for a small JSON object and starts the reply
+with its key, so that even a small judge answers in that shape."""
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailor.data.schema import Aspect
+from tailor.errors import TailorError
 from tailor.llm.types import ChatRequest
 
 ASPECT_SCORES = (0, 1, 2)
 DIRECT_SCORES = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_ASPECT_TEMPLATE = Path(__file__).parent / "templates" / "aspect_judge.txt"
+TEMPLATE_FIELDS = ("question", "narrative", "aspect", "reason", "evidence", "response", "output_key")
 
 
-def aspect_request(question: str, details: str, response: str, aspect: Aspect) -> ChatRequest:
-    return ChatRequest.of(
-        "You grade how well an answer serves one specific need of the person who asked.\n\n"
-        f"The person's question:\n{question}\n\n"
-        f"What they wrote about their situation and needs:\n{details}\n\n"
-        f"The need to check:\n- {aspect.aspect}\n- why it matters to them: {aspect.reason}\n"
-        f"- where they said so: \"{aspect.evidence}\"\n\n"
-        f"The answer to grade:\n{response}\n\n"
-        "Grade only this need. 0 = the answer ignores it; 1 = the answer touches it but "
-        "vaguely, partly or generically; 2 = the answer deals with it clearly and concretely "
-        'for this person. Reply with JSON only: {"score": 0, 1 or 2}.',
-        prefill='{"score": ',
-    )
+class AspectPrompt(BaseModel):
+    """The aspect judge's prompt: a template file (ours by default; any other, e.g. the
+    benchmark's own wording put into this form) with the placeholders ``{question}``,
+    ``{narrative}``, ``{aspect}``, ``{reason}``, ``{evidence}``, ``{response}`` and
+    ``{output_key}`` (literal braces doubled), the JSON key the grade comes back under,
+    and an optional system message. Reports name the template and its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    template: Path = Field(default=DEFAULT_ASPECT_TEMPLATE, description="the prompt template file")
+    output_key: str = Field(default="score", description="the JSON key the judge answers with (the benchmark's prompt asks for match_score)")
+    system: str | None = Field(default=None, description="a system message for the judge")
+
+    @cached_property
+    def text(self) -> str:
+        try:
+            text = Path(self.template).read_text(encoding="utf-8").removesuffix("\n")
+        except OSError as err:
+            raise TailorError(f"judge template {self.template}: {err.strerror or err}") from err
+        try:
+            text.format(**{name: "" for name in TEMPLATE_FIELDS})
+        except (KeyError, IndexError, ValueError) as err:
+            raise TailorError(f"judge template {self.template}: placeholders are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} (double other braces): {err}") from err
+        return text
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.template} (sha256 {self.digest}, key {self.output_key!r}{', with a system message' if self.system else ''})"
+
+    def request(self, question: str, details: str, response: str, aspect: Aspect) -> ChatRequest:
+        content = self.text.format(
+            question=question, narrative=details, aspect=aspect.aspect, reason=aspect.reason, evidence=aspect.evidence,
+            response=response, output_key=self.output_key,
+        )
+        return ChatRequest.of(content, system=self.system, prefill=f'{{"{self.output_key}": ')
 
 
 def direct_request(question: str, details: str, response: str) -> ChatRequest:

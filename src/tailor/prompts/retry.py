@@ -3,12 +3,28 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from tailor.llm.base import LLM
 from tailor.llm.types import ChatRequest, SamplingParams
 
 T = TypeVar("T")
+RetryRule = Literal["capped", "benchmark"]
+
+
+def attempt_temperatures(start: float, step: float, attempts: int, rule: RetryRule = "capped") -> list[float]:
+    """The temperature of each attempt. ``capped``: ``start + a * step``, at most 1.0.
+    ``benchmark`` (LaMP-QA's evaluator): after each round the temperature rises by
+    ``step`` while it is below 1.0, added up as floats, so from 0 in steps of 0.1 the
+    last rise starts just under 1.0 and ends near 1.1."""
+    if rule == "capped":
+        return [min(1.0, start + a * step) for a in range(attempts)]
+    temperatures, current = [], start
+    for _ in range(attempts):
+        temperatures.append(current)
+        if current < 1.0:
+            current += step
+    return temperatures
 
 
 @dataclass
@@ -44,15 +60,15 @@ def generate_parsed(
     temperature_step: float = 0.3,
     adapter: str | None = None,
     description: str = "generating",
+    rule: RetryRule = "capped",
 ) -> ParsedBatch[T]:
     """``parse`` (one for all requests, or one per request) raises ``ValueError`` on bad
-    output; it reads the request's prefill followed by the completion. Attempt ``a`` samples at ``temperature + a *
-    temperature_step`` (at most 1.0) with seed ``seed + a``."""
+    output; it reads the request's prefill followed by the completion. Attempt ``a``
+    samples at the ``rule``'s temperature (``attempt_temperatures``) with seed ``seed + a``."""
     parsers = [parse] * len(requests) if callable(parse) else list(parse)
     items: list[Parsed[T] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
-    for attempt in range(max_attempts):
-        temperature = min(1.0, params.temperature + attempt * temperature_step)
+    for attempt, temperature in enumerate(attempt_temperatures(params.temperature, temperature_step, max_attempts, rule)):
         seed = (params.seed or 0) + attempt if attempt else params.seed
         tried = params.model_copy(update={"temperature": temperature, "seed": seed, "n": 1})
         label = description if attempt == 0 else f"{description} (retry {attempt})"

@@ -20,7 +20,7 @@ from tailor.data import SAMPLE_LAMPQA
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import TailorError
 from tailor.metrics import Metric
-from tailor.metrics import MetricName, check_judge
+from tailor.metrics import MetricName, check_judge, check_options
 from tailor.io import atomic_write_text
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
@@ -70,6 +70,7 @@ class LoopConfig(BaseModel):
     @model_validator(mode="after")
     def _metric_has_judge(self) -> Self:
         self.metric = check_judge(self.metric, self.judge is not None)
+        check_options(self.metric, self.metric_options)
         return self
 
     @property
