@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from fakes import ScriptedLLM
@@ -47,7 +48,8 @@ class FakeMetric(Metric):
     def revision_score(self, example, response: str) -> float:
         if not response.startswith("Revised"):
             return INITIAL_SCORE
-        return 1.0 if f"seed {self.favourite[example.id]} " in response else 0.1 + 0.01 * int(response.split("seed ")[1].split()[0])
+        seed = re.search(r"seed (\d+)", response)
+        return 1.0 if f"seed {self.favourite[example.id]} " in response else 0.1 + 0.01 * (int(seed.group(1)) if seed else 0)
 
     def score_batch(self, examples, responses):
         self.calls.append(len(examples))
@@ -335,3 +337,38 @@ def test_variants_run_in_their_own_folders(tmp_path, train):
     for bad, message in (({"main": {}}, "plain folder name"), ({"x": {"n_feedbak": 2}}, "variant 'x'")):
         with pytest.raises(TailorError, match=message):
             config.model_copy(update={"variants": bad}).runs()
+
+
+def test_output_that_does_not_parse_never_becomes_a_target_and_is_counted(tmp_path, train, valid):
+    """The feedback model's favourite sample for train[0] never parses (its raw text would
+    score best), nor does the policy's revision of train[1] in stage (f)."""
+    config, policy, feedback, metric, trainer, favourite = setup(tmp_path, train)
+    config = config.model_copy(update={"iterations": 1})
+    first, second = train[0], train[1]
+
+    def broken_feedback(request, params, j):
+        if first.question in request.messages[-1].content and params.seed - params.seed % MAX_ATTEMPTS == favourite[first.id]:
+            return f'"}} note from seed {favourite[first.id]} in the wrong place'
+        return feedback_reply(request, params, j)
+
+    def broken_revision(request, params, j):
+        prompt = request.messages[-1].content
+        if second.question in prompt and "at t=0.0" in prompt:
+            return '"} Revised following: note from seed 0 in the wrong place'
+        return policy_reply(request, params, j)
+
+    policy, feedback = ScriptedLLM(broken_revision, model="policy"), ScriptedLLM(broken_feedback, model="feedback")
+    run(config, train, valid, policy, feedback, metric, trainer)
+    out = tmp_path / "run" / "iter_1"
+    chosen = {row["id"]: row for row in map(json.loads, (out / "chosen_feedback.jsonl").read_text().splitlines())}
+    assert chosen[first.id]["seed"] != favourite[first.id] and chosen[first.id]["score"] < 1.0
+    feedback_job, policy_job = trainer.jobs[:2]
+    assert not any("wrong place" in row["messages"][-1]["content"] for row in feedback_job["rows"])
+    # stage (f): phi's greedy feedback for train[0] (seed 0) does not parse either, and train[1]'s revision does not
+    assert len(policy_job["rows"]) == len(train) - 2 and not any("wrong place" in row["messages"][-1]["content"] for row in policy_job["rows"])
+    stages = json.loads((tmp_path / "run" / "history.json").read_text())["stages"]
+    assert stages["iter_1/feedbacks"]["unparsed"] == 1 and stages["iter_1/revised"]["unparsed"] == 2 and stages["iter_1/initial"]["unparsed"] == 0
+    from tailor.train.report import write_run_report
+
+    report = write_run_report(tmp_path / "run").markdown.read_text()
+    assert "Unparsed (left out)" in report and "| trained: iter_1/revised |" in report

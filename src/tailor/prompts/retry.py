@@ -50,6 +50,16 @@ class ParsedBatch(Generic[T]):
     def retried(self) -> int:
         return sum(p.attempts > 1 for p in self.items)
 
+    @property
+    def texts(self) -> list[str]:
+        """Each value, or the raw text of what never parsed (kept for inspection; callers
+        that train on replies check ``parsed`` first)."""
+        return [p.value if p.ok else p.raw for p in self.items]
+
+    @property
+    def parsed(self) -> list[bool]:
+        return [p.ok for p in self.items]
+
 
 def generate_parsed(
     llm: LLM,

@@ -30,12 +30,12 @@ from tailor.llm.types import SamplingParams
 from tailor.methods.base import Method
 from tailor.methods.popi import PreferenceInference, PreferencePersonalization
 from tailor.prompts.popi import parse_summary, summary_request
-from tailor.prompts.retry import generate_parsed
+from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, sft_row, values, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, sft_row, unparsed_scored, write_jsonl
 
 
 class POPIConfig(LoopConfig):
@@ -92,22 +92,24 @@ class _POPIRun(Run):
         inference = PreferenceInference(self.roles["summarizer"], None, self.summarizer_adapter, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
         return PreferencePersonalization(self.policy_llm, inference, c.answer, adapter)
 
-    def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> list[str]:
+    def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> ParsedBatch[str]:
         c = self.config
         params = SamplingParams(temperature=c.summary_temperature, max_tokens=c.summary_max_tokens, seed=c.sample_seed(j))
         requests = [summary_request(u.profile, c.summary_words) for u in users]
-        return values(generate_parsed(self.roles["summarizer"], requests, params, lambda raw: parse_summary(raw, c.summary_words), c.max_attempts,
-                                      adapter=adapter, description="popi summaries"))
+        return generate_parsed(self.roles["summarizer"], requests, params, lambda raw: parse_summary(raw, c.summary_words), c.max_attempts,
+                               adapter=adapter, description="popi summaries")
 
-    def answer_with(self, examples: list[Example], summaries: list[str | None], adapter: str | None, temperature: float, seed: int) -> list[str]:
+    def answer_with(self, examples: list[Example], summaries: list[str | None], adapter: str | None, temperature: float, seed: int) -> ParsedBatch[str]:
         c = self.config
         fmt = c.reply
         requests = [fmt.request(e.question, None, preferences=s) for e, s in zip(examples, summaries)]
         params = SamplingParams(temperature=temperature, max_tokens=c.answer_max_tokens, seed=seed)
-        return values(generate_parsed(self.policy_llm, requests, params, fmt.parse, c.max_attempts, adapter=adapter, description="popi answers"))
+        return generate_parsed(self.policy_llm, requests, params, fmt.parse, c.max_attempts, adapter=adapter, description="popi answers")
 
-    def scores(self, examples: list[Example], replies: list[str]) -> list[float | None]:
-        return [s.value for s in self.metric.score_batch(examples, [self.config.reply.answer(r) for r in replies]).scores]
+    def scores(self, examples: list[Example], replies: ParsedBatch[str]) -> list[float | None]:
+        """Each reply's score; None for one that did not parse (never ranked, never a target)."""
+        run = self.metric.score_batch(examples, [self.config.reply.answer(r) for r in replies.texts])
+        return [unparsed_scored(s.value, ok) for s, ok in zip(run.scores, replies.parsed)]
 
 
 def train_popi(
@@ -140,12 +142,15 @@ def train_popi(
             baseline = {e.id: s for e, s in zip(train_examples, plain)}
             rows = []
             for j in range(c.n_summaries):
-                summaries = dict(zip((user_key(u) for u in users), run.sample_summaries(users, summarizer, j)))
+                sampled = run.sample_summaries(users, summarizer, j)
+                summaries = dict(zip((user_key(u) for u in users), sampled.texts))
+                ok = dict(zip((user_key(u) for u in users), sampled.parsed))
                 given = [summaries[user_key(e)] for e in train_examples]
                 scored = dict(zip((e.id for e in train_examples), run.scores(train_examples, run.answer_with(train_examples, given, generator, c.answer_temperature, c.seed))))
                 for key, inputs in of_user.items():
                     gains = [scored[e.id] - baseline[e.id] for e in inputs if scored[e.id] is not None and baseline[e.id] is not None]
-                    rows.append({"user": key, "j": j, "summary": summaries[key], "score": mean(gains) if gains else None})
+                    score = mean(gains) if gains else None
+                    rows.append({"user": key, "j": j, "summary": summaries[key], "parsed": ok[key], "score": unparsed_scored(score, ok[key])})
             return rows
 
         sampled = run.stage(f"iter_{t}/summaries", out / "summaries.jsonl", sample_and_reward)
@@ -166,7 +171,10 @@ def train_popi(
             rows = []
             for j in range(c.answers_per_input):
                 replies = run.answer_with(train_examples, given, generator, c.answer_sample_temperature, c.sample_seed(j))
-                rows += [{"id": e.id, "j": j, "summary": s, "reply": r, "score": v} for e, s, r, v in zip(train_examples, given, replies, run.scores(train_examples, replies))]
+                rows += [
+                    {"id": e.id, "j": j, "summary": s, "reply": r, "parsed": ok, "score": v}
+                    for e, s, r, ok, v in zip(train_examples, given, replies.texts, replies.parsed, run.scores(train_examples, replies))
+                ]
             return rows
 
         answers = run.stage(f"iter_{t}/answers", out / "answers.jsonl", sample_answers)

@@ -109,12 +109,12 @@ def _self_training(folder: Path, t: int) -> SelfTraining | None:
 
 
 def _cost_rows(run: LoopSummary) -> list[list[str]]:
-    rows, totals = [], [0.0, 0, 0]
+    rows, totals = [], [0.0, 0, 0, 0]
     for name, stage in run.stages.items():
-        calls, tokens = sum(stage["calls"].values()), sum(stage["tokens"].values())
-        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens)])
-        totals = [totals[0] + stage["seconds"], totals[1] + calls, totals[2] + tokens]
-    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", f"**{totals[1]}**", f"**{totals[2]}**"])
+        calls, tokens, unparsed = sum(stage["calls"].values()), sum(stage["tokens"].values()), stage.get("unparsed", 0)
+        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens), str(unparsed)])
+        totals = [totals[0] + stage["seconds"], totals[1] + calls, totals[2] + tokens, totals[3] + unparsed]
+    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", f"**{totals[1]}**", f"**{totals[2]}**", f"**{totals[3]}**"])
     return rows
 
 
@@ -170,8 +170,10 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
         names = sorted({c for scores in budget.values() for c in scores})
         lines += ["", "## Exploration budget (validation of π_1 per task against m)", ""]
         lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(number(s.get(c)) for c in names), number(_mean(list(s.values())))] for m, s in budget.items()])
-    lines += ["", "## Training cost", "", "Wall time, backend calls and tokens (prompt + completion) per stage; a stage read back from disk costs nothing again.", ""]
-    lines += markdown_table(["Stage", "Seconds", "Backend calls", "Tokens"], [row for r in runs for row in _cost_rows(r)])
+    lines += ["", "## Training cost", ""]
+    lines += ["Wall time, backend calls and tokens (prompt + completion) per stage, and the rows whose model output did not parse "
+              "after every retry: they are left out of every training set and selection. A stage read back from disk costs nothing again.", ""]
+    lines += markdown_table(["Stage", "Seconds", "Backend calls", "Tokens", "Unparsed (left out)"], [row for r in runs for row in _cost_rows(r)])
     if case_file:
         lines += ["", f"Case studies (initial answer, feedback, revision): [{case_file}]({case_file})"]
     return "\n".join(lines) + "\n"

@@ -37,7 +37,7 @@ from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, top_scored, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, top_scored, unparsed_scored, write_jsonl
 
 
 class RestEMConfig(LoopConfig):
@@ -135,10 +135,10 @@ def train_rest_em(
             for j in range(c.samples):
                 seed = c.sample_seed(j)
                 replies = run.answers(train_examples, retrieved, policy, c.sample_temperature, seed)
-                rows += [{"id": e.id, "j": j, "seed": seed, "reply": r} for e, r in zip(train_examples, replies)]
+                rows += [{"id": e.id, "j": j, "seed": seed, "reply": r, "parsed": ok} for e, r, ok in zip(train_examples, replies.texts, replies.parsed)]
             scored = metric.score_batch(train_examples * c.samples, [fmt.answer(row["reply"]) for row in rows])  # sample-major rows
             for row, score in zip(rows, scored.scores):
-                row["score"] = score.value
+                row["score"] = unparsed_scored(score.value, row["parsed"])  # a reply that did not parse is never kept
             return rows
 
         sampled = run.stage(f"iter_{t}/samples", out / "samples.jsonl", sample_and_score)

@@ -142,14 +142,20 @@ def dpo_row(request: ChatRequest, chosen: str, rejected: str) -> dict:
     return {"prompt": prompt, "chosen": [better], "rejected": sft_row(request, rejected)["messages"][-1:]}
 
 
-def values(batch: ParsedBatch[str]) -> list[str]:
-    """Parsed values; unparseable output is kept verbatim (as the answering methods do)."""
-    return [p.value if p.ok else p.raw for p in batch.items]
+def parsed(row: dict) -> bool:
+    """Whether a stage row's model output parsed; rows written before the flag existed did."""
+    return row.get("parsed", True)
+
+
+def unparsed_scored(score, ok: bool):
+    """A reply's score, or None when it did not parse: unparsed output is never a target."""
+    return score if ok else None
 
 
 def top_scored(rows: list[dict], examples: list[Example], limit: int = 1, threshold: float | None = None) -> list[dict]:
     """Per example (in order), its ``limit`` highest-scored rows scoring at least
-    ``threshold``; ties go to the earlier row, and rows without a score never count."""
+    ``threshold``; ties go to the earlier row, and rows without a score (unscored or
+    unparsed) never count."""
     kept = []
     for example in examples:
         scored = [row for row in rows if row["id"] == example.id and row["score"] is not None and (threshold is None or row["score"] >= threshold)]
@@ -210,15 +216,18 @@ class Run:
             return read_jsonl(path)
         started, before = time.perf_counter(), self.usage()
         rows = compute()
-        self.record(name, started, before)
+        self.record(name, started, before, unparsed=sum(not parsed(row) for row in rows))
         write_jsonl(path, rows)
         return rows
 
-    def record(self, name: str, started: float, before: dict) -> None:
+    def record(self, name: str, started: float, before: dict, unparsed: int = 0) -> None:
+        """A stage's cost, and how many of its rows hold output that did not parse (left
+        out of every training set and selection)."""
         self.history["stages"][name] = {
             "seconds": round(time.perf_counter() - started, 3),
             "calls": {role: llm.usage.requests - before[role][0] for role, llm in self.llms.items()},
             "tokens": {role: llm.usage.prompt_tokens + llm.usage.completion_tokens - before[role][1] for role, llm in self.llms.items()},
+            "unparsed": unparsed,
         }
         self.save_history()
 
@@ -245,7 +254,9 @@ class Run:
     def save_history(self) -> None:
         self.folder.write_history(self.history)
 
-    def answers(self, examples: list[Example], retrieved: list[list[ProfileItem]], adapter: str | None, temperature: float | None = None, seed: int | None = None) -> list[str]:
+    def answers(
+        self, examples: list[Example], retrieved: list[list[ProfileItem]], adapter: str | None, temperature: float | None = None, seed: int | None = None,
+    ) -> ParsedBatch[str]:
         """The policy's replies to the plain prompt of the config's format (at the config's
         answer temperature and seed unless given)."""
         c = self.config
@@ -253,7 +264,7 @@ class Run:
         params = SamplingParams(
             temperature=c.answer_temperature if temperature is None else temperature, max_tokens=c.answer_max_tokens, seed=c.seed if seed is None else seed
         )
-        return values(generate_parsed(self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers"))
+        return generate_parsed(self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers")
 
     def method(self, adapter: str | None) -> Method:
         """The trained model at inference, as validation runs it: here the policy answering alone."""

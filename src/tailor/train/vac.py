@@ -30,12 +30,12 @@ from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.prompts.answer import answer_request, parse_answer
 from tailor.prompts.feedback import FEEDBACK_FIELD, feedback_request, parse_feedback, revision_request
-from tailor.prompts.retry import generate_parsed
+from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, json_reply, sft_row, top_scored, values, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, json_reply, parsed, sft_row, top_scored, unparsed_scored, write_jsonl
 
 
 class VACConfig(LoopConfig):
@@ -80,17 +80,17 @@ class _VACRun(Run):
 
     config: VACConfig
 
-    def feedbacks(self, examples, retrieved, answers, adapter: str | None, temperature: float, seed: int) -> list[str]:
+    def feedbacks(self, examples, retrieved, answers, adapter: str | None, temperature: float, seed: int) -> ParsedBatch[str]:
         requests = [feedback_request(e.question, items, a, e.narrative) for e, items, a in zip(examples, retrieved, answers)]
         c = self.config
         params = SamplingParams(temperature=temperature, max_tokens=c.feedback_max_tokens, seed=seed)
-        return values(generate_parsed(self.roles["feedback"], requests, params, parse_feedback, c.max_attempts, adapter=adapter, description="vac feedback"))
+        return generate_parsed(self.roles["feedback"], requests, params, parse_feedback, c.max_attempts, adapter=adapter, description="vac feedback")
 
-    def revisions(self, examples, retrieved, answers, feedbacks, adapter: str | None) -> list[str]:
+    def revisions(self, examples, retrieved, answers, feedbacks, adapter: str | None) -> ParsedBatch[str]:
         requests = [revision_request(e.question, items, a, f) for e, items, a, f in zip(examples, retrieved, answers, feedbacks)]
         c = self.config
         params = SamplingParams(temperature=c.answer_temperature, max_tokens=c.answer_max_tokens, seed=c.seed)
-        return values(generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="vac revisions"))
+        return generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="vac revisions")
 
     def signal(self, examples, initial: list[str], revised: list[str]) -> list[dict]:
         """The loop's own signal: the initial answers and their revisions, scored in one batch."""
@@ -124,26 +124,31 @@ def train_vac(
     for t in range(1, c.iterations + 1):
         out = run.folder.iteration(t)
 
-        # (a) pi_{t-1} answers every training question.
-        initial_rows = run.stage(
-            f"iter_{t}/initial", out / "initial.jsonl",
-            lambda: [{"id": e.id, "answer": a} for e, a in zip(train_examples, run.answers(train_examples, retrieved, policy))],
-        )
+        # (a) pi_{t-1} answers every training question; a question whose answer did not
+        # parse is left out of this iteration's training sets.
+        def answer() -> list[dict]:
+            batch = run.answers(train_examples, retrieved, policy)
+            return [{"id": e.id, "answer": a, "parsed": ok} for e, a, ok in zip(train_examples, batch.texts, batch.parsed)]
+
+        initial_rows = run.stage(f"iter_{t}/initial", out / "initial.jsonl", answer)
         initial = [row["answer"] for row in initial_rows]
+        answered = {row["id"] for row in initial_rows if parsed(row)}
 
         if c.train_feedback:
-            # (b)-(d) N feedbacks per answer, each applied by pi_{t-1} and the revision scored.
+            # (b)-(d) N feedbacks per answer, each applied by pi_{t-1} and the revision scored;
+            # a feedback or revision that did not parse gets no score, so it is never chosen.
             def sample_and_score() -> list[dict]:
                 rows = []
                 for j in range(c.n_feedback):
                     seed = c.sample_seed(j)
                     notes = run.feedbacks(train_examples, retrieved, initial, feedback, c.feedback_temperature, seed)
-                    rows += [{"id": e.id, "j": j, "seed": seed, "feedback": f} for e, f in zip(train_examples, notes)]
+                    rows += [{"id": e.id, "j": j, "seed": seed, "feedback": f, "parsed": ok and e.id in answered}
+                             for e, f, ok in zip(train_examples, notes.texts, notes.parsed)]
                 repeated = train_examples * c.n_feedback  # rows are sample-major: row j*len + i is example i
                 revised = run.revisions(repeated, retrieved * c.n_feedback, initial * c.n_feedback, [r["feedback"] for r in rows], policy)
-                scored = metric.score_batch(repeated, revised)
-                for row, revision, score in zip(rows, revised, scored.scores):
-                    row.update(revision=revision, score=score.value)
+                scored = metric.score_batch(repeated, revised.texts)
+                for row, revision, ok, score in zip(rows, revised.texts, revised.parsed, scored.scores):
+                    row.update(revision=revision, parsed=row["parsed"] and ok, score=unparsed_scored(score.value, row["parsed"] and ok))
                 return rows
 
             sampled = run.stage(f"iter_{t}/feedbacks", out / "feedbacks.jsonl", sample_and_score)
@@ -161,24 +166,27 @@ def train_vac(
             feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out / "feedback_model", feedback)
         feedback_adapters.append(feedback)
 
-        # (f) phi_t's greedy feedback, applied by pi_{t-1}, gives pi_t's targets.
+        # (f) phi_t's greedy feedback, applied by pi_{t-1}, gives pi_t's targets (those that parsed).
         def revise() -> list[dict]:
             notes = run.feedbacks(train_examples, retrieved, initial, feedback, 0.0, c.seed)
-            revised = run.revisions(train_examples, retrieved, initial, notes, policy)
-            return [{"id": e.id, "feedback": f, "revision": r} for e, f, r in zip(train_examples, notes, revised)]
+            revised = run.revisions(train_examples, retrieved, initial, notes.texts, policy)
+            return [
+                {"id": e.id, "feedback": f, "revision": r, "parsed": e.id in answered and f_ok and r_ok}
+                for e, f, r, f_ok, r_ok in zip(train_examples, notes.texts, revised.texts, notes.parsed, revised.parsed)
+            ]
 
         revisions = run.stage(f"iter_{t}/revised", out / "revised.jsonl", revise)
         run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions]))
+        learned = [(e, items, a, r) for e, items, a, r in zip(train_examples, retrieved, initial, revisions) if parsed(r)]
+        if not learned:
+            raise TailorError(f"iteration {t}: no answer, feedback and revision parsed for any training question, so there is nothing to train the policy on")
         if c.policy_objective == "dpo":
-            pairs = [
-                dpo_row(answer_request(e.question, items), c.reply.target(r["revision"]), c.reply.target(a))
-                for e, items, a, r in zip(train_examples, retrieved, initial, revisions)
-            ]
+            pairs = [dpo_row(answer_request(e.question, items), c.reply.target(r["revision"]), c.reply.target(a)) for e, items, a, r in learned]
             write_jsonl(out / "policy_dpo.jsonl", pairs)
             dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)
             policy = run.train(f"iter_{t}/train_policy", c.policy.model, pairs, out / "policy_model", policy, dpo_trainer, dpo)
         else:
-            policy_rows = [sft_row(answer_request(e.question, items), c.reply.target(r["revision"])) for e, items, r in zip(train_examples, retrieved, revisions)]
+            policy_rows = [sft_row(answer_request(e.question, items), c.reply.target(r["revision"])) for e, items, _, r in learned]
             write_jsonl(out / "policy_sft.jsonl", policy_rows)
             policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", policy)
         policy_adapters.append(policy)
