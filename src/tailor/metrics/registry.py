@@ -21,18 +21,43 @@ def check_judge(metric: str | None, has_judge: bool) -> str:
 
 
 def check_options(metric: str, options: dict) -> None:
-    """ValueError naming the key when a judge metric's options are not its settings', so a
-    recipe fails when it loads, not when its judge first runs."""
-    if metric in ("aspect", "direct") and options:
+    """ValueError naming the key when ``options`` are not the metric's settings, so a recipe
+    fails when it loads, not when its metric first runs."""
+    if not options:
+        return
+    if metric in ("aspect", "direct"):
         from pydantic import ValidationError
 
+        from tailor.config import describe_error
         from tailor.metrics.aspect import JudgeSettings
 
         try:
             JudgeSettings(**options)
         except ValidationError as err:
-            problems = "; ".join(f"metric_options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-            raise ValueError(problems) from None
+            raise ValueError("; ".join("metric_options." + describe_error(JudgeSettings, e) for e in err.errors())) from None
+        return
+    accepted = _option_names(metric)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        takes = ", ".join(sorted(accepted)) or "no options"
+        raise ValueError(f"metric_options.{unknown[0]}: unknown key for the {metric} metric (it takes {takes})")
+
+
+def _option_names(metric: str) -> set[str]:
+    """The keyword settings of a judgeless or similarity metric's constructor."""
+    import inspect
+
+    if metric == "proxy":
+        from tailor.metrics.proxy import ProxyCoverage as cls
+    elif metric in ROUGE:
+        from tailor.metrics.rouge import RougeMetric as cls
+    elif metric in LAMP:
+        from tailor.metrics.lamp import AccuracyMetric, RatingMetric
+
+        cls = AccuracyMetric if metric == "accuracy" else RatingMetric
+    else:
+        from tailor.metrics.similarity import SimilarityJudge as cls
+    return {name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "llm", "kind")}
 
 
 def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:

@@ -26,7 +26,7 @@ class AspectPrompt(BaseModel):
     ``{output_key}`` (literal braces doubled), the JSON key the grade comes back under,
     and an optional system message. Reports name the template and its hash."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     template: Path = Field(default=DEFAULT_ASPECT_TEMPLATE, description="the prompt template file")
     output_key: str = Field(default="score", description="the JSON key the judge answers with (the benchmark's prompt asks for match_score)")

@@ -28,7 +28,7 @@ class SFTSettings(BaseModel):
     gradients clipped at 1.0, 2000 steps, evaluated every 250 with the best kept.
     ``batch_size`` is realised as ``per_device_batch_size`` x gradient accumulation."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     lora_r: int = Field(default=16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha")

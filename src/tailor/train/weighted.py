@@ -1,7 +1,7 @@
 """Reward-weighted SFT (REST-PG's maximisation step): TRL's ``SFTTrainer`` with each
 row's loss scaled by its weight."""
 
-from dataclasses import asdict
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -19,34 +19,39 @@ def weighted_sft_trainer() -> type:
     its mean and the Trainer divides by the number of micro-batches. TRL's entropy and
     token-accuracy metrics are not logged.
 
-    The weight survives TRL's preparation (its ``map`` calls keep extra columns), is kept
-    by ``remove_unused_columns`` as a signature column, and is batched by the collator.
+    The loss is computed from the model's logits and the collator's labels (-100 where
+    the loss skips), with public APIs only. The weight survives TRL's preparation (its
+    ``map`` calls keep extra columns); the trainer keeps every column
+    (``remove_unused_columns=False``) and wraps TRL's collator to batch the weights.
     Built on first use, as TRL is imported lazily."""
     import torch
     from trl import SFTTrainer
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    class WeightedCollator(DataCollatorForLanguageModeling):
-        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-            return {**super().torch_call(examples), "weight": torch.tensor([example["weight"] for example in examples])}
+    class WeightedCollator:
+        """TRL's collator, plus the rows' weights."""
+
+        def __init__(self, collate):
+            self.collate = collate
+
+        def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+            return {**self.collate(examples), "weight": torch.tensor([example["weight"] for example in examples])}
 
     class WeightedSFTTrainer(SFTTrainer):
         loss_is_scaled_for_ga = False  # a per-micro-batch mean
 
         def __init__(self, *args, **kwargs):
+            kwargs["args"] = replace(kwargs["args"], remove_unused_columns=False)  # keep the weight column
             super().__init__(*args, **kwargs)
-            self.data_collator = WeightedCollator(**asdict(self.data_collator))  # TRL's own settings
-
-        def _set_signature_columns_if_needed(self):
-            if self._signature_columns is None:
-                super()._set_signature_columns_if_needed()
-                self._signature_columns = [*self._signature_columns, "weight"]
+            self.data_collator = WeightedCollator(self.data_collator)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            weight = inputs.pop("weight")
-            outputs = model(**inputs, fused_lm_head=True)  # per-token log-probs, zero off the completion
-            per_sequence = -outputs.log_probs.sum(dim=1) / outputs.label_mask.sum(dim=1).clamp(min=1)
-            loss = (weight * per_sequence).mean()
+            weight, labels = inputs.pop("weight"), inputs.pop("labels")
+            outputs = model(**inputs)
+            # token t predicts token t + 1; -100 marks what the loss skips (prompt, padding)
+            logits, targets = outputs.logits[:, :-1, :].float(), labels[:, 1:]
+            token_losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+            per_sequence = token_losses.sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
+            loss = (weight.to(per_sequence.dtype) * per_sequence).mean()
             return (loss, outputs) if return_outputs else loss
 
     return WeightedSFTTrainer
