@@ -230,3 +230,36 @@ def test_the_dagger_marks_rows_significantly_better_than_the_best_baseline_of_ea
     fixed = EvalResult(tmp_path, "aspect", False, "nopers", "hf:g", "hf:j", runs, significance="baseline")
     rows = {r.method: r for r in build_tables(fixed)[0].rows}
     assert rows["beats-weak-only"].macro.against == "nopers" and rows["beats-weak-only"].macro.significant
+
+
+# --- reproducible answers and honest runtimes ------------------------------------------------------
+
+
+def test_a_deterministic_hf_model_answers_one_request_at_a_time_and_is_cached_apart():
+    from tailor.llm import LLMConfig, make_llm
+
+    batched = make_llm(LLMConfig(backend="hf", model="smollm2-135m-instruct", cache=False))
+    alone = make_llm(LLMConfig(backend="hf", model="smollm2-135m-instruct", cache=False, deterministic=True))
+    assert batched.batch_size > 1 and alone.batch_size == 1
+    assert alone.model_id != batched.model_id and alone.model_id.startswith(batched.model_id)
+
+
+def test_runtime_per_query_is_the_generation_time_also_for_answers_read_from_the_cache(tmp_path):
+    import time
+
+    from test_eval_runner import generator_reply, judge_reply, sample_config
+
+    from tailor.eval.runner import run_eval
+    from tailor.llm.cache import ResponseCache
+
+    def slow(request, params, j):
+        time.sleep(0.01)
+        return generator_reply(request, params, j)
+
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    generator, judge = ScriptedLLM(slow, cache=cache, model="generator"), ScriptedLLM(judge_reply, model="judge")
+    config = sample_config(tmp_path, methods=["rag", {"name": "rag", "label": "rag-again"}])
+    result = run_eval(config, generator=generator, judge=judge)
+    first, again = result.runs
+    assert again.model_calls == 0 and first.model_calls > 0  # every answer of the second row came from the cache
+    assert first.seconds_per_query >= 0.01 and again.seconds_per_query == pytest.approx(first.seconds_per_query, rel=1e-6)

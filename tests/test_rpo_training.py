@@ -101,8 +101,11 @@ def test_rl_curriculum_widens_k_and_stays_anchored_to_the_sft_policy(tmp_path, l
     assert shots == [2, 3, 4]
     assert [job["reference"] for job in rl.jobs] == [sft_adapter] * 3
     assert [job["init"] for job in rl.jobs] == [sft_adapter, str(rl.jobs[0]["dir"] / "adapter"), str(rl.jobs[1]["dir"] / "adapter")]
+    # the whole curriculum is one epoch: each stage takes its own slice of the training inputs
+    stage_ids = [[row["id"] for row in job["rows"]] for job in rl.jobs]
+    assert sorted(i for ids in stage_ids for i in ids) == sorted(e.id for e in train) and all(stage_ids)
     # the personalized part is scored; an unreadable completion earns 0
-    assert all(job["rewards"][1::2] == [0.0] * len(train) for job in rl.jobs) and rl.jobs[0]["name"] == "overlap"
+    assert all(job["rewards"][1::2] == [0.0] * len(job["rows"]) for job in rl.jobs) and rl.jobs[0]["name"] == "overlap"
     assert "Learning Walls" in metric.seen and "no tags" not in metric.seen
     assert len(result.validation) == 4 and result.adapters[0] == sft_adapter
 

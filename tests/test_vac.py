@@ -69,11 +69,11 @@ class FakeTrainer:
     def __call__(self, model, rows, eval_rows, settings, output_dir, init_adapter=None):
         adapter = output_dir / "adapter"
         reused = (adapter / "adapter_config.json").exists()
-        self.jobs.append({"model": model, "rows": rows, "dir": output_dir, "init": init_adapter, "reused": reused})
+        self.jobs.append({"model": model, "rows": rows, "eval_rows": eval_rows, "dir": output_dir, "init": init_adapter, "reused": reused})
         if not reused:
             adapter.mkdir(parents=True)
             (adapter / "adapter_config.json").write_text(json.dumps({"job": str(output_dir)}))
-        return SFTResult(str(adapter), None, 1, 0.0, len(rows), reused)
+        return SFTResult(str(adapter), 0.5 if eval_rows else None, 1, 0.0, len(rows), reused)
 
 
 def setup(tmp_path, train, validation=(0.3, 0.6, 0.4), cache=None, **overrides):
@@ -372,3 +372,17 @@ def test_output_that_does_not_parse_never_becomes_a_target_and_is_counted(tmp_pa
 
     report = write_run_report(tmp_path / "run").markdown.read_text()
     assert "Unparsed (left out)" in report and "| trained: iter_1/revised |" in report
+
+
+def test_each_training_stage_holds_out_rows_and_keeps_its_best_checkpoint_by_their_loss(tmp_path, train, valid):
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, holdout=0.4)
+    config = config.model_copy(update={"iterations": 1})
+    run(config, train, valid, policy, feedback, metric, trainer)
+    for job in trainer.jobs:
+        assert len(job["eval_rows"]) == 2 and len(job["rows"]) == len(train) - 2  # 40% of 5 rows
+        assert not any(row in job["rows"] for row in job["eval_rows"])
+    stages = json.loads((tmp_path / "run" / "history.json").read_text())["stages"]
+    assert stages["iter_1/train_policy"]["best_eval_loss"] == 0.5 and stages["iter_1/train_policy"]["eval_rows"] == 2
+    from tailor.train.report import write_run_report
+
+    assert "Held-out rows" in write_run_report(tmp_path / "run").markdown.read_text()

@@ -153,6 +153,7 @@ def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[Ben
         lines += markdown_table(table.header(), table.body())
         lines.append("")
         lines.append(significance_note(result, table))
+        lines.append("Runtime / query: the time its answers took to generate, also when this run read them from the response cache.")
         if any(r.judgments or r.failed_examples for r in table.rows):  # a metric with no judge fails no judgment
             lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
             lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" + graded_note(r) for r in table.rows]

@@ -31,8 +31,11 @@ def _digest(value) -> str:
 
 
 def _llm_identity(config: LLMConfig | None) -> dict | None:
-    """What decides a model's outputs (the cache location does not)."""
-    return None if config is None else config.model_dump(mode="json", exclude={"cache", "cache_path"})
+    """What decides a model's outputs (the cache location does not; ``deterministic`` is
+    named only when on, so runs made before the switch existed stay valid)."""
+    if config is None:
+        return None
+    return config.model_dump(mode="json", exclude={"cache", "cache_path", *(() if config.deterministic else ("deterministic",))})
 
 
 class EvalModels:
@@ -114,9 +117,12 @@ class Unit:
         ))
         used = list({id(m): m for m in (llm, helper) if m is not None}.values())
         calls_before = sum(m.usage.requests for m in used)
+        generation_before = sum(m.usage.generation_seconds for m in used)
         started = time.perf_counter()
         answer_examples(method, self.examples, self.folder.path)
         wall = time.perf_counter() - started
+        # what generating these answers took, also when they were read from the cache
+        generation = sum(m.usage.generation_seconds for m in used) - generation_before
         self.model_calls = sum(m.usage.requests for m in used) - calls_before
         models.generator_calls += self.model_calls
         atomic_write_json(self.folder.meta, {
@@ -127,7 +133,8 @@ class Unit:
             "method": spec.key,
             "examples": len(self.examples),
             "wall_seconds": wall,
-            "seconds_per_query": wall / len(self.examples),
+            "generation_seconds": generation,
+            "seconds_per_query": (generation or wall) / len(self.examples),
             "model_calls": self.model_calls,
         })
 

@@ -22,7 +22,8 @@ class Usage:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # spent generating in this process
+    generation_seconds: float = 0.0  # what the returned completions took to generate, read from the cache or not
 
     @property
     def tokens_per_second(self) -> float:
@@ -55,6 +56,7 @@ class LLM(ABC):
 
     kind: str = "llm"
     batch_size: int = 8
+    deterministic: bool = False  # answers independent of their batch (LLMConfig.deterministic)
 
     def __init__(self, model: str, cache: ResponseCache | None = None):
         self.model = model
@@ -63,8 +65,9 @@ class LLM(ABC):
 
     @property
     def model_id(self) -> str:
-        """Identifies the weights and the engine in the cache key."""
-        return f"{self.kind}:{self.model}"
+        """Identifies the weights and the engine in the cache key; batch-invariant answers
+        are cached apart from batched ones, whose text depends on their batch."""
+        return f"{self.kind}:{self.model}" + (":batch-invariant" if self.deterministic else "")
 
     def generate(
         self,
@@ -91,7 +94,9 @@ class LLM(ABC):
                 if self.cache:
                     self.cache.put_many(self.model_id, chunk_done)
                 done.update(chunk_done)
-        return [done[k] for k in keys]
+        completions = [done[k] for k in keys]
+        self.usage.generation_seconds += sum(c.seconds for c in completions)
+        return completions
 
     def count_tokens(self, text: str) -> int | None:
         """Tokens ``text`` takes in this model's prompts; None where the tokenizer is not at
@@ -99,6 +104,9 @@ class LLM(ABC):
         return None
 
     def _account(self, fresh: list[Completion], seconds: float) -> None:
+        """Count a chunk's cost, and give each completion its share of the chunk's time."""
+        for completion in fresh:
+            completion.seconds = seconds / len(fresh)
         self.usage.requests += len(fresh)
         self.usage.prompt_tokens += sum(c.prompt_tokens for c in fresh)
         self.usage.completion_tokens += sum(c.completion_tokens for c in fresh)

@@ -66,6 +66,7 @@ class Completion(BaseModel):
     samples: list[Sample]
     prompt_tokens: int = 0
     cached: bool = False
+    seconds: float = 0.0  # its share of the time its batch took to generate (0: not known)
 
     @property
     def text(self) -> str:

@@ -1,7 +1,10 @@
 """Direct preference optimisation of a LoRA adapter with TRL, mirroring ``train_sft``.
 
 Rows are ``{"prompt": [messages], "chosen": [assistant message], "rejected": [assistant
-message]}``. The reference model is the network with the adapter disabled. A finished run
+message]}``. The reference is TRL's frozen copy of the adapter the run starts from: with
+``init_adapter`` (a loop's previous policy) TRL loads it a second time as the "ref"
+adapter, which never trains; without one, the reference is the network with the fresh
+adapter disabled, i.e. the base model. A finished run
 leaves ``adapter/``, ``curve.json`` and ``done.json`` (the fingerprint of model, data and
 settings); a rerun with the same fingerprint returns at once.
 """

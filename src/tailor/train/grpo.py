@@ -82,9 +82,19 @@ def train_grpo(
         )
         trainer = GRPOTrainer(reward_funcs=scored, args=config, **parts)
         if reference_adapter and settings.beta > 0:  # without a KL term there is no reference to replace
-            from peft import load_peft_weights, set_peft_model_state_dict
-
-            set_peft_model_state_dict(trainer.model, load_peft_weights(reference_adapter), adapter_name="ref")
+            load_reference(trainer.model, reference_adapter)
         return trainer
 
     return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train_rows, []), build)
+
+
+def load_reference(model, adapter: str) -> None:
+    """Overwrite the trainer's frozen ``ref`` adapter with ``adapter``'s weights, strictly:
+    a key of the file the model lacks, or a ``ref`` weight the file lacks, is an error."""
+    from peft import load_peft_weights, set_peft_model_state_dict
+
+    loaded = set_peft_model_state_dict(model, load_peft_weights(adapter), adapter_name="ref")
+    missing = [key for key in loaded.missing_keys if ".ref." in key and "lora_" in key]
+    if loaded.unexpected_keys or missing:
+        problem = f"unexpected keys, e.g. {loaded.unexpected_keys[0]}" if loaded.unexpected_keys else f"missing keys, e.g. {missing[0]}"
+        raise TailorError(f"reference adapter {adapter} does not fit the policy's LoRA layout: {problem}")

@@ -1,5 +1,6 @@
-"""POPI training (``tailor train popi``): a preference-inference model (the summarizer)
-and a generator that answers from its summaries, optimised together.
+"""POPI-style training (``tailor train popi``; rejection sampling + DPO, as reports name
+it): a preference-inference model (the summarizer) and a generator that answers from its
+summaries, optimised together.
 
 The paper's single objective splits into two terms: how informative a summary is, and how
 well the generator turns a summary into the preferred answer. Our documented version
@@ -202,13 +203,14 @@ def train_popi(
 
 
 class POPITrainer(LoopTrainer):
-    """POPI-style: a preference-inference model writes short user summaries (best-of-N by
-    the gain they bring), and the generator learns by DPO to answer from them."""
+    """POPI-style (rejection sampling + DPO): a preference-inference model writes short user
+    summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer
+    from them."""
 
     kind, config_class = "popi", POPIConfig
 
     def title(self, config: POPIConfig) -> str:
-        return "POPI"
+        return "POPI-style (rejection sampling + DPO)"
 
     def train_one(self, config: POPIConfig, inputs: LoopInputs) -> POPIResult:
         return train_popi(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, inputs.pool.llm(config.summarizer_llm))

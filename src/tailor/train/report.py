@@ -112,9 +112,10 @@ def _cost_rows(run: LoopSummary) -> list[list[str]]:
     rows, totals = [], [0.0, 0, 0, 0]
     for name, stage in run.stages.items():
         calls, tokens, unparsed = sum(stage["calls"].values()), sum(stage["tokens"].values()), stage.get("unparsed", 0)
-        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens), str(unparsed)])
+        held = f"{stage['eval_rows']} (best loss {number(stage.get('best_eval_loss'))})" if stage.get("eval_rows") else ""
+        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens), str(unparsed), held])
         totals = [totals[0] + stage["seconds"], totals[1] + calls, totals[2] + tokens, totals[3] + unparsed]
-    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", f"**{totals[1]}**", f"**{totals[2]}**", f"**{totals[3]}**"])
+    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", f"**{totals[1]}**", f"**{totals[2]}**", f"**{totals[3]}**", ""])
     return rows
 
 
@@ -171,9 +172,11 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
         lines += ["", "## Exploration budget (validation of π_1 per task against m)", ""]
         lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(number(s.get(c)) for c in names), number(_mean(list(s.values())))] for m, s in budget.items()])
     lines += ["", "## Training cost", ""]
-    lines += ["Wall time, backend calls and tokens (prompt + completion) per stage, and the rows whose model output did not parse "
-              "after every retry: they are left out of every training set and selection. A stage read back from disk costs nothing again.", ""]
-    lines += markdown_table(["Stage", "Seconds", "Backend calls", "Tokens", "Unparsed (left out)"], [row for r in runs for row in _cost_rows(r)])
+    lines += ["Wall time, backend calls and tokens (prompt + completion) per stage; the rows whose model output did not parse "
+              "after every retry (left out of every training set and selection); and for a fine-tuning stage the rows it held out, "
+              "whose lowest loss picked the checkpoint kept. A stage read back from disk costs nothing again.", ""]
+    header = ["Stage", "Seconds", "Backend calls", "Tokens", "Unparsed (left out)", "Held-out rows"]
+    lines += markdown_table(header, [row for r in runs for row in _cost_rows(r)])
     if case_file:
         lines += ["", f"Case studies (initial answer, feedback, revision): [{case_file}]({case_file})"]
     return "\n".join(lines) + "\n"

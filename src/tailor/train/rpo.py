@@ -9,10 +9,11 @@ part, is the SFT target (only the reasoning must be readable: the personalized p
 replaced by the true output; lines of reasoning that quote it are dropped, and a
 trajectory left without reasoning is dropped).
 (c) SFT of the reflection model on one-item prompts: pi_0.
-(d) RL, one stage per epoch e = 1..T: GRPO (a REINFORCE estimator with the group's mean
-reward as baseline, and a KL penalty to pi_0) on prompts holding
-k = min(6, 2 + floor((e - 1) / E_step)) retrieved items, rewarded by the task metric on
-the personalized part (0 when the reply cannot be read), continuing the previous stage.
+(d) RL, one epoch over the training inputs in T stages, stage e = 1..T on its own slice:
+GRPO (a REINFORCE estimator with the group's mean reward as baseline, and a KL penalty
+to pi_0) on prompts holding k = min(6, 2 + floor((e - 1) / E_step)) retrieved items,
+rewarded by the task metric on the personalized part (0 when the reply cannot be read),
+continuing the previous stage.
 Each pi_t is validated end to end (base answer, retrieval, reflection); the best is kept.
 """
 
@@ -35,7 +36,7 @@ from tailor.prompts.quotes import without_quotes
 from tailor.prompts.retry import generate_parsed
 from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.retrieval.base import Retriever
-from tailor.train.curriculum import shots
+from tailor.train.curriculum import shots, stage_slices
 from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
@@ -45,8 +46,9 @@ from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row,
 class RPOConfig(LoopConfig):
     """``policy`` is the reflection model trained here; ``base`` the black-box answerer
     (default: the policy's model, without adapter); ``teacher`` writes the trajectories
-    (default: the policy's model). T = ``iterations`` RL epochs; ``epochs_per_step`` is the
-    curriculum's E_step. ``k`` is the number of items at inference."""
+    (default: the policy's model). T = ``iterations`` RL stages, together one epoch over the
+    training inputs; ``epochs_per_step`` is the curriculum's E_step (stages per step). ``k``
+    is the number of items at inference."""
 
     what = "RPO config"
 
@@ -173,11 +175,12 @@ def train_rpo(
 
     # (d) the RL curriculum: stage e with k(e) items, anchored to the SFT policy.
     examples = {e.id: e for e in train_examples}
+    slices = stage_slices(len(train_examples), c.iterations)
     for t in range(1, c.iterations + 1):
         k = shots(t, c.epochs_per_step)
         prompts = [
             {"prompt": [m.model_dump() for m in reflection_request(e.question, g, items).messages], "id": e.id}
-            for e, g, items in zip(train_examples, generic, top(k))
+            for i, (e, g, items) in enumerate(zip(train_examples, generic, top(k))) if i in slices[t - 1]
         ]
         write_jsonl(run.folder.iteration(t) / "rl_prompts.jsonl", prompts)
         policy = run.timed(f"iter_{t}/train_policy", lambda: rl_trainer(

@@ -63,6 +63,11 @@ class LoopConfig(BaseModel):
     answer_max_tokens: int = Field(default=512, ge=1, description="the longest answer, in tokens")
     max_attempts: int = Field(default=3, ge=1, description="tries per request when a reply does not parse (temperature rising)")
     sft: SFTSettings = Field(default=SFTSettings(), description="LoRA and optimizer settings of every fine-tuning stage")
+    holdout: float = Field(
+        default=0.1, ge=0.0, lt=1.0,
+        description="share of each fine-tuning stage's rows held out to validate it: the checkpoint with the lowest loss on them "
+        "(evaluated every sft.eval_steps) is kept; none are held out while that share is under one row",
+    )
     seed: int = Field(default=0, description="seeds sampling and training")
     run_dir: Path = Field(default=Path("runs/train"), description="the run folder (a rerun there resumes)")
     variants: dict[str, dict] = Field(default_factory=dict, description="more runs of this recipe, each with these settings changed, in run_dir/<name> (e.g. VAC's frozen feedback)")
@@ -152,6 +157,18 @@ def unparsed_scored(score, ok: bool):
     return score if ok else None
 
 
+def holdout_split(rows: list[dict], share: float) -> tuple[list[dict], list[dict]]:
+    """(training rows, held-out rows): every k-th row held out, k = round(1 / share), as
+    many as ``share`` of the rows makes whole (none under one)."""
+    count = int(len(rows) * share)
+    if count == 0:
+        return rows, []
+    step = max(2, round(1 / share))
+    held = list(range(step - 1, len(rows), step))[:count]
+    held += [i for i in range(len(rows) - 1, -1, -1) if i not in held][: count - len(held)]  # shares over 1/2
+    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
+
+
 def top_scored(rows: list[dict], examples: list[Example], limit: int = 1, threshold: float | None = None) -> list[dict]:
     """Per example (in order), its ``limit`` highest-scored rows scoring at least
     ``threshold``; ties go to the earlier row, and rows without a score (unscored or
@@ -238,17 +255,26 @@ class Run:
         self, name: str, model: str, rows: list[dict], output_dir: Path, init_adapter: str | None,
         trainer: Trainer | None = None, settings: SFTSettings | None = None,
     ) -> str:
-        """Training (SFT with the config's settings unless given) without eval rows
-        (validation targets would need a round of their own): the per-iteration
-        validation score picks the policy instead."""
-        return self.timed(name, lambda: (trainer or self.trainer)(model, rows, None, settings or self.config.sft, output_dir, init_adapter=init_adapter))
+        """Training (SFT with the config's settings unless given) on the stage's rows but a
+        held-out share (``holdout``), on whose loss the best checkpoint is kept, as the
+        paper validates every ``eval_steps``; the per-iteration validation score then
+        picks among the policies."""
+        kept, held = holdout_split(rows, self.config.holdout)
 
-    def timed(self, name: str, job: Callable[[], SFTResult]) -> str:
-        """Run a training job, recording its cost unless it was reused; its adapter."""
+        def job() -> SFTResult:
+            return (trainer or self.trainer)(model, kept, held or None, settings or self.config.sft, output_dir, init_adapter=init_adapter)
+
+        return self.timed(name, job, len(held))
+
+    def timed(self, name: str, job: Callable[[], SFTResult], eval_rows: int = 0) -> str:
+        """Run a training job, recording its cost (and its best held-out loss) unless it
+        was reused; its adapter."""
         started, before = time.perf_counter(), self.usage()
         result = job()
         if not result.reused:
             self.record(name, started, before)
+            self.history["stages"][name].update(eval_rows=eval_rows, best_eval_loss=result.best_eval_loss)
+            self.save_history()
         return result.adapter
 
     def save_history(self) -> None:

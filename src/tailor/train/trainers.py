@@ -41,8 +41,8 @@ TRAINERS: dict[str, TrainerEntry] = {
                      "REST-PG: SFT on reasoning data, then ReST-EM with the reward (and the recipe's variants, e.g. ReST-EM without reasoning)."),
         TrainerEntry("rpo", "RPO", "tailor.train.rpo:RPOTrainer", "configs/rpo-sample-cpu.yaml",
                      "RPO: a reflection model learns to rewrite a black-box model's generic answer for the user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."),
-        TrainerEntry("popi", "POPI", "tailor.train.popi:POPITrainer", "configs/popi-sample-cpu.yaml",
-                     "POPI-style: a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them.",
+        TrainerEntry("popi", "POPI-style (rejection sampling + DPO)", "tailor.train.popi:POPITrainer", "configs/popi-sample-cpu.yaml",
+                     "POPI-style (rejection sampling + DPO): a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them.",
                      keeps=("policy", "summarizer")),
     )
 }
