@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/retrieval.py $(BENCH_FLAGS)
 	$(BIN)/python bench/vac_stages.py $(BENCH_FLAGS)
 	$(BIN)/python bench/concurrency.py $(BENCH_FLAGS)
+	$(BIN)/python bench/determinism.py $(BENCH_FLAGS)
 	$(BIN)/python bench/service_load.py $(if $(findstring --quick,$(BENCH_FLAGS)),--requests 50,)
 
 clean:
