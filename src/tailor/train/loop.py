@@ -10,7 +10,7 @@ trainer only says how to train one run (``train_one``) and what to call it.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from tailor.data import load_examples
 from tailor.data.schema import Example
@@ -21,6 +21,9 @@ from tailor.pool import ModelPool
 from tailor.retrieval.base import Retriever
 from tailor.runs import RunFolder
 from tailor.train.stages import LoopConfig
+
+if TYPE_CHECKING:
+    from tailor.train.report import RunReport
 
 
 @dataclass
@@ -49,7 +52,7 @@ class LoopResult:
     metric: str = ""
     proxy: bool = False
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
-    report: object | None = None
+    report: "RunReport | None" = None
     summary: str = ""  # what the CLI prints when there is no per-iteration validation
 
     def lines(self) -> list[str]:
@@ -64,12 +67,11 @@ class LoopResult:
 
 
 class LoopTrainer:
-    """A training loop over a ``LoopConfig``. Subclasses set ``kind``, ``config_class``
-    and ``summary``, and implement ``train_one``."""
+    """A training loop over a ``LoopConfig``. Subclasses set ``kind`` and ``config_class``,
+    and implement ``train_one`` (and ``title``)."""
 
     kind: ClassVar[str]
     config_class: ClassVar[type[LoopConfig]]
-    summary: ClassVar[str]
 
     def __init__(self, config: LoopConfig, pool: ModelPool | None = None, announce: Callable[[str], None] | None = None):
         if not isinstance(config, self.config_class):
