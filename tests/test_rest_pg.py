@@ -112,8 +112,10 @@ def test_e_step_keeps_rewards_over_tau_at_most_the_cap_each_weighted_by_reward(t
     assert len(sampled) == M * len(train) and {r["score"] for r in sampled} == {0.0, 0.3, 0.6, 0.9}
     kept = [json.loads(line) for line in (out / "kept.jsonl").read_text().splitlines()]
     assert [r["score"] for r in kept] == [0.9, 0.6] * len(train)  # >= 0.3, the two best of each input
-    rows = trainer.jobs[1]["rows"]
-    assert [row["weight"] for row in rows] == [0.9, 0.6] * len(train)
+    job = trainer.jobs[1]
+    rows = job["rows"] + (job["eval_rows"] or [])  # 10 % of the kept rows are held out to pick the checkpoint
+    assert job["eval_rows"] and len(job["eval_rows"]) == int(0.1 * len(rows))
+    assert sorted(row["weight"] for row in rows) == sorted([0.9, 0.6] * len(train))
     assert rows[0]["messages"][-1]["content"].startswith("Reasoning:\n") and "seed 9 " in rows[0]["messages"][-1]["content"]
     # the reward saw only the text after "Response:", never the reasoning
     assert all("prefers short sentences" not in r for r in metric.scored)
