@@ -1,5 +1,6 @@
 """Atomic file writes: a reader (or a killed run) never sees half a file."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -29,6 +30,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def json_text(value: Any) -> str:
     """``value`` as the JSON files tailor writes hold it."""
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def json_digest(value: Any) -> str:
+    """A short content hash of a JSON-able value (key order ignored): eval fingerprints and
+    model-pool keys."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def atomic_write_json(path: str | Path, value: Any) -> None:

@@ -3,20 +3,15 @@ and its variants, by the units of an eval run, by a command. The ranking cache i
 once, beside the response cache of the pool's primary model."""
 
 import gc
-import hashlib
-import json
 import sys
 from pathlib import Path
 
 from tailor.errors import TailorError
+from tailor.io import json_digest
 from tailor.llm import LLM, LLMConfig, make_llm
 from tailor.metrics import JUDGELESS, Metric, make_metric
 from tailor.paths import default_cache_path
 from tailor.retrieval import RankingCache, Retriever, make_retriever
-
-
-def _key(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 class ModelPool:
@@ -47,7 +42,7 @@ class ModelPool:
         self._llms[config.model_dump_json()] = llm
 
     def retriever(self, name: str, options: dict | None = None) -> Retriever:
-        key = _key([name, options or {}])
+        key = json_digest([name, options or {}])
         if key not in self._retrievers:
             if self._ranking_cache is None and self._ranking_path is not None:
                 self._ranking_cache = RankingCache(self._ranking_path)
@@ -61,7 +56,7 @@ class ModelPool:
             return self._metrics[name]
         needed = judge if name not in JUDGELESS else None
         identity = needed.model_dump_json() if isinstance(needed, LLMConfig) else id(needed)
-        key = _key([name, identity, options or {}])
+        key = json_digest([name, identity, options or {}])
         if key not in self._metrics:
             judge_llm = self.llm(needed) if isinstance(needed, LLMConfig) else needed
             try:

@@ -1,7 +1,6 @@
 """The units of ``tailor eval``: one (dataset, split, method) each, with the fingerprints
 that decide whether the answers and scores saved in its folder are still valid."""
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from tailor.data.schema import Example
 from tailor.errors import TailorError
 from tailor.eval.config import DatasetSpec, EvalConfig, MethodSpec
 from tailor.eval.results import MethodResult, describe, scores_document
-from tailor.io import atomic_write_json
+from tailor.io import atomic_write_json, json_digest
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.base import adapter_fingerprint
 from tailor.methods.registry import ADAPTER_ROLES, MethodConfig, make_method, method_info
@@ -24,10 +23,6 @@ from tailor.pool import ModelPool
 from tailor.runs import RunFolder, UnitFolder
 
 HELPER_ROLES = ADAPTER_ROLES[1:]
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def _llm_identity(config: LLMConfig | None) -> dict | None:
@@ -100,7 +95,7 @@ class Unit:
 
     def score_fingerprint(self) -> str:
         """The answers' settings, the metric's, and the responses actually on disk."""
-        return _digest([self.answer_fingerprint, self.scoring, read_responses(self.folder.responses)])
+        return json_digest([self.answer_fingerprint, self.scoring, read_responses(self.folder.responses)])
 
     def scored(self) -> bool:
         scores = self.folder.read_scores()
@@ -234,10 +229,10 @@ def plan(config: EvalConfig) -> list[Unit]:
         for split in dataset.splits:
             pool = _load_split(dataset, split)
             examples = _first_per_category(pool, config.limit)
-            data_digest = _digest([e.model_dump(mode="json") for e in examples])
-            pool_digest = _digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
+            data_digest = json_digest([e.model_dump(mode="json") for e in examples])
+            pool_digest = json_digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
             for spec in config.methods:
-                fingerprint = _digest(_answering(config, spec, data_digest, pool_digest))
+                fingerprint = json_digest(_answering(config, spec, data_digest, pool_digest))
                 folder = out.unit(dataset.key, split, spec.key)
-                units.append(Unit(config, dataset, split, spec, examples, pool, folder, fingerprint, metric, dataset.task, _digest(scoring)))
+                units.append(Unit(config, dataset, split, spec, examples, pool, folder, fingerprint, metric, dataset.task, json_digest(scoring)))
     return units
