@@ -159,6 +159,7 @@ def test_the_benchmark_retry_rule_rises_by_a_tenth_while_below_one_and_overshoot
     assert len(schedule) == 101 and schedule[:3] == [0.0, 0.1, 0.2]
     assert schedule[10] < 1.0 and schedule[11] == pytest.approx(1.1) and schedule[11] > 1.0 and set(schedule[11:]) == {schedule[11]}
     assert attempt_temperatures(0.0, 0.3, 5) == [0.0, 0.3, 0.6, 0.8999999999999999, 1.0]
+    assert attempt_temperatures(1.5, 0.3, 3) == [1.5, 1.5, 1.5]  # a retry never cools a recipe's hotter sampling
 
 
 def test_a_judge_retries_with_the_benchmark_schedule_and_sampling(tmp_path):

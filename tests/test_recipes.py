@@ -80,6 +80,9 @@ def test_an_unknown_key_at_any_depth_is_an_error_naming_its_path_with_a_suggesti
     ("vac-sample-cpu.yaml", ("iterations: 2", "iterations: many"), "iterations: Input should be a valid integer"),
     ("vac-sample-cpu.yaml", ("variants:\n  frozen: {train_feedback: false}", "variants: [frozen]"), "variants: Input should be a valid dictionary"),
     ("lampqa-sample-cpu.yaml", ("metric: proxy", "metric: proxy\nmetric_options: {batch: 3}"), "metric_options.batch: unknown key for the proxy metric"),
+    ("popi-sample-cpu.yaml", ("iterations: 1", "iterations: 1\nk: 5"), "k: not a setting of this loop (POPI answers from the preference summary"),
+    ("lampqa-sample-cpu.yaml", ("metric: proxy", "metric: direct\nmetric_options: {prompt: {output_key: match_score}}"),
+     "metric_options.prompt: only the aspect judge reads a prompt template"),
 ])
 def test_a_wrong_type_or_option_is_a_clear_error_not_a_traceback(tmp_path, recipe, change, message):
     path = tmp_path / recipe

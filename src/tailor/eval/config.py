@@ -150,6 +150,8 @@ class EvalConfig(BaseModel):
     def _consistent(self) -> "EvalConfig":
         self.metric = check_judge(self.metric, self.judge is not None)
         check_options(self.metric, self.metric_options)
+        if self.answer.seed != AnswerConfig().seed:
+            raise ValueError("answer.seed: not read by tailor eval; the run-wide `seed` seeds generation and the random-profile draw")
         for dataset in self.datasets:
             check_judge(dataset.metric_or(self.metric), self.judge is not None)
         for what, keys in (("method", [m.key for m in self.methods]), ("dataset", [d.key for d in self.datasets])):

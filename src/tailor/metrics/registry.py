@@ -35,6 +35,8 @@ def check_options(metric: str, options: dict) -> None:
             JudgeSettings(**options)
         except ValidationError as err:
             raise ValueError("; ".join("metric_options." + describe_error(JudgeSettings, e) for e in err.errors())) from None
+        if metric == "direct" and "prompt" in options:
+            raise ValueError("metric_options.prompt: only the aspect judge reads a prompt template; the direct judge's prompt is fixed")
         return
     accepted = _option_names(metric)
     unknown = sorted(set(options) - accepted)
@@ -61,6 +63,7 @@ def _option_names(metric: str) -> set[str]:
 
 
 def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:
+    check_options(name, options)
     if name == "proxy":
         from tailor.metrics.proxy import ProxyCoverage
 

@@ -13,12 +13,13 @@ RetryRule = Literal["capped", "benchmark"]
 
 
 def attempt_temperatures(start: float, step: float, attempts: int, rule: RetryRule = "capped") -> list[float]:
-    """The temperature of each attempt. ``capped``: ``start + a * step``, at most 1.0.
+    """The temperature of each attempt. ``capped``: ``start + a * step``, at most 1.0 (or
+    ``start``, when the recipe samples above 1.0: a retry never cools the first try).
     ``benchmark`` (LaMP-QA's evaluator): after each round the temperature rises by
     ``step`` while it is below 1.0, added up as floats, so from 0 in steps of 0.1 the
     last rise starts just under 1.0 and ends near 1.1."""
     if rule == "capped":
-        return [min(1.0, start + a * step) for a in range(attempts)]
+        return [min(max(1.0, start), start + a * step) for a in range(attempts)]
     temperatures, current = [], start
     for _ in range(attempts):
         temperatures.append(current)

@@ -20,7 +20,10 @@ from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora,
 class DPOSettings(SFTSettings):
     """The SFT recipe plus the DPO temperature ``beta`` (TRL's default 0.1)."""
 
-    beta: float = Field(default=0.1, gt=0.0)
+    beta: float = Field(default=0.1, gt=0.0, description="DPO's temperature: how far the policy may move from the reference")
+
+    def trainer_arguments(self) -> dict:
+        return {"beta": self.beta}
 
 
 def _check(row: dict) -> dict:
@@ -51,6 +54,6 @@ def train_dpo(
     from trl import DPOConfig, DPOTrainer
 
     def build(args: dict, **parts) -> DPOTrainer:
-        return DPOTrainer(args=DPOConfig(**args, beta=settings.beta), **parts)
+        return DPOTrainer(args=DPOConfig(**args), **parts)
 
     return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train, evaluation), build)

@@ -11,6 +11,7 @@ Rows are ``{"prompt": [messages], ...}``; every other column reaches ``reward`` 
 one value per completion, beside the completion texts.
 """
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from tailor.errors import TailorError
 from tailor.llm.base import adapter_fingerprint
 from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
 
+log = logging.getLogger(__name__)
 Reward = Callable[..., list[float]]  # (completions: list[str], **columns) -> one reward each
 
 
@@ -36,11 +38,33 @@ class GRPOSettings(SFTSettings):
     max_completion_length: int = Field(default=256, ge=1, description="the longest completion, in tokens")
     scale_rewards: Literal["group", "batch", "none"] = Field(default="batch", description="batch: rewards minus the group mean over the batch's std (REINFORCE++, as RPO trains); group: GRPO's per-group std; none")
 
+    def trainer_arguments(self) -> dict:
+        return self.model_dump(include={"beta", "num_generations", "temperature", "top_p", "max_completion_length", "scale_rewards"})
+
     @model_validator(mode="after")
     def _whole_groups(self) -> "GRPOSettings":
         if self.batch_size % self.num_generations:
             raise ValueError(f"batch_size {self.batch_size} must hold whole groups of num_generations {self.num_generations}")
+        if self.max_length <= self.max_completion_length:
+            raise ValueError(f"max_length {self.max_length} leaves no room for a prompt beside max_completion_length {self.max_completion_length}")
         return self
+
+
+def fitting_prompts(rows: list[dict], tokenizer, settings: GRPOSettings) -> list[dict]:
+    """Rows whose prompt leaves room for a whole completion within ``max_length`` (TRL's
+    GRPO does not cap prompts): the others are left out, as SFT leaves out its long rows."""
+    budget = settings.max_length - settings.max_completion_length
+
+    def length(row: dict) -> int:
+        text = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    kept = [row for row in rows if length(row) <= budget]
+    if not kept:
+        raise TailorError(f"every GRPO prompt is longer than max_length - max_completion_length = {budget} tokens")
+    if len(kept) < len(rows):
+        log.warning("%d of %d GRPO prompts exceed %d tokens (max_length - max_completion_length) and are left out", len(rows) - len(kept), len(rows), budget)
+    return kept
 
 
 def train_grpo(
@@ -75,17 +99,13 @@ def train_grpo(
         return [float(r) for r in reward(texts, **columns)]
 
     def build(args: dict, **parts) -> GRPOTrainer:
-        args.pop("max_length")
-        config = GRPOConfig(
-            **args, beta=settings.beta, num_generations=settings.num_generations, temperature=settings.temperature, top_p=settings.top_p,
-            max_completion_length=settings.max_completion_length, scale_rewards=settings.scale_rewards,
-        )
-        trainer = GRPOTrainer(reward_funcs=scored, args=config, **parts)
+        args.pop("max_length")  # applied to the prompts above; GRPOConfig has no such cap
+        trainer = GRPOTrainer(reward_funcs=scored, args=GRPOConfig(**args), **parts)
         if reference_adapter and settings.beta > 0:  # without a KL term there is no reference to replace
             load_reference(trainer.model, reference_adapter)
         return trainer
 
-    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train_rows, []), build)
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (fitting_prompts(train_rows, tokenizer, settings), []), build)
 
 
 def load_reference(model, adapter: str) -> None:

@@ -53,6 +53,10 @@ class SFTSettings(BaseModel):
             raise ValueError(f"batch_size {self.batch_size} is not a multiple of per_device_batch_size {self.per_device_batch_size}")
         return self
 
+    def trainer_arguments(self) -> dict:
+        """The arguments of the trainer's own TRL config beyond the shared ones."""
+        return {}
+
     @classmethod
     def cpu_sample(cls) -> "SFTSettings":
         """A few minutes on a laptop CPU with SmolLM2-135M and the bundled sample: enough
@@ -83,6 +87,52 @@ def fingerprint_job(model: str, train_rows: list[dict], eval_rows: list[dict] | 
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
+
+
+def lora_arguments(settings: SFTSettings) -> dict:
+    """PEFT's ``LoraConfig`` arguments for a fresh adapter."""
+    return dict(
+        r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+        target_modules=settings.target_modules, bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda: bool, bf16: bool) -> dict:
+    """The TRL config's arguments: the ones every trainer shares, then the trainer's own
+    (``settings.trainer_arguments()``); ``evaluation``: whether there are eval rows."""
+    eval_steps = min(settings.eval_steps, settings.max_steps)  # at least one evaluation
+    keep_best = settings.keep_best and evaluation
+    return dict(
+        output_dir=str(work),
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.per_device_batch_size,
+        per_device_eval_batch_size=settings.per_device_batch_size,
+        gradient_accumulation_steps=settings.batch_size // settings.per_device_batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a fraction of max_steps
+        weight_decay=0.0,
+        max_grad_norm=settings.max_grad_norm,
+        max_length=settings.max_length,
+        activation_checkpointing=settings.gradient_checkpointing,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        logging_steps=settings.logging_steps,
+        eval_strategy="steps" if evaluation else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps" if keep_best else "no",
+        save_steps=eval_steps,
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=keep_best,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        bf16=bf16,
+        use_cpu=not cuda,
+        report_to="none",
+        push_to_hub=False,
+        disable_tqdm=not progress_enabled(),
+    ) | settings.trainer_arguments()
 
 
 def _curve(log_history: list[dict]) -> list[dict]:
@@ -139,48 +189,13 @@ def fit_lora(
     if init_adapter:
         network = PeftModel.from_pretrained(network, init_adapter, is_trainable=True)
     else:
-        lora = LoraConfig(
-            r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-            target_modules=settings.target_modules, bias="none", task_type="CAUSAL_LM",
-        )
+        lora = LoraConfig(**lora_arguments(settings))
 
     adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
     done_file.unlink(missing_ok=True)
     work = output_dir / "checkpoints"
     shutil.rmtree(work, ignore_errors=True)
-    eval_steps = min(settings.eval_steps, settings.max_steps)  # at least one evaluation
-    keep_best = settings.keep_best and bool(evaluation)
-    args = dict(
-        output_dir=str(work),
-        max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.per_device_batch_size,
-        per_device_eval_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.batch_size // settings.per_device_batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a fraction of max_steps
-        weight_decay=0.0,
-        max_grad_norm=settings.max_grad_norm,
-        max_length=settings.max_length,
-        activation_checkpointing=settings.gradient_checkpointing,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        eval_strategy="steps" if evaluation else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps" if keep_best else "no",
-        save_steps=eval_steps,
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=keep_best,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        bf16=bf16,
-        use_cpu=not cuda,
-        report_to="none",
-        push_to_hub=False,
-        disable_tqdm=not progress_enabled(),
-    )
+    args = training_arguments(settings, work, bool(evaluation), cuda, bf16)
     trainer = build(
         model=network,
         args=args,
@@ -196,7 +211,7 @@ def fit_lora(
     trainer.save_model(str(partial))
     curve = _curve(trainer.state.log_history)
     eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]
-    best = trainer.state.best_metric if keep_best else (eval_losses[-1] if eval_losses else None)
+    best = trainer.state.best_metric if args["load_best_model_at_end"] else (eval_losses[-1] if eval_losses else None)
     steps = trainer.state.global_step
     del trainer, network
     gc.collect()

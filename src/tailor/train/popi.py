@@ -20,6 +20,7 @@ only the metric.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from statistics import mean
 
 from pydantic import Field
@@ -42,6 +43,10 @@ from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row,
 class POPIConfig(LoopConfig):
     """``policy`` is the generator, ``summarizer`` the preference-inference model (default:
     the generator's model). N = ``n_summaries``, M = ``answers_per_input``."""
+
+    unread: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("k", "retriever", "retriever_options"), "POPI answers from the preference summary, never from retrieved profile items"
+    )
 
     what = "POPI config"
 

@@ -44,6 +44,8 @@ class LoopConfig(BaseModel):
     what: ClassVar[str] = "training config"
     # Settings no stage depends on: a run may be extended, cut short or moved.
     unstaged: ClassVar[frozenset[str]] = frozenset({"run_dir", "iterations", "variants"})
+    # Shared settings this loop never reads: setting one is an error, not a silent no-op.
+    unread: ClassVar[dict[str, str]] = {}
 
     policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
     judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
@@ -74,6 +76,9 @@ class LoopConfig(BaseModel):
 
     @model_validator(mode="after")
     def _metric_has_judge(self) -> Self:
+        unread = sorted(key for key in self.unread if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True))
+        if unread:
+            raise ValueError(f"{unread[0]}: not a setting of this loop ({self.unread[unread[0]]})")
         self.metric = check_judge(self.metric, self.judge is not None)
         check_options(self.metric, self.metric_options)
         return self
