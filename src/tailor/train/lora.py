@@ -88,7 +88,6 @@ def fingerprint_job(model: str, train_rows: list[dict], eval_rows: list[dict] | 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-
 def lora_arguments(settings: SFTSettings) -> dict:
     """PEFT's ``LoraConfig`` arguments for a fresh adapter."""
     return dict(
