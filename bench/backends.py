@@ -7,7 +7,7 @@ llama.cpp figure is the practical CPU ceiling for this model.
     .venv/bin/python bench/backends.py [--quick]
 """
 
-from common import hf_llm, local_server, note, parse_args, rag_requests, sample_examples, table, threads, timed, warm_up, write_result
+from common import greedy_workload, hf_llm, local_server, note, parse_args, table, threads, timed, warm_up, write_result
 
 
 def measure(name: str, llm, requests, params) -> dict:
@@ -24,10 +24,8 @@ def main() -> None:
 
     from tailor.llm import LLMConfig, make_llm
     from tailor.llm.server import create_app
-    from tailor.llm.types import SamplingParams
 
-    requests = rag_requests(sample_examples("test", args.prompts))
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    requests, params = greedy_workload(args.prompts, args.max_tokens)
     rows = []
 
     hf = hf_llm(batch_size=8)

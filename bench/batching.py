@@ -9,14 +9,11 @@ backend whole batches (one ``generate`` call per stage) rather than one request 
 import tempfile
 from pathlib import Path
 
-from common import hf_llm, note, parse_args, rag_requests, sample_examples, table, timed, write_result
+from common import greedy_workload, hf_llm, note, parse_args, sample_examples, table, timed, write_result
 
 
 def throughput(args) -> list[dict]:
-    from tailor.llm.types import SamplingParams
-
-    requests = rag_requests(sample_examples("test", args.prompts))
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    requests, params = greedy_workload(args.prompts, args.max_tokens)
     llm = hf_llm()
     rows = []
     for batch in args.batches:

@@ -123,6 +123,14 @@ def rag_requests(examples, k: int = 3):
     return [fmt_.request(e.question, retriever.retrieve(e, k)) for e in examples]
 
 
+def greedy_workload(count: int, max_tokens: int):
+    """``count`` RAG prompts on the sample's test questions and greedy sampling: the
+    backend-only workload the generation benches share."""
+    from tailor.llm.types import SamplingParams
+
+    return rag_requests(sample_examples("test", count)), SamplingParams(temperature=0.0, max_tokens=max_tokens)
+
+
 def hf_llm(batch_size: int = 8):
     """The offline model on the hf backend, uncached, weights loaded."""
     import torch

@@ -7,7 +7,7 @@ concurrent requests. Feeds docs/scaling.md.
     .venv/bin/python bench/concurrency.py [--quick]
 """
 
-from common import hf_llm, local_server, note, parse_args, rag_requests, sample_examples, table, timed, write_result
+from common import greedy_workload, hf_llm, local_server, note, parse_args, table, timed, write_result
 
 
 def main() -> None:
@@ -18,10 +18,8 @@ def main() -> None:
 
     from tailor.llm import LLMConfig, make_llm
     from tailor.llm.server import create_app
-    from tailor.llm.types import SamplingParams
 
-    requests = rag_requests(sample_examples("test", args.requests))
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    requests, params = greedy_workload(args.requests, args.max_tokens)
     hf = hf_llm(batch_size=args.requests)
     rows = []
     with local_server(create_app(hf, "local")) as url:

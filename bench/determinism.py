@@ -6,7 +6,7 @@ a time (what ``deterministic: true`` does) on every thread.
     .venv/bin/python bench/determinism.py [--quick]
 """
 
-from common import hf_llm, note, parse_args, rag_requests, sample_examples, table, threads, write_result
+from common import greedy_workload, hf_llm, note, parse_args, table, threads, write_result
 
 
 def answers(llm, requests, params, batch: int, thread_count: int) -> list[str]:
@@ -21,10 +21,8 @@ def main() -> None:
     args = parse_args(__doc__, prompts=9, max_tokens=48)
     if args.quick:
         args.prompts, args.max_tokens = 4, 8
-    from tailor.llm.types import SamplingParams
 
-    requests = rag_requests(sample_examples("test", args.prompts))
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    requests, params = greedy_workload(args.prompts, args.max_tokens)
     llm = hf_llm()
     most = threads()
     reference = answers(llm, requests, params, 1, most)

@@ -287,7 +287,7 @@ def test_every_recipe_key_changes_what_the_trainer_does(trainer_class, tmp_path,
             return f"error: {err}"
 
     before = [run(base) for base in bases]
-    assert not any(trace.startswith("error") for trace in before), before
+    assert not any(record.startswith("error") for record in before), before
     assert before == [run(base) for base in bases], "the same recipe must do the same thing (else this test proves nothing)"
     changes = {
         key: [(changed(base, key), trace_before) for base, trace_before in zip(bases, before) if key in keys(base)]
