@@ -128,3 +128,10 @@ def test_task_report_gives_each_task_its_benchmark_numbers():
     assert {k for task, ref in valid.items() for k in task_report(task, [ref], [ref])} <= set(REPORTED)
     with pytest.raises(ValueError, match="unknown LaMP task 'LaMP-9'"):
         task_report("LaMP-9", ["a"], ["a"])
+
+
+def test_the_lenient_reader_keeps_what_the_benchmark_reads_even_zero():
+    from tailor.metrics.lamp import lenient_rating
+
+    assert lenient_rating("0") == 0.0 and lenient_rating(" 4.0 ") == 4.0
+    assert lenient_rating("I'd say 3 stars") == 3.0 and lenient_rating("no idea") is None

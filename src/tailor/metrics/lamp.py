@@ -76,8 +76,11 @@ def read_rating(text: str) -> float | None:
 def lenient_rating(text: str) -> float | None:
     """The benchmark's reading, else the first lone digit 1-5 anywhere in ``text`` (an
     extra, not the benchmark's reading)."""
+    value = read_rating(text)
+    if value is not None:
+        return value
     match = _LENIENT_RATING.search(text)
-    return read_rating(text) or (float(match.group(1)) if match else None)
+    return float(match.group(1)) if match else None
 
 
 def farther_rating(reference: float) -> float:
