@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# optional: the llama.cpp backend (builds from source, ~6 minutes on 2 cores)
+# optional: the llama.cpp backend (builds from source, ~6 minutes on 2 cores). A portable
+# (AVX2) build: tuned to a CPU with AMX (-march=native, ggml's default), llama-cpp-python
+# 0.3.36 segfaults in its first decode. pip's wheel cache does not tell the two builds
+# apart, so this build bypasses it.
 install-llamacpp: $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --no-cache-dir -c constraints.txt llama-cpp-python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[llamacpp]'
 
 # the run browser's `browser` tests: Playwright drives Debian's Chromium (run as root; no
