@@ -135,23 +135,23 @@ SMALL_SFT = {"learning_rate": 1e-3, "batch_size": 2, "per_device_batch_size": 1,
 # DPO); a key passes when changing it changes what any of them does.
 BASES = {
     VACTrainer: [
-        dict(data=SAMPLE_LAMPQA, train_limit=4, valid_limit=2, iterations=1, n_feedback=2, k=2, sft=SMALL_SFT),
+        dict(data=SAMPLE_LAMPQA, train_limit=4, valid_limit=2, iterations=1, n_feedback=2, k=2, sft=SMALL_SFT, test_split="validation", test_limit=2),
         dict(data=SAMPLE_LAMPQA, train_limit=4, valid_limit=2, iterations=1, n_feedback=2, k=2, sft=SMALL_SFT, policy_objective="dpo"),
     ],
     RestEMTrainer: [
-        dict(data=SAMPLE_LAMPQA, train_limit=4, valid_limit=2, iterations=1, samples=3, k=2, sft=SMALL_SFT),
+        dict(data=SAMPLE_LAMPQA, train_limit=4, valid_limit=2, iterations=1, samples=3, k=2, sft=SMALL_SFT, test_split="validation", test_limit=2),
         dict(data=SAMPLE_LONGLAMP / "topic_writing", format="longform-reasoning", warmup="reasoning", threshold=0.3, max_per_input=2,
              train_limit=4, valid_limit=2, iterations=2, samples=3, k=2, sft=SMALL_SFT),
         dict(data=SAMPLE_LONGLAMP / "topic_writing", format="longform", warmup="reference", train_limit=4, valid_limit=2, iterations=1,
              samples=2, k=2, sft=SMALL_SFT),
     ],
     RPOTrainer: [
-        dict(data=SAMPLE_LAMP / "LaMP-5" / "user", train_limit=4, valid_limit=2, iterations=2, k=3, sft=SMALL_SFT,
+        dict(data=SAMPLE_LAMP / "LaMP-5" / "user", train_limit=4, valid_limit=2, iterations=2, k=3, sft=SMALL_SFT, test_split="validation", test_limit=2,
              rl={**SMALL_SFT, "num_generations": 2, "max_completion_length": 32, "max_length": 1024}),
     ],
     POPITrainer: [
         dict(data=SAMPLE_LAMP / "LaMP-5" / "user", format="longform", train_limit=4, valid_limit=2, iterations=1, n_summaries=2,
-             answers_per_input=3, sft=SMALL_SFT),
+             answers_per_input=3, sft=SMALL_SFT, test_split="validation", test_limit=2),
     ],
     PlannerTrainer: [dict(k=2)],
 }
@@ -170,6 +170,7 @@ CHANGES = {
     "judge": {"model": "a-judge"},
     "train_split": "validation",
     "valid_split": "test",
+    "test_split": "train",
     "holdout": 0.5,
     "max_attempts": 1,  # no retry of the replies that need one
     "threshold": 0.9,

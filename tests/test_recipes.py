@@ -16,7 +16,8 @@ from tailor.train.vac import VACConfig
 CONFIGS = Path(__file__).parents[1] / "configs"
 # recipe name prefix -> the command's settings
 SETTINGS = {"vac-": VACConfig, "rest-em-": RestEMConfig, "restpg-": RestEMConfig, "rpo-": RPOConfig, "popi-": POPIConfig,
-            "lampqa-": EvalConfig, "longlamp-": EvalConfig, "lamp-": EvalConfig}
+            "lampqa-": EvalConfig, "longlamp-": EvalConfig, "lamp-": EvalConfig,
+            "learn-vac": VACConfig, "learn-rest-em": RestEMConfig, "learn-restpg": RestEMConfig, "learn-rpo": RPOConfig, "learn-popi": POPIConfig}
 
 
 def settings_for(path: Path):
@@ -91,3 +92,11 @@ def test_a_wrong_type_or_option_is_a_clear_error_not_a_traceback(tmp_path, recip
     path.write_text(text.replace(change[0], change[1], 1))
     with pytest.raises(TailorError, match=re.escape(message)):
         settings_for(path).from_yaml(path)
+
+
+def test_every_learning_check_tests_on_held_out_users_with_the_planted_metric():
+    recipes = sorted(CONFIGS.glob("learn-*.yaml"))
+    assert {p.stem for p in recipes} >= {"learn-vac", "learn-rest-em", "learn-restpg", "learn-rpo", "learn-popi"}
+    for path in recipes:
+        config = settings_for(path).from_yaml(path)
+        assert (config.metric, config.test_split, config.data.name) == ("planted", "test", "planted"), path.name

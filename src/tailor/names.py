@@ -6,5 +6,5 @@ from typing import Literal, get_args
 BackendName = Literal["hf", "openai", "vllm", "llamacpp"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
 
-MetricName = Literal["aspect", "direct", "proxy", "rouge-l", "rouge-1", "similarity", "accuracy", "rating"]
+MetricName = Literal["aspect", "direct", "proxy", "rouge-l", "rouge-1", "similarity", "accuracy", "rating", "planted"]
 METRICS: tuple[str, ...] = get_args(MetricName)

@@ -35,6 +35,29 @@ def data_stats(path: Path, fmt: Format = "auto", split: Split = None) -> None:
     print_table(f"{path}" + (f" ({split})" if split else ""), header, body)
 
 
+@command(data_app, "planted")
+def data_planted(
+    out: Annotated[Path, typer.Argument(help="folder to write <out>/Planted_Preferences/{train,validation,test}.json into")],
+    seed: int = 0,
+    train_users: Annotated[int, typer.Option(min=1)] = 24,
+    validation_users: Annotated[int, typer.Option(min=1)] = 6,
+    test_users: Annotated[int, typer.Option(min=1)] = 12,
+    questions_per_user: Annotated[int, typer.Option(min=1)] = 2,
+    filler_posts: Annotated[int, typer.Option(min=0)] = 2,
+) -> None:
+    """Generate a planted-preference dataset (LaMP-QA format; users disjoint across splits):
+    the task on which every training loop must learn. The defaults are the bundled copy's."""
+    from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
+    from tailor.errors import TailorError
+
+    try:
+        spec = PlantedSpec(seed, train_users, validation_users, test_users, questions_per_user, filler_posts)
+    except ValueError as err:
+        raise TailorError(str(err)) from None
+    folder = write(generate(spec), out) / CATEGORY
+    console.print(f"[green]wrote[/] {folder} (seed {seed}: {train_users}/{validation_users}/{test_users} users, {questions_per_user} questions each)")
+
+
 @command(cache_app, "stats")
 def cache_stats(path: CacheFile = None) -> None:
     from tailor.llm.cache import ResponseCache

@@ -19,6 +19,7 @@ class Aspect(BaseModel):
     aspect: str = Field(min_length=1)
     reason: str = ""
     evidence: str = ""
+    accept: list[str] = Field(default_factory=list)  # phrasings that state it, for a string-matching metric (the planted task)
 
 
 class Example(BaseModel):

@@ -9,7 +9,6 @@ outweigh a small one. Its † comes from the paired test over all examples. Test
 same examples' scores and leave out examples the judge could not score for either method."""
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
@@ -17,6 +16,7 @@ from statistics import mean
 from tailor.eval.benchmark_table import BenchmarkTable, build_benchmark_tables, render_benchmark_markdown
 from tailor.eval.context_report import ContextTable, build_context_tables, render_context_chart, render_context_markdown
 from tailor.eval.results import EvalResult, MethodResult
+from tailor.metrics.significance import paired_p_value
 from tailor.io import atomic_write_bytes, atomic_write_text, json_text
 from tailor.render import figure, markdown_table, number, png
 from tailor.runs import RunFolder
@@ -80,20 +80,6 @@ class Table:
 
     def body(self) -> list[list[str]]:
         return [[r.method, *(r.cells[c].text() for c in self.categories), r.macro.text(), f"{r.seconds_per_query:.3g}"] for r in self.rows]
-
-
-def paired_p_value(method: dict[str, float | None], baseline: dict[str, float | None], ids: list[str]) -> float | None:
-    """Two-sided paired t-test (scipy ``ttest_rel``) on the examples both scored; None when
-    fewer than two pairs or the test is undefined (e.g. identical scores)."""
-    from scipy.stats import ttest_rel
-
-    pairs = [(method[i], baseline[i]) for i in ids if method.get(i) is not None and baseline.get(i) is not None]
-    if len(pairs) < 2:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
-    return p if math.isfinite(p) else None
 
 
 def _mean(values: list[float | None]) -> float | None:

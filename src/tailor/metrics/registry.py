@@ -5,7 +5,7 @@ from tailor.metrics.base import Metric
 from tailor.names import METRICS
 ROUGE = {"rouge-l": "rougeL", "rouge-1": "rouge1"}
 LAMP = ("accuracy", "rating")  # LaMP-2 / LaMP-3 (tailor.metrics.lamp)
-JUDGELESS = ("proxy", *ROUGE, *LAMP)  # metrics computed without a judge model
+JUDGELESS = ("proxy", "planted", *ROUGE, *LAMP)  # metrics computed without a judge model
 # Metrics whose numbers changed when they were brought in line with the benchmarks'
 # evaluators: scores saved under an older convention are computed again.
 CONVENTION = {"aspect": 2, "accuracy": 2, "rating": 2, "rouge-l": 2, "rouge-1": 2}
@@ -51,6 +51,8 @@ def _option_names(metric: str) -> set[str]:
 
     if metric == "proxy":
         from tailor.metrics.proxy import ProxyCoverage as cls
+    elif metric == "planted":
+        from tailor.metrics.planted import PlantedFacts as cls
     elif metric in ROUGE:
         from tailor.metrics.rouge import RougeMetric as cls
     elif metric in LAMP:
@@ -59,7 +61,8 @@ def _option_names(metric: str) -> set[str]:
         cls = AccuracyMetric if metric == "accuracy" else RatingMetric
     else:
         from tailor.metrics.similarity import SimilarityJudge as cls
-    return {name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "llm", "kind")}
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind in named and p.name not in ("self", "llm", "kind")}
 
 
 def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:
@@ -68,6 +71,10 @@ def make_metric(name: str, judge_llm: LLM | None, **options) -> Metric:
         from tailor.metrics.proxy import ProxyCoverage
 
         return ProxyCoverage(**options)
+    if name == "planted":
+        from tailor.metrics.planted import PlantedFacts
+
+        return PlantedFacts()
     if name in ROUGE:
         from tailor.metrics.rouge import RougeMetric
 

@@ -54,6 +54,16 @@ class LoopResult:
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
     report: "RunReport | None" = None
     summary: str = ""  # what the CLI prints when there is no per-iteration validation
+    test: dict | None = None  # pi_0 against the kept policy on the held-out split (``Run.test``), with a test_split
+
+    def test_line(self) -> str | None:
+        """The held-out test, as the CLI and the run report state it."""
+        if not self.test:
+            return None
+        t = self.test
+        p = "n/a" if t["p_value"] is None else f"{t['p_value']:.3g}"
+        return (f"test ({t['split']}, {t['examples']} examples): {self.metric} π_{t['start_iteration']} {t['start']:.4f} → "
+                f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}")
 
     def lines(self) -> list[str]:
         """Each iteration's validation score, the kept one marked, and the kept adapter."""
@@ -63,6 +73,7 @@ class LoopResult:
             for t, score in enumerate(self.validation)
         ]
         kept = self.best_adapter or "(none: the untrained policy scored best)"
+        lines += [line for line in [self.test_line()] if line]
         return lines + [self.summary or f"best policy adapter: {kept} | history: {RunFolder(self.run_dir).history_file}"]
 
 
@@ -112,7 +123,7 @@ class LoopTrainer:
             trained = self.train_one(variant, inputs)
             results[name] = LoopResult(
                 RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
-                inputs.metric.name, inputs.metric.proxy,
+                inputs.metric.name, inputs.metric.proxy, test=(RunFolder(variant.run_dir).history() or {}).get("test"),
             )
         main = results.pop("main")
         main.variants = results

@@ -91,11 +91,12 @@ def ranked_pair(rows: list[dict]) -> tuple[dict, dict] | None:
 
 class _POPIRun(Run):
     config: POPIConfig
-    summarizer_adapter: str | None = None
+    summarizers: list[str | None]  # phi_t's adapter, index t (None: the base model)
 
-    def method(self, adapter: str | None) -> Method:
+    def method_at(self, t: int, adapter: str | None) -> Method:
+        """pi_t answering from phi_t's summary of the user."""
         c = self.config
-        inference = PreferenceInference(self.roles["summarizer"], None, self.summarizer_adapter, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
+        inference = PreferenceInference(self.roles["summarizer"], None, self.summarizers[t], c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
         return PreferencePersonalization(self.policy_llm, inference, c.answer, adapter)
 
     def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> ParsedBatch[str]:
@@ -137,6 +138,7 @@ def train_popi(
     of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
     summarizers: list[str | None] = [None]
     generators: list[str | None] = [None]
+    run.summarizers = summarizers
     validation = [run.validate(0, valid_examples, None)]
     for t in range(1, c.iterations + 1):
         out = run.folder.iteration(t)
@@ -197,9 +199,7 @@ def train_popi(
             generator = run.train(f"iter_{t}/train_generator", c.policy.model, pairs, out / "generator_model", generator, dpo_trainer, dpo)
         summarizers.append(summarizer)
         generators.append(generator)
-        run.summarizer_adapter = summarizer
         validation.append(run.validate(t, valid_examples, generator))
-        run.summarizer_adapter = None
 
     best_t, _ = run.finish(validation, generators)
     run.history.update(best_summarizer=summarizers[best_t])

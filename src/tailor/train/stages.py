@@ -58,6 +58,10 @@ class LoopConfig(BaseModel):
     valid_split: str = Field(default="validation", description="the split each policy is validated on")
     train_limit: int | None = Field(default=None, ge=1, description="the first N training examples only")
     valid_limit: int | None = Field(default=None, ge=1, description="the first N validation examples only")
+    test_split: str | None = Field(
+        default=None, description="a held-out split on which pi_0 and the kept policy are scored at the end, with a paired t-test (none: no test)",
+    )
+    test_limit: int | None = Field(default=None, ge=1, description="the first N test examples only")
     iterations: int = Field(default=3, ge=1, description="T: rounds of the loop (a run may be extended)")
     k: int = Field(default=10, ge=0, description="profile items retrieved for each prompt")
     format: FormatName = Field(default="answer", description="the task shape: answer (LaMP-QA), longform, longform-reasoning, …")
@@ -195,6 +199,12 @@ def check_inputs(method: str, train: list[Example], valid: list[Example], field:
         raise TailorError(f"{method}: {why}; {len(missing)} training inputs have no {field}, e.g. {missing[0]!r}")
 
 
+def mean_scored(rows: list[dict]) -> float:
+    """The mean ``score`` of the rows that have one (NaN when none has)."""
+    scored = [row["score"] for row in rows if row["score"] is not None]
+    return mean(scored) if scored else float("nan")
+
+
 def best_iteration(validation: list[float]) -> int:
     """The earliest iteration with the highest validation score (NaN never wins)."""
     ranked = [(-math.inf if math.isnan(v) else v) for v in validation]
@@ -301,27 +311,57 @@ class Run:
         """The trained model at inference, as validation runs it: here the policy answering alone."""
         return RetrievalAugmented(self.policy_llm, self.retriever, self.config.answer, adapter=adapter)
 
-    def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
-        """pi_t's mean validation score, read back when already measured."""
-        path = self.folder.iteration(t) / "validation.jsonl"
-        method = self.method(adapter)
+    def method_at(self, t: int, adapter: str | None) -> Method:
+        """pi_t at inference; a loop that trains more than the policy pairs it with round t's other parts."""
+        return self.method(adapter)
+
+    def scored_answers(self, name: str, path: Path, t: int, adapter: str | None, examples: list[Example]) -> list[dict]:
+        """pi_t's answers to ``examples`` as at inference, each with its score (None:
+        unscored), as the stage ``name``: read back when already measured."""
+        method = self.method_at(t, adapter)
 
         def answer_and_score() -> list[dict]:
             responses = [a.text for a in method.answer_batch(examples)]
             run = self.metric.score_batch(examples, responses)
             return [{"id": e.id, "response": r, "score": s.value} for e, r, s in zip(examples, responses, run.scores)]
 
-        rows = self.stage(f"iter_{t}/validation", path, answer_and_score)
-        scored = [row["score"] for row in rows if row["score"] is not None]
-        score = mean(scored) if scored else float("nan")
-        self.history["validation"][str(t)] = {"score": score, "adapter": adapter, "scored": len(scored), "examples": len(rows)}
+        return self.stage(name, path, answer_and_score)
+
+    def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
+        """pi_t's mean validation score."""
+        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t) / "validation.jsonl", t, adapter, examples)
+        score = mean_scored(rows)
+        self.history["validation"][str(t)] = {"score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows)}
         self.save_history()
         return score
 
     def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int, str | None]:
-        """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the base model), recorded."""
+        """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the
+        base model), recorded; then, with a ``test_split``, pi_0 against it on that split."""
         best = best_iteration(validation)
         adapter = adapters[best]
         self.history.update(best_iteration=best, best_adapter=adapter)
         self.save_history()
+        if self.config.test_split:
+            self.test(adapters, best)
         return best, adapter
+
+    def test(self, adapters: list[str | None], best: int) -> dict:
+        """pi_0 and the kept pi_best answer the held-out test split as at inference; their
+        mean scores and a two-sided paired t-test between them go to the history's ``test``
+        (the loop learned when the kept policy beats pi_0 with p < 0.05)."""
+        from tailor.data import load_examples
+        from tailor.metrics.significance import paired_p_value
+
+        c = self.config
+        examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
+        rows = {t: self.scored_answers(f"test/iter_{t}", self.dir / "test" / f"iter_{t}.jsonl", t, adapters[t], examples) for t in dict.fromkeys((0, best))}
+        scores = {t: {row["id"]: row["score"] for row in answered} for t, answered in rows.items()}
+        result = {
+            "split": c.test_split, "examples": len(examples), "start_iteration": 0, "end_iteration": best,
+            "start": mean_scored(rows[0]), "end": mean_scored(rows[best]), "p_value": paired_p_value(scores[best], scores[0], [e.id for e in examples]),
+            "scored": {str(t): sum(v is not None for v in s.values()) for t, s in scores.items()},
+        }
+        self.history["test"] = result
+        self.save_history()
+        return result

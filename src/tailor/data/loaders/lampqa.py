@@ -2,7 +2,8 @@
 them) or the Hugging Face dataset ``alireza7/LaMP-QA``.
 
 A record holds ``id``, ``question``, ``profile`` (past posts), ``narrative`` and
-``rubric_aspects`` (``aspect``, ``reason``, ``evidence``).
+``rubric_aspects`` (``aspect``, ``reason``, ``evidence``); tailor's planted-preference
+task adds each aspect's ``accept`` phrasings and a gold ``reference`` answer.
 """
 
 from pathlib import Path
@@ -27,7 +28,10 @@ def lampqa_record_to_example(record: dict, source: str, index: int, category: st
     for position, raw in enumerate(aspects_raw):
         if not isinstance(raw, dict) or not isinstance(raw.get("aspect"), str) or not raw["aspect"].strip():
             raise DataError(source, rid, f"rubric_aspects[{position}].aspect", "must be a non-empty string")
-        aspects.append(Aspect(aspect=raw["aspect"], reason=str(raw.get("reason", "")), evidence=str(raw.get("evidence", ""))))
+        accept = raw.get("accept", [])
+        if not isinstance(accept, list) or not all(isinstance(a, str) and a.strip() for a in accept):
+            raise DataError(source, rid, f"rubric_aspects[{position}].accept", "must be a list of non-empty strings")
+        aspects.append(Aspect(aspect=raw["aspect"], reason=str(raw.get("reason", "")), evidence=str(raw.get("evidence", "")), accept=accept))
     return build_example(
         dict(
             id=str(record["id"]),
@@ -37,6 +41,7 @@ def lampqa_record_to_example(record: dict, source: str, index: int, category: st
             rubric_aspects=aspects,
             category=record.get("category") or category,
             user_id=record.get("user_id"),
+            reference=record.get("reference"),
         ),
         source,
         rid,
