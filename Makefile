@@ -43,6 +43,7 @@ install-wordnet:
 # every step resumes, and a rerun reads everything back)
 demo: $(STAMP)
 	$(BIN)/tailor train planner
+	$(BIN)/tailor train rest-em --config configs/learn-rest-em.yaml
 	$(BIN)/tailor train vac --config configs/vac-sample-cpu.yaml
 	$(BIN)/tailor eval --config configs/lampqa-sample-cpu.yaml
 	@echo

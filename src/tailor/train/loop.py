@@ -54,7 +54,7 @@ class LoopResult:
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
     report: "RunReport | None" = None
     summary: str = ""  # what the CLI prints when there is no per-iteration validation
-    test: dict | None = None  # pi_0 against the kept policy on the held-out split (``Run.test``), with a test_split
+    test: dict | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
 
     def test_line(self) -> str | None:
         """The held-out test, as the CLI and the run report state it."""
@@ -62,7 +62,7 @@ class LoopResult:
             return None
         t = self.test
         p = "n/a" if t["p_value"] is None else f"{t['p_value']:.3g}"
-        return (f"test ({t['split']}, {t['examples']} examples): {self.metric} π_{t['start_iteration']} {t['start']:.4f} → "
+        return (f"test ({t['split']}, {t['examples']} examples): {self.metric} untrained {t['start']:.4f} → "
                 f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}")
 
     def lines(self) -> list[str]:

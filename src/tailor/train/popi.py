@@ -95,9 +95,16 @@ class _POPIRun(Run):
 
     def method_at(self, t: int, adapter: str | None) -> Method:
         """pi_t answering from phi_t's summary of the user."""
+        return self.pair(self.summarizers[t], adapter)
+
+    def untrained(self) -> Method:
+        return self.pair(None, None)
+
+    def pair(self, summarizer: str | None, generator: str | None) -> Method:
+        """The generator answering from the summarizer's summary of the user."""
         c = self.config
-        inference = PreferenceInference(self.roles["summarizer"], None, self.summarizers[t], c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
-        return PreferencePersonalization(self.policy_llm, inference, c.answer, adapter)
+        inference = PreferenceInference(self.roles["summarizer"], None, summarizer, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
+        return PreferencePersonalization(self.policy_llm, inference, c.answer, generator)
 
     def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> ParsedBatch[str]:
         c = self.config

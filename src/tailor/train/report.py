@@ -59,7 +59,7 @@ class LoopSummary:
     signal: list[IterationSignal]
     self_training: list[SelfTraining]
     stages: dict[str, dict]
-    test: dict | None = None  # pi_0 against the kept policy on the held-out split (``Run.test``)
+    test: dict | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``)
 
     @classmethod
     def read(cls, label: str, run_dir: Path) -> "LoopSummary":
@@ -147,12 +147,12 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
             lines.append(f"- {r.label}: best iteration {r.best_iteration}, policy adapter {r.best_adapter or '(none: the untrained policy)'}")
     tested = [r for r in runs if r.test]
     if tested:
-        lines += ["", "## Held-out test: the starting policy against the kept one", ""]
+        lines += ["", "## Held-out test: the untrained policy against the kept one", ""]
         lines += ["Both answer the test split as at inference; the p-value is a two-sided paired t-test over its examples.", ""]
         lines += markdown_table(
-            ["Run", "Split (examples)", "Start", "End", "p-value", "Minutes"],
-            [[r.label, f"{r.test['split']} ({r.test['examples']})", f"π_{r.test['start_iteration']}: {number(r.test['start'])}",
-              f"π_{r.test['end_iteration']}: {number(r.test['end'])}", number(r.test["p_value"]), f"{r.minutes():.1f}"] for r in tested],
+            ["Run", "Split (examples)", "Untrained", "Kept policy", "p-value", "Minutes"],
+            [[r.label, f"{r.test['split']} ({r.test['examples']})", number(r.test["start"]), f"π_{r.test['end_iteration']}: {number(r.test['end'])}",
+              number(r.test["p_value"]), f"{r.minutes():.1f}"] for r in tested],
         )
     per_category = {r.label: r.category_scores(examples, r.best_iteration) for r in runs if r.best_iteration is not None}
     categories = sorted({c for scores in per_category.values() for c in scores})

@@ -315,10 +315,15 @@ class Run:
         """pi_t at inference; a loop that trains more than the policy pairs it with round t's other parts."""
         return self.method(adapter)
 
-    def scored_answers(self, name: str, path: Path, t: int, adapter: str | None, examples: list[Example]) -> list[dict]:
-        """pi_t's answers to ``examples`` as at inference, each with its score (None:
-        unscored), as the stage ``name``: read back when already measured."""
-        method = self.method_at(t, adapter)
+    def untrained(self) -> Method:
+        """The method before any training: every part its base model."""
+        return self.method(None)
+
+    def scored_answers(self, name: str, path: Path, t: int, adapter: str | None, examples: list[Example], untrained: bool = False) -> list[dict]:
+        """pi_t's answers to ``examples`` as at inference (``untrained``: every part's base
+        model), each with its score (None: unscored), as the stage ``name``: read back when
+        already measured."""
+        method = self.untrained() if untrained else self.method_at(t, adapter)
 
         def answer_and_score() -> list[dict]:
             responses = [a.text for a in method.answer_batch(examples)]
@@ -337,30 +342,32 @@ class Run:
 
     def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int, str | None]:
         """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the
-        base model), recorded; then, with a ``test_split``, pi_0 against it on that split."""
+        base model), recorded; then, with a ``test_split``, the untrained policy against it on that split."""
         best = best_iteration(validation)
         adapter = adapters[best]
         self.history.update(best_iteration=best, best_adapter=adapter)
         self.save_history()
         if self.config.test_split:
-            self.test(adapters, best)
+            self.test(best, adapter)
         return best, adapter
 
-    def test(self, adapters: list[str | None], best: int) -> dict:
-        """pi_0 and the kept pi_best answer the held-out test split as at inference; their
-        mean scores and a two-sided paired t-test between them go to the history's ``test``
-        (the loop learned when the kept policy beats pi_0 with p < 0.05)."""
+    def test(self, best: int, adapter: str | None) -> dict:
+        """The untrained policy (every part without adapter: where pi_0 is itself trained,
+        as after a warm-up, the loop starts before it) and the kept pi_best answer the
+        held-out test split as at inference; their mean scores and a two-sided paired t-test
+        between them go to the history's ``test`` (the loop learned when the kept policy
+        beats the untrained one with p < 0.05)."""
         from tailor.data import load_examples
         from tailor.metrics.significance import paired_p_value
 
         c = self.config
         examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
-        rows = {t: self.scored_answers(f"test/iter_{t}", self.dir / "test" / f"iter_{t}.jsonl", t, adapters[t], examples) for t in dict.fromkeys((0, best))}
-        scores = {t: {row["id"]: row["score"] for row in answered} for t, answered in rows.items()}
+        start = self.scored_answers("test/untrained", self.dir / "test" / "untrained.jsonl", 0, None, examples, untrained=True)
+        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.dir / "test" / f"iter_{best}.jsonl", best, adapter, examples)
+        scores = [{row["id"]: row["score"] for row in rows} for rows in (start, end)]
         result = {
-            "split": c.test_split, "examples": len(examples), "start_iteration": 0, "end_iteration": best,
-            "start": mean_scored(rows[0]), "end": mean_scored(rows[best]), "p_value": paired_p_value(scores[best], scores[0], [e.id for e in examples]),
-            "scored": {str(t): sum(v is not None for v in s.values()) for t, s in scores.items()},
+            "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
+            "p_value": paired_p_value(scores[1], scores[0], [e.id for e in examples]), "scored": [sum(v is not None for v in s.values()) for s in scores],
         }
         self.history["test"] = result
         self.save_history()

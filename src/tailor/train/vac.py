@@ -9,13 +9,17 @@ Each iteration t, with the previous policy pi_{t-1} and feedback model phi_{t-1}
 that revision from the plain answer prompt. pi_t is then scored on the validation split.
 The initial answers and the revisions of (f) are scored too: the loop's own signal.
 With ``policy_objective: dpo`` (an ablation), pi_t is instead trained by DPO to prefer
-that revision over pi_{t-1}'s initial answer to the same prompt.
+that revision over pi_{t-1}'s initial answer to the same prompt. With ``targets:
+improved``, (e) and (f) keep only a feedback or revision that scores above the initial
+answer: a small model's N revisions often all score zero, and the paper's argmax then
+trains on whichever came first. A round left without targets keeps the previous model.
 
 Only the feedback model's prompt holds the narrative; the policy's inputs never do.
 Everything lands under ``run_dir/iter_<t>/``; a rerun reads finished stages back, and
 ``train_sft`` reuses finished adapters.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +28,6 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
-from tailor.errors import TailorError
 from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
@@ -36,6 +39,8 @@ from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, json_reply, parsed, sft_row, top_scored, unparsed_scored, write_jsonl
+
+log = logging.getLogger(__name__)
 
 
 class VACConfig(LoopConfig):
@@ -51,6 +56,11 @@ class VACConfig(LoopConfig):
     feedback_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the N feedbacks")
     feedback_max_tokens: int = Field(default=512, ge=1, description="the longest feedback, in tokens")
     train_feedback: bool = Field(default=True, description="train phi on the best feedbacks (false: the frozen-feedback ablation)")
+    targets: Literal["best", "improved"] = Field(
+        default="best",
+        description="best: each answer's best-scored feedback trains phi and every greedy revision trains pi, as in the paper; "
+        "improved: only a feedback or revision that scores above the initial answer does (where ties at zero are common, as with small models)",
+    )
     policy_objective: Literal["sft", "dpo"] = Field(default="sft", description="sft on the revisions, or dpo (revision chosen, initial answer rejected)")
     dpo_beta: float = Field(default=0.1, gt=0.0, description="DPO's beta, with policy_objective: dpo")
     run_dir: Path = Field(default=Path("runs/vac"), description="the run folder (a rerun there resumes)")
@@ -71,7 +81,7 @@ class VACResult:
     validation: list[float]  # validation score of pi_t, index t (0 = the untrained policy)
     best_iteration: int
     best_adapter: str | None  # None when the untrained policy scored best
-    policy_adapters: list[str]  # pi_1 .. pi_T
+    policy_adapters: list[str | None]  # pi_1 .. pi_T (a round without targets keeps the previous one)
     feedback_adapters: list[str | None]  # phi_1 .. phi_T (None: the frozen base model)
 
 
@@ -119,7 +129,7 @@ def train_vac(
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
     feedback: str | None = None
-    policy_adapters: list[str] = []
+    policy_adapters: list[str | None] = []
     feedback_adapters: list[str | None] = []
     for t in range(1, c.iterations + 1):
         out = run.folder.iteration(t)
@@ -133,6 +143,17 @@ def train_vac(
         initial_rows = run.stage(f"iter_{t}/initial", out / "initial.jsonl", answer)
         initial = [row["answer"] for row in initial_rows]
         answered = {row["id"] for row in initial_rows if parsed(row)}
+
+        def score_initial() -> list[dict]:
+            return [{"id": e.id, "initial": s.value} for e, s in zip(train_examples, metric.score_batch(train_examples, initial).scores)]
+
+        improved = c.targets == "improved"
+        initial_score = {row["id"]: row["initial"] for row in run.stage(f"iter_{t}/initial_scores", out / "initial_scores.jsonl", score_initial)} if improved else {}
+        above = " above its initial answer" if improved else ""
+
+        def improves(score: float | None, example_id: str) -> bool:
+            """Whether a revision scoring ``score`` may be a target: always, or (targets: improved) when it beats the initial answer."""
+            return not improved or (score is not None and initial_score[example_id] is not None and score > initial_score[example_id])
 
         if c.train_feedback:
             # (b)-(d) N feedbacks per answer, each applied by pi_{t-1} and the revision scored;
@@ -154,16 +175,17 @@ def train_vac(
             sampled = run.stage(f"iter_{t}/feedbacks", out / "feedbacks.jsonl", sample_and_score)
 
             # (e) the feedback whose revision scored highest is phi_t's target.
-            chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: top_scored(sampled, train_examples))
+            chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: [row for row in top_scored(sampled, train_examples) if improves(row["score"], row["id"])])
             picked = {row["id"]: row["feedback"] for row in chosen}
             feedback_rows = [
                 sft_row(feedback_request(e.question, items, a, e.narrative), json_reply(FEEDBACK_FIELD, picked[e.id]))
                 for e, items, a in zip(train_examples, retrieved, initial) if e.id in picked
             ]
             write_jsonl(out / "feedback_sft.jsonl", feedback_rows)
-            if not feedback_rows:
-                raise TailorError(f"iteration {t}: no revision could be scored, so there is nothing to train the feedback model on")
-            feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out / "feedback_model", feedback)
+            if feedback_rows:
+                feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out / "feedback_model", feedback)
+            else:
+                log.warning("iteration %d: no revision could be scored%s, so phi_%d is phi_%d", t, above, t, t - 1)
         feedback_adapters.append(feedback)
 
         # (f) phi_t's greedy feedback, applied by pi_{t-1}, gives pi_t's targets (those that parsed).
@@ -176,11 +198,11 @@ def train_vac(
             ]
 
         revisions = run.stage(f"iter_{t}/revised", out / "revised.jsonl", revise)
-        run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions]))
-        learned = [(e, items, a, r) for e, items, a, r in zip(train_examples, retrieved, initial, revisions) if parsed(r)]
+        scores = run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions]))
+        learned = [(e, items, a, r) for e, items, a, r, score in zip(train_examples, retrieved, initial, revisions, scores) if parsed(r) and improves(score["revised"], e.id)]
         if not learned:
-            raise TailorError(f"iteration {t}: no answer, feedback and revision parsed for any training question, so there is nothing to train the policy on")
-        if c.policy_objective == "dpo":
+            log.warning("iteration %d: no answer, feedback and revision parsed%s for any training question, so pi_%d is pi_%d", t, above, t, t - 1)
+        elif c.policy_objective == "dpo":
             pairs = [dpo_row(answer_request(e.question, items), c.reply.target(r["revision"]), c.reply.target(a)) for e, items, a, r in learned]
             write_jsonl(out / "policy_dpo.jsonl", pairs)
             dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)

@@ -1,0 +1,186 @@
+"""The planted-preference task: its generator, its metric, and the held-out test every
+training loop reports on it (``test_split``)."""
+
+import json
+
+import pytest
+from fakes import ScriptedLLM
+from test_methods import assert_no_hidden_text
+from test_vac import FakeTrainer
+from typer.testing import CliRunner
+
+from tailor.cli import app
+from tailor.data import SAMPLE_PLANTED, load_examples
+from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
+from tailor.errors import DataError
+from tailor.metrics.planted import PlantedFacts, states
+from tailor.metrics.registry import make_metric
+from tailor.retrieval import BM25Retriever
+from tailor.train.sft import SFTSettings
+from tailor.train.vac import VACConfig, train_vac
+
+FACT_WORDS = ("city", "pet", "units", "diet")
+
+
+def test_the_bundled_copy_is_the_generators_default_output(tmp_path):
+    result = CliRunner().invoke(app, ["data", "planted", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for split in ("train", "validation", "test"):
+        written = json.loads((tmp_path / CATEGORY / f"{split}.json").read_text())
+        assert written == json.loads((SAMPLE_PLANTED / CATEGORY / f"{split}.json").read_text())
+    assert generate(PlantedSpec(seed=1)) != generate(PlantedSpec(seed=0)) == generate(PlantedSpec(seed=0))
+
+
+def test_users_are_disjoint_and_every_question_needs_facts_it_does_not_state(tmp_path):
+    splits = generate(PlantedSpec(seed=3, train_users=5, validation_users=2, test_users=3, questions_per_user=3))
+    users = {split: {r["user_id"] for r in records} for split, records in splits.items()}
+    assert [len(u) for u in users.values()] == [5, 2, 3] and not (users["train"] & users["test"]) and not (users["validation"] & users["test"])
+    metric = PlantedFacts()
+    for split, records in splits.items():
+        examples = load_examples(write({split: records}, tmp_path / split))
+        for example in examples:
+            assert 1 <= len(example.rubric_aspects) <= 2 and len(example.profile) == 6
+            assert metric.score(example, example.question).value == 0.0  # the question names none of its facts
+            assert metric.score(example, example.reference).value == 1.0  # the gold answer states them all
+            history = " ".join(item.text for item in example.profile)
+            assert metric.score(example, history).value == 1.0  # and the history shows each of them
+            for aspect in example.rubric_aspects:
+                assert aspect.evidence in history
+
+
+def test_a_fact_is_stated_by_a_whole_word_or_phrase_in_any_case():
+    assert states("Run about 5km twice a week.", "km") and states("a MEAT-FREE dinner", "meat free")
+    assert states("Go to Lisbon.", "lisbon") and states("Keep it below 5 °C.", "°c")
+    assert not states("Try Lisbonne instead.", "Lisbon") and not states("the skimpy menu", "km")
+    assert not states("a kilometric hike", "kilometre")
+
+
+def test_scores_are_the_share_of_aspects_met_reported_as_judges_report_them():
+    example = next(e for e in load_examples(SAMPLE_PLANTED, split="test") if len(e.rubric_aspects) == 2)
+    first, second = example.rubric_aspects
+    run = make_metric("planted", None).score_batch([example, example], [f"About {first.accept[0]}.", "Nothing useful."])
+    assert [s.value for s in run.scores] == [0.5, 0.0] and run.judgments == 4 and run.failed_judgments == 0
+    assert run.scores[0].details["aspects"] == [{"aspect": first.aspect, "score": 2}, {"aspect": second.aspect, "score": 0}]
+    assert run.metric == "planted-facts"
+
+
+def test_an_aspect_without_phrasings_is_an_error_naming_it(tmp_path):
+    record = generate(PlantedSpec(train_users=1, validation_users=1, test_users=1, questions_per_user=1))["test"][0]
+    record["rubric_aspects"][0]["accept"] = []
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps([record]))
+    with pytest.raises(DataError, match=r"rubric_aspects\[0\]\.accept"):
+        PlantedFacts().score_batch(load_examples(path), ["text"])
+    record["rubric_aspects"][0]["accept"] = "Lisbon"
+    path.write_text(json.dumps([record]))
+    with pytest.raises(DataError, match=r"rubric_aspects\[0\]\.accept.*list of non-empty strings"):
+        load_examples(path)
+
+
+class AdapterAwareLLM(ScriptedLLM):
+    """Replies by the adapter it is asked with: the base model answers generically, a
+    trained adapter repeats the first three posts of the prompt's history."""
+
+    def _generate(self, requests, params, adapter):
+        self.adapter = adapter
+        return super()._generate(requests, params, adapter)
+
+
+def policy_reply(llm):
+    def reply(request, params, j):
+        prompt = request.messages[-1].content
+        if "A reviewer's notes" not in prompt and llm.adapter is None:
+            return 'Plan something you enjoy."}'
+        posts = [line[4:] for line in prompt.splitlines() if line.startswith("[")][:3]
+        return json.dumps(" ".join(posts))[1:] + "}"
+    return reply
+
+
+def test_a_loop_with_a_test_split_scores_its_start_and_kept_policy_on_held_out_users(tmp_path):
+    """VAC on the bundled planted copy with scripted models: pi_1 learned to use the history,
+    so the held-out test shows it above pi_0, with a paired t-test, in history, result and report."""
+    from tailor.train.loop import LoopResult
+    from tailor.train.report import write_run_report
+
+    train, valid = load_examples(SAMPLE_PLANTED, split="train")[:6], load_examples(SAMPLE_PLANTED, split="validation")[:4]
+    policy = AdapterAwareLLM(lambda *a: "", model="policy")
+    policy.reply = policy_reply(policy)
+    feedback = ScriptedLLM(lambda request, params, j: 'Use what their posts say."}', model="feedback")
+    config = VACConfig(
+        iterations=1, n_feedback=2, k=6, sft=SFTSettings.cpu_sample(), metric="planted", data=SAMPLE_PLANTED,
+        test_split="test", test_limit=12, run_dir=tmp_path / "run",
+    )
+    result = train_vac(config, train, valid, policy, feedback, PlantedFacts(), BM25Retriever(), trainer=FakeTrainer())
+    assert result.validation[0] == 0.0 and result.validation[1] > 0.3 and result.best_iteration == 1
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    test = history["test"]
+    assert test["split"] == "test" and test["examples"] == 12 and test["end_iteration"] == 1 and test["scored"] == [12, 12]
+    assert test["start"] == 0.0 and test["end"] > 0.3 and test["p_value"] < 0.05
+    rows = [json.loads(line) for line in (tmp_path / "run" / "test" / "iter_1.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [e.id for e in load_examples(SAMPLE_PLANTED, split="test")[:12]]
+    assert {"test/untrained", "test/iter_1"} <= set(history["stages"])
+    tested = [adapter for request, _, adapter in policy.received[-24:]]
+    assert tested == [None] * 12 + [result.best_adapter] * 12  # the untrained policy, then the kept one
+    assert assert_no_hidden_text(load_examples(SAMPLE_PLANTED), policy.prompts()) > 10
+
+    line = LoopResult("vac", tmp_path / "run", result.validation, 1, result.best_adapter, "planted-facts", test=test).test_line()
+    assert line.startswith("test (test, 12 examples): planted-facts untrained 0.0000 → π_1 ") and f"p = {test['p_value']:.3g}" in line
+    report = write_run_report(tmp_path / "run", train, valid, 1)
+    markdown = report.markdown.read_text()
+    assert "## Held-out test" in markdown and f"{test['end']:.4f}" in markdown
+
+
+def copying_policy(request, params, j):
+    """Answers generically; a revision copies the reviewer's notes, as SmolLM2-135M does."""
+    prompt = request.messages[-1].content
+    if "A reviewer's notes on the draft:\n" in prompt:
+        return json.dumps(prompt.split("A reviewer's notes on the draft:\n")[1].split("\n")[0])[1:] + "}"
+    return 'Plan something you enjoy."}'
+
+
+def city_critic(request, params, j):
+    """Names the asker's city (from the narrative) in the first sample and greedily; otherwise says nothing useful."""
+    narrative = request.messages[-1].content.split("in their own words:\n")[1].split("\n")[0]
+    city = narrative.split("I live in ")[1].split(";")[0].split(".")[0] if "I live in " in narrative else None
+    if city and (params.temperature == 0 or params.seed == 0):
+        return f'Say that they live in {city}."}}'
+    return 'Be friendlier."}'
+
+
+@pytest.mark.parametrize("targets", ["best", "improved"])
+def test_improved_targets_keep_only_feedback_and_revisions_that_beat_the_initial_answer(tmp_path, targets):
+    train, valid = load_examples(SAMPLE_PLANTED, split="train")[:8], load_examples(SAMPLE_PLANTED, split="validation")[:2]
+    with_city = {e.id for e in train if "I live in" in e.narrative}
+    assert 0 < len(with_city) < len(train)
+    config = VACConfig(iterations=1, n_feedback=3, k=6, sft=SFTSettings.cpu_sample(), metric="planted", targets=targets, run_dir=tmp_path / "run")
+    trainer = FakeTrainer()
+    train_vac(config, train, valid, ScriptedLLM(copying_policy), ScriptedLLM(city_critic), PlantedFacts(), BM25Retriever(), trainer=trainer)
+    out = tmp_path / "run" / "iter_1"
+    chosen = [json.loads(line) for line in (out / "chosen_feedback.jsonl").read_text().splitlines()]
+    feedback_job, policy_job = trainer.jobs
+    if targets == "best":  # the paper's argmax: a tie at zero still picks the first sample
+        assert len(chosen) == len(feedback_job["rows"]) == len(policy_job["rows"]) == len(train)
+    else:
+        assert {row["id"] for row in chosen} == with_city and all(row["score"] > 0 for row in chosen)
+        assert len(feedback_job["rows"]) == len(policy_job["rows"]) == len(with_city)
+        assert all("Say that they live in" in row["messages"][-1]["content"] for row in policy_job["rows"])
+        initial = [json.loads(line) for line in (out / "initial_scores.jsonl").read_text().splitlines()]
+        assert [row["initial"] for row in initial] == [0.0] * len(train)
+
+
+def test_a_round_without_improving_targets_keeps_the_previous_models(tmp_path, caplog):
+    train, valid = load_examples(SAMPLE_PLANTED, split="train")[:4], load_examples(SAMPLE_PLANTED, split="validation")[:2]
+    useless = ScriptedLLM(lambda request, params, j: 'Be friendlier."}')
+    config = VACConfig(iterations=2, n_feedback=2, k=6, sft=SFTSettings.cpu_sample(), metric="planted", targets="improved", run_dir=tmp_path / "run")
+    trainer = FakeTrainer()
+    result = train_vac(config, train, valid, ScriptedLLM(copying_policy), useless, PlantedFacts(), BM25Retriever(), trainer=trainer)
+    assert trainer.jobs == [] and result.policy_adapters == [None, None] and result.feedback_adapters == [None, None]
+    assert result.validation == [0.0, 0.0, 0.0] and result.best_iteration == 0
+    assert "no revision could be scored above its initial answer, so phi_1 is phi_0" in caplog.text
+    assert "so pi_2 is pi_1" in caplog.text
+
+
+def test_an_impossible_spec_is_a_clear_error_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--questions-per-user", "9"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "questions_per_user: at most 8" in result.output
+    assert not (tmp_path / "out").exists()
