@@ -46,7 +46,7 @@ def data_planted(
     filler_posts: Annotated[int, typer.Option(min=0)] = 2,
 ) -> None:
     """Generate a planted-preference dataset (LaMP-QA format; users disjoint across splits):
-    the task on which every training loop must learn. The defaults are the bundled copy's."""
+    the task on which a correct training loop should learn. The defaults are the bundled copy's."""
     from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
     from tailor.errors import TailorError
 
