@@ -104,9 +104,10 @@ class PlantedSpec:
 
 
 def _user(rng: random.Random) -> dict:
+    """A user's facts, and the amounts their units give posts and answers."""
     units = rng.choice(sorted(UNITS))
-    return {"city": rng.choice(CITIES), "pet": rng.choice(PETS), "species": rng.choice(SPECIES), "units": units, "diet": rng.choice(sorted(DIETS)), **{
-        key: UNITS[units][key] for key in ("distance", "weight", "cold")}}
+    user = {"city": rng.choice(CITIES), "pet": rng.choice(PETS), "species": rng.choice(SPECIES), "units": units, "diet": rng.choice(sorted(DIETS))}
+    return user | {key: UNITS[units][key] for key in ("distance", "weight", "cold")}
 
 
 def _profile(rng: random.Random, user: dict, uid: str, filler: int) -> list[dict]:
