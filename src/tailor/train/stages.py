@@ -59,7 +59,7 @@ class LoopConfig(BaseModel):
     train_limit: int | None = Field(default=None, ge=1, description="the first N training examples only")
     valid_limit: int | None = Field(default=None, ge=1, description="the first N validation examples only")
     test_split: str | None = Field(
-        default=None, description="a held-out split on which pi_0 and the kept policy are scored at the end, with a paired t-test (none: no test)",
+        default=None, description="a held-out split on which the untrained and the kept policy are scored at the end, with a paired t-test (none: no test)",
     )
     test_limit: int | None = Field(default=None, ge=1, description="the first N test examples only")
     iterations: int = Field(default=3, ge=1, description="T: rounds of the loop (a run may be extended)")
@@ -319,11 +319,9 @@ class Run:
         """The method before any training: every part its base model."""
         return self.method(None)
 
-    def scored_answers(self, name: str, path: Path, t: int, adapter: str | None, examples: list[Example], untrained: bool = False) -> list[dict]:
-        """pi_t's answers to ``examples`` as at inference (``untrained``: every part's base
-        model), each with its score (None: unscored), as the stage ``name``: read back when
-        already measured."""
-        method = self.untrained() if untrained else self.method_at(t, adapter)
+    def scored_answers(self, name: str, path: Path, method: Method, examples: list[Example]) -> list[dict]:
+        """``method``'s answers to ``examples``, each with its score (None: unscored), as the
+        stage ``name``: read back when already measured."""
 
         def answer_and_score() -> list[dict]:
             responses = [a.text for a in method.answer_batch(examples)]
@@ -334,7 +332,7 @@ class Run:
 
     def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
         """pi_t's mean validation score."""
-        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t) / "validation.jsonl", t, adapter, examples)
+        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t) / "validation.jsonl", self.method_at(t, adapter), examples)
         score = mean_scored(rows)
         self.history["validation"][str(t)] = {"score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows)}
         self.save_history()
@@ -362,8 +360,9 @@ class Run:
 
         c = self.config
         examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
-        start = self.scored_answers("test/untrained", self.dir / "test" / "untrained.jsonl", 0, None, examples, untrained=True)
-        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.dir / "test" / f"iter_{best}.jsonl", best, adapter, examples)
+        start = self.scored_answers("test/untrained", self.dir / "test" / "untrained.jsonl", self.untrained(), examples)
+        kept = self.method_at(best, adapter)
+        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.dir / "test" / f"iter_{best}.jsonl", kept, examples)
         scores = [{row["id"]: row["score"] for row in rows} for rows in (start, end)]
         result = {
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
