@@ -18,6 +18,6 @@ def test_rest_em_learns_the_planted_preferences_for_held_out_users(tmp_path):
     result = CliRunner().invoke(app, ["train", "rest-em", "--config", str(RECIPE), "--run-dir", str(tmp_path / "run")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     test = json.loads((tmp_path / "run" / "history.json").read_text())["test"]
-    assert (test["split"], test["examples"], test["scored"]) == ("test", 24, [24, 24])
+    assert (test["split"], test["examples"], test["scored"]) == ("test", 48, [48, 48])
     assert test["end_iteration"] > 0 and test["end"] > test["start"] + 0.2 and test["p_value"] < 0.05, test
-    assert "test (test, 24 examples): planted-facts untrained" in result.output
+    assert "test (test, 48 examples): planted-facts untrained" in result.output

@@ -2,6 +2,7 @@
 training loop reports on it (``test_split``)."""
 
 import json
+import shutil
 
 import pytest
 from fakes import ScriptedLLM
@@ -128,6 +129,21 @@ def test_a_loop_with_a_test_split_scores_its_start_and_kept_policy_on_held_out_u
     report = write_run_report(tmp_path / "run", train, valid, 1)
     markdown = report.markdown.read_text()
     assert "## Held-out test" in markdown and f"{test['end']:.4f}" in markdown
+
+    # tailor train compare: the README's table and learning curves, from the run folders
+    compared = CliRunner().invoke(app, ["train", "compare", str(tmp_path / "run"), "--plot", str(tmp_path / "learning.png")], env={"COLUMNS": "300"})
+    assert compared.exit_code == 0, compared.output
+    row = next(line for line in compared.output.splitlines() if line.startswith("| vac"))
+    assert [cell.strip() for cell in row.split("|")[2:-1]] == [
+        "test (12)", "0.0000", f"π_1: {test['end']:.4f}", f"{test['p_value']:.2g}", "0 / 0", row.split("|")[-3].strip(), "yes",
+    ]
+    assert (tmp_path / "learning.png").read_bytes().startswith(b"\x89PNG")
+    missing = CliRunner().invoke(app, ["train", "compare", str(tmp_path / "run"), str(tmp_path)], env={"COLUMNS": "300"})
+    assert missing.exit_code != 0 and f"{tmp_path} holds no training run" in missing.output
+    shutil.copytree(tmp_path / "run", tmp_path / "other")
+    (tmp_path / "other" / "history.json").write_text(json.dumps({**history, "metric": {"name": "rouge-l", "proxy": False}}))
+    mixed = CliRunner().invoke(app, ["train", "compare", str(tmp_path / "run"), str(tmp_path / "other")], env={"COLUMNS": "300"})
+    assert mixed.exit_code != 0 and "different metrics (planted-facts, rouge-l)" in mixed.output
 
 
 def copying_policy(request, params, j):

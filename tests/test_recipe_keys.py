@@ -59,6 +59,8 @@ def reply(request, params, j):
     if prefill.endswith('": "'):
         return f'words {tag}"}}'
     if prefill.endswith("<think>"):
+        if (int(asked, 16) + params.seed) % 8 == 3:  # reasoning the token budget cut off
+            return f" thinking {tag}"
         return f" thinking {tag}</think><personalized>text {tag}</personalized>"
     if prefill.startswith("Reasoning"):
         return f"- point {tag}\n\n{RESPONSE_HEAD}\ntext {tag}"

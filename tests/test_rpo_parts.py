@@ -73,13 +73,19 @@ def test_retrieval_query_joins_question_and_generic_answer():
 
 @pytest.mark.parametrize("raw, think", [
     ("<think>Uses colons.</think><personalized>x</personalized>", "Uses colons."),
-    ("<think>Uses colons and never closes", "Uses colons and never closes"),
     ("<think>Uses colons.<personalized>x</personalized>", "Uses colons."),
 ])
 def test_a_trajectory_needs_only_readable_reasoning(raw, think):
     assert parse_trajectory(raw) == think
 
 
-def test_a_trajectory_without_reasoning_is_refused():
-    with pytest.raises(ValueError, match="empty reasoning"):
-        parse_trajectory("<think> </think><personalized>x</personalized>")
+@pytest.mark.parametrize("raw, reason", [
+    ("<think> </think><personalized>x</personalized>", "empty reasoning"),
+    # the paper's brevity check: reasoning the token budget cut off is not a trajectory
+    ("<think>Uses colons and never closes", "never ends"),
+    # and its consistency check: a teacher stuck in a loop (as SmolLM2-135M is) explains nothing
+    ("<think>The user's answer is:\n\nTake Pepper out.\n\nThe user's answer is:\n</think><personalized>x</personalized>", "repeats a line"),
+])
+def test_a_trajectory_without_usable_reasoning_is_refused(raw, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_trajectory(raw)

@@ -89,7 +89,21 @@ def test_trajectories_end_in_the_true_output_and_unreadable_ones_are_dropped(tmp
     teacher_prompts = models["teacher_llm"].prompts()
     assert all(e.reference in p for e, p in zip(train, teacher_prompts))
     saved = [json.loads(line) for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
-    assert [r["parsed"] for r in saved] == [False, True, True, True]
+    assert [r["parsed"] for r in saved] == [False, True, True, True] and saved[0]["error"] == "empty reasoning"
+
+
+def test_a_teacher_that_writes_no_usable_trajectory_stops_the_run_with_the_reasons(tmp_path, lamp):
+    """SmolLM2-135M as teacher loops or runs out of tokens on every input: that is an error
+    naming the count, the reasons and where the trajectories are, not an SFT on nothing."""
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path)
+    looping = iter(range(len(train)))
+    models["teacher_llm"] = ScriptedLLM(
+        lambda request, params, j: " The user's answer is:\nx\nThe user's answer is:</think>" if next(looping) % 2 else " The user likes", model="teacher"
+    )
+    with pytest.raises(TailorError, match=r"teacher \(teacher\) wrote no usable trajectory.*4 refused \(2: the reasoning never ends .*2: the reasoning repeats a line.*trajectories\.jsonl"):
+        train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    assert not sft.jobs and (tmp_path / "run" / "trajectories.jsonl").exists()
 
 
 def test_rl_curriculum_widens_k_and_stays_anchored_to_the_sft_policy(tmp_path, lamp):
@@ -136,7 +150,9 @@ def test_recipes_load():
 
 @pytest.mark.model
 def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
-    """Trajectories, one SFT step and one GRPO step with SmolLM2 as base, teacher and reflection model."""
+    """One SFT step and one GRPO step with SmolLM2 as base and reflection model. The teacher
+    is scripted: SmolLM2-135M writes no trajectory that passes the paper's checks (it loops
+    until its token budget runs out), which the test above covers."""
     from tailor.metrics.registry import make_metric
 
     train, valid = lamp
@@ -145,7 +161,7 @@ def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
         iterations=1, k=2, max_attempts=1, answer_max_tokens=24, trajectory_max_tokens=48, reflection_max_tokens=48, run_dir=tmp_path / "run",
         sft=SFTSettings(**tiny), rl=GRPOSettings(**tiny, num_generations=2, max_completion_length=24),
     )
-    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever())
+    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever(), teacher_llm=ScriptedLLM(teacher_reply, model="teacher"))
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     for stage in ("sft", "iter_1"):
         assert (tmp_path / "run" / stage / "policy_model" / "adapter" / "adapter_config.json").exists()
@@ -159,3 +175,17 @@ def test_trajectory_lines_that_quote_the_true_output_are_dropped():
     assert reasoning_without(raw, truth) == "The user likes colons.\nKeep it short."
     with pytest.raises(ValueError, match="only quotes"):
         reasoning_without("<think>Towards stable walls: a study</think>", truth)
+
+
+def test_answers_that_fall_back_to_the_generic_one_are_counted_in_validation_and_test(tmp_path, lamp):
+    """A reflection that never parses leaves the generic answer as the response: each such
+    answer is flagged in the stage's rows and counted as unparsed, not scored silently."""
+    train, valid = lamp
+    config, models, metric, sft, rl = setup(tmp_path, iterations=1, data=TASK, test_split="test", test_limit=3)
+    models["policy_llm"] = ScriptedLLM(lambda request, params, j: "<personalized>\n<personalized>\n", model="reflection")
+    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["stages"]["iter_0/validation"]["unparsed"] == len(valid) == history["validation"]["0"]["unparsed"]
+    assert history["stages"]["test/untrained"]["unparsed"] == 3 == history["test"]["unparsed"][0]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "iter_0" / "validation.jsonl").read_text().splitlines()]
+    assert [r["parsed"] for r in rows] == [False] * len(valid) and rows[0]["response"] == "A Study of Walls"

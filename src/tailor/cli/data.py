@@ -41,7 +41,7 @@ def data_planted(
     seed: int = 0,
     train_users: Annotated[int, typer.Option(min=1)] = 24,
     validation_users: Annotated[int, typer.Option(min=1)] = 6,
-    test_users: Annotated[int, typer.Option(min=1)] = 12,
+    test_users: Annotated[int, typer.Option(min=1)] = 24,
     questions_per_user: Annotated[int, typer.Option(min=1)] = 2,
     filler_posts: Annotated[int, typer.Option(min=0)] = 2,
 ) -> None:

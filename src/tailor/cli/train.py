@@ -93,3 +93,22 @@ def train_planner_command(
     except ValidationError:
         raise TailorError(f"unknown recipe {recipe!r}: use cpu or paper") from None
     console.print(PlannerTrainer(config).run().summary)
+
+
+@command(train_app, "compare")
+def train_compare_command(
+    runs: Annotated[list[Path], typer.Argument(help="training run folders (each with its variants)")],
+    plot: Annotated[Optional[Path], typer.Option(help="write the learning curves and the test scores to this PNG")] = None,
+) -> None:
+    """Runs side by side: each one's held-out test (untrained against kept policy, paired
+    t-test) as a Markdown table, and with --plot their learning curves."""
+    from tailor.io import atomic_write_bytes
+    from tailor.train.compare import comparison_table, metric_of, read_runs, render_comparison
+
+    compared = read_runs(runs)
+    metric = metric_of(compared)
+    console.print(f"metric: {metric}\n")
+    console.print(comparison_table(compared), markup=False, highlight=False, soft_wrap=True)
+    if plot:
+        atomic_write_bytes(plot, render_comparison(compared, metric))
+        console.print(f"learning curves: {plot}")

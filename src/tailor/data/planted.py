@@ -90,7 +90,7 @@ class PlantedSpec:
     seed: int = 0
     train_users: int = 24
     validation_users: int = 6
-    test_users: int = 12
+    test_users: int = 24
     questions_per_user: int = 2
     filler_posts: int = 2
 

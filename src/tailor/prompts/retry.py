@@ -33,6 +33,7 @@ class Parsed(Generic[T]):
     value: T | None  # None when every attempt failed
     raw: str  # the text the value was parsed from, or the last failed output
     attempts: int
+    error: str | None = None  # why the last failed attempt did not parse
 
     @property
     def ok(self) -> bool:
@@ -89,8 +90,8 @@ def generate_parsed(
             text = (requests[i].prefill or "") + completion.text
             try:
                 items[i] = Parsed(parsers[i](text), text, attempt + 1)
-            except ValueError:
-                items[i] = Parsed(None, text, attempt + 1)
+            except ValueError as error:
+                items[i] = Parsed(None, text, attempt + 1, str(error))
                 still.append(i)
         pending = still
         if not pending:

@@ -89,14 +89,23 @@ def parse_reflection(raw: str) -> Reflection:
     return Reflection(think=(think.group(1).strip() or None) if think else None, personalized=personalized)
 
 
-def parse_trajectory(raw: str) -> str:
-    """The teacher's reasoning: its ``<think>`` part, closed or running to the end or to a
+def parse_trajectory(raw: str, checked: bool = True) -> str:
+    """The teacher's reasoning: its ``<think>`` part, ended by ``</think>`` or by a
     ``<personalized>`` tag. The personalized part is replaced by the true output anyway, so
-    only the reasoning has to be readable; ValueError when it is empty."""
+    only the reasoning has to be usable; ValueError when it is empty or, ``checked`` (the
+    paper's brevity and consistency checks), when it never ends (the token budget cut it
+    off) or repeats a line (a teacher stuck in a loop)."""
     start = raw.lower().find("<think>")
     body = raw[start + len("<think>") :] if start >= 0 else raw
-    end = min((i for i in (body.lower().find("</think>"), body.lower().find("<personalized>")) if i >= 0), default=len(body))
-    think = body[:end].strip()
+    ends = [i for i in (body.lower().find("</think>"), body.lower().find("<personalized>")) if i >= 0]
+    think = body[: min(ends, default=len(body))].strip()
     if not think:
         raise ValueError("empty reasoning")
+    if not checked:
+        return think
+    if not ends:
+        raise ValueError("the reasoning never ends (cut off by the token budget)")
+    lines = [line.strip() for line in think.splitlines() if line.strip()]
+    if len(set(lines)) < len(lines):
+        raise ValueError("the reasoning repeats a line")
     return think

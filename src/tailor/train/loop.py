@@ -62,8 +62,10 @@ class LoopResult:
             return None
         t = self.test
         p = "n/a" if t["p_value"] is None else f"{t['p_value']:.3g}"
+        unparsed = t.get("unparsed", [0, 0])
         return (f"test ({t['split']}, {t['examples']} examples): {self.metric} untrained {t['start']:.4f} → "
-                f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}")
+                f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}"
+                + (f"; unparsed answers {unparsed[0]} → {unparsed[1]}" if any(unparsed) else ""))
 
     def lines(self) -> list[str]:
         """Each iteration's validation score, the kept one marked, and the kept adapter."""

@@ -148,11 +148,12 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     tested = [r for r in runs if r.test]
     if tested:
         lines += ["", "## Held-out test: the untrained policy against the kept one", ""]
-        lines += ["Both answer the test split as at inference; the p-value is a two-sided paired t-test over its examples.", ""]
+        lines += ["Both answer the test split as at inference; the p-value is a two-sided paired t-test over its examples. "
+                  "Unparsed: answers whose reply did not parse (kept verbatim, or the method's fallback), untrained / kept.", ""]
         lines += markdown_table(
-            ["Run", "Split (examples)", "Untrained", "Kept policy", "p-value", "Minutes"],
+            ["Run", "Split (examples)", "Untrained", "Kept policy", "p-value", "Unparsed", "Minutes"],
             [[r.label, f"{r.test['split']} ({r.test['examples']})", number(r.test["start"]), f"π_{r.test['end_iteration']}: {number(r.test['end'])}",
-              number(r.test["p_value"]), f"{r.minutes():.1f}"] for r in tested],
+              number(r.test["p_value"]), " / ".join(map(str, r.test.get("unparsed", ["–", "–"]))), f"{r.minutes():.1f}"] for r in tested],
         )
     per_category = {r.label: r.category_scores(examples, r.best_iteration) for r in runs if r.best_iteration is not None}
     categories = sorted({c for scores in per_category.values() for c in scores})

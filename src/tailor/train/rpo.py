@@ -5,9 +5,10 @@ base model's generic answer for the user.
 item is retrieved with the question and that generic answer.
 (b) A teacher, also shown the user's true output, writes a rewriting trajectory from the
 generic answer to it; its reasoning, followed by the true output as the personalized
-part, is the SFT target (only the reasoning must be readable: the personalized part is
-replaced by the true output; lines of reasoning that quote it are dropped, and a
-trajectory left without reasoning is dropped).
+part, is the SFT target (only the reasoning must be usable: the personalized part is
+replaced by the true output; lines of reasoning that quote it are dropped, and, as the
+paper's brevity and consistency checks, a trajectory whose reasoning is left empty, was
+cut off by the token budget or repeats a line is dropped).
 (c) SFT of the reflection model on one-item prompts: pi_0.
 (d) RL, one epoch over the training inputs in T stages, stage e = 1..T on its own slice:
 GRPO (a REINFORCE estimator with the group's mean reward as baseline, and a KL penalty
@@ -17,6 +18,7 @@ continuing the previous stage.
 Each pi_t is validated end to end (base answer, retrieval, reflection); the best is kept.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -55,6 +57,11 @@ class RPOConfig(LoopConfig):
     base: LLMConfig | None = Field(default=None, description="the black-box answerer (default: the policy's model, without adapter)")
     teacher: LLMConfig | None = Field(default=None, description="writes the rewriting trajectories (default: the policy's model)")
     trajectory_max_tokens: int = Field(default=512, ge=1, description="the longest trajectory, in tokens")
+    trajectory_checks: bool = Field(
+        default=True,
+        description="keep only trajectories whose reasoning ends within trajectory_max_tokens and repeats no line (the paper's "
+        "brevity and consistency checks); false trains on whatever reasoning the teacher wrote",
+    )
     reflection_max_tokens: int = Field(default=768, ge=1, description="the longest reflection, in tokens")
     epochs_per_step: int = Field(default=1, ge=1, description="E_step: RL epochs per curriculum step (k grows from 2 to 6)")
     rl: GRPOSettings = Field(default=GRPOSettings(), description="GRPO settings of the RL stages")
@@ -79,10 +86,10 @@ class RPOResult:
     adapters: list[str]  # pi_0 (SFT) .. pi_T
 
 
-def reasoning_without(raw: str, truth: str) -> str:
-    """The teacher's reasoning, without the lines that quote the true output (the reflection
-    model will not know it); ValueError when nothing is left."""
-    think = without_quotes(parse_trajectory(raw), truth)
+def reasoning_without(raw: str, truth: str, checked: bool = True) -> str:
+    """The teacher's reasoning (``parse_trajectory``), without the lines that quote the true
+    output (the reflection model will not know it); ValueError when nothing is left."""
+    think = without_quotes(parse_trajectory(raw, checked), truth)
     if not think:
         raise ValueError("the reasoning only quotes the true output")
     return think
@@ -104,9 +111,12 @@ class _RPORun(Run):
         c = self.config
         requests = [trajectory_request(e.question, g, items[0], e.reference) for e, g, items in zip(examples, generic, top)]
         params = SamplingParams(temperature=0.0, max_tokens=c.trajectory_max_tokens, seed=c.seed)
-        parsers = [partial(reasoning_without, truth=e.reference) for e in examples]
+        parsers = [partial(reasoning_without, truth=e.reference, checked=c.trajectory_checks) for e in examples]
         batch = generate_parsed(self.roles["teacher"], requests, params, parsers, c.max_attempts, description="rpo trajectories")
-        return [{"id": e.id, "item": items[0].id, "think": p.value, "parsed": p.ok, "raw": p.raw} for e, items, p in zip(examples, top, batch.items)]
+        return [
+            {"id": e.id, "item": items[0].id, "think": p.value, "parsed": p.ok, "raw": p.raw, **({} if p.ok else {"error": p.error})}
+            for e, items, p in zip(examples, top, batch.items)
+        ]
 
     def reward(self, examples: dict[str, Example]):
         """The task metric on each completion's personalized part; 0 when it cannot be read."""
@@ -167,7 +177,12 @@ def train_rpo(
     ]
     write_jsonl(run_dir / "reflection_sft.jsonl", sft_rows)
     if not sft_rows:
-        raise TailorError("the teacher wrote no readable trajectory, so there is nothing to fine-tune the reflection model on")
+        reasons = Counter(r.get("error") for r in rows)
+        raise TailorError(
+            f"the teacher ({teacher.model}) wrote no usable trajectory, so there is nothing to fine-tune the reflection model on: "
+            f"{len(rows)} refused ({', '.join(f'{n}: {why}' for why, n in reasons.most_common())}; each is in {run_dir / 'trajectories.jsonl'}). "
+            "Give it more trajectory_max_tokens or a stronger teacher (the paper's is gpt-4.1-mini); trajectory_checks: false trains on them anyway"
+        )
     policy = run.train("train_sft", c.policy.model, sft_rows, run_dir / "sft" / "policy_model", None)
     reference = policy
     adapters = [policy]

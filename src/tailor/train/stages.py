@@ -320,13 +320,18 @@ class Run:
         return self.method(None)
 
     def scored_answers(self, name: str, path: Path, method: Method, examples: list[Example]) -> list[dict]:
-        """``method``'s answers to ``examples``, each with its score (None: unscored), as the
-        stage ``name``: read back when already measured."""
+        """``method``'s answers to ``examples``, each with its score (None: unscored) and
+        whether the model's reply parsed (an answer that fell back, as RPO's generic one when
+        the reflection cannot be read, is flagged and counted), as the stage ``name``: read
+        back when already measured."""
 
         def answer_and_score() -> list[dict]:
-            responses = [a.text for a in method.answer_batch(examples)]
-            run = self.metric.score_batch(examples, responses)
-            return [{"id": e.id, "response": r, "score": s.value} for e, r, s in zip(examples, responses, run.scores)]
+            answers = method.answer_batch(examples)
+            run = self.metric.score_batch(examples, [a.text for a in answers])
+            return [
+                {"id": e.id, "response": a.text, "score": s.value, "parsed": a.trace.get("parsed", True)}
+                for e, a, s in zip(examples, answers, run.scores)
+            ]
 
         return self.stage(name, path, answer_and_score)
 
@@ -334,7 +339,10 @@ class Run:
         """pi_t's mean validation score."""
         rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t) / "validation.jsonl", self.method_at(t, adapter), examples)
         score = mean_scored(rows)
-        self.history["validation"][str(t)] = {"score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows)}
+        self.history["validation"][str(t)] = {
+            "score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows),
+            "unparsed": sum(not parsed(row) for row in rows),
+        }
         self.save_history()
         return score
 
@@ -367,6 +375,7 @@ class Run:
         result = {
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
             "p_value": paired_p_value(scores[1], scores[0], [e.id for e in examples]), "scored": [sum(v is not None for v in s.values()) for s in scores],
+            "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)],
         }
         self.history["test"] = result
         self.save_history()

@@ -1,0 +1,91 @@
+"""Training runs side by side (``tailor train compare``): for each run and its variants,
+the held-out test (the untrained policy against the kept one, ``Run.test``) as one table,
+and their validation curves with the test's start and end as one figure. This is how the
+README's planted-preference table and its learning curves are made."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tailor.errors import TailorError
+from tailor.render import figure, markdown_table, number, png
+from tailor.runs import RunFolder
+from tailor.train.report import LoopSummary
+
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class ComparedRun:
+    kind: str
+    summary: LoopSummary
+
+    def learned(self) -> str:
+        """yes: the kept policy beats the untrained one on the test split with p < 0.05."""
+        test = self.summary.test
+        if not test:
+            return "– (no test split)"
+        p = test["p_value"]
+        if test["end"] > test["start"] and p is not None and p < SIGNIFICANCE:
+            return "yes"
+        return "rises, not significant" if test["end"] > test["start"] else "no"
+
+
+def p_value(p: float | None) -> str:
+    return "–" if p is None else f"{p:.2g}"
+
+
+def read_runs(run_dirs: list[Path]) -> list[ComparedRun]:
+    """Each run folder and the variants it ran, labelled by folder; an error naming the
+    folder that holds no training run."""
+    runs = []
+    for run_dir in run_dirs:
+        folder = RunFolder(run_dir)
+        kind = folder.kind()
+        if kind is None or not folder.history_file.exists():
+            raise TailorError(f"{run_dir} holds no training run (no history.json); train it first")
+        runs.append(ComparedRun(kind, LoopSummary.read(str(run_dir), folder.path)))
+        runs += [ComparedRun(kind, LoopSummary.read(str(variant.path), variant.path)) for _, variant in folder.variants()]
+    return runs
+
+
+def comparison_table(runs: list[ComparedRun]) -> str:
+    """The Markdown table: per run, the test split, the untrained and kept policies' mean
+    scores, the paired t-test's p-value, unparsed answers, the run's minutes, and whether it learned."""
+    rows = []
+    for r in runs:
+        test = r.summary.test or {}
+        unparsed = " / ".join(map(str, test.get("unparsed", ["–", "–"]))) if test else "–"
+        rows.append([
+            f"{r.kind} (`{r.summary.label}`)", f"{test['split']} ({test['examples']})" if test else "–", number(test.get("start")),
+            f"π_{test['end_iteration']}: {number(test['end'])}" if test else "–", p_value(test.get("p_value")),
+            unparsed, f"{r.summary.minutes():.1f}", r.learned(),
+        ])
+    header = ["Run", "Test split (examples)", "Untrained", "Kept policy", "p-value", "Unparsed", "Minutes", "Learned (p < 0.05)"]
+    return "\n".join(markdown_table(header, rows, text_columns=2)) + "\n"
+
+
+def render_comparison(runs: list[ComparedRun], metric: str) -> bytes:
+    """Left: each run's validation score per iteration. Right: each run's test score,
+    untrained against kept."""
+    drawn, grid = figure(1, 2, 5.5, 4)
+    curves, tests = grid[0]
+    for r in runs:
+        points = [(t, v) for t, v in enumerate(r.summary.validation) if v is not None]
+        (line,) = curves.plot([t for t, _ in points], [v for _, v in points], marker="o", label=r.summary.label)
+        if r.summary.test:
+            test = r.summary.test
+            tests.plot([0, 1], [test["start"], test["end"]], marker="o", color=line.get_color(), label=f"{r.summary.label} (p = {p_value(test['p_value'])})")
+    curves.set(title="Validation score per iteration", xlabel="iteration t (policy π_t)", ylabel=metric)
+    curves.xaxis.get_major_locator().set_params(integer=True)
+    tests.set(title="Held-out test: untrained → kept policy", xticks=[0, 1], xticklabels=["untrained", "kept"], ylabel=metric, xlim=(-0.3, 1.3))
+    for ax in (curves, tests):
+        ax.legend(fontsize="small")
+    return png(drawn)
+
+
+def metric_of(runs: list[ComparedRun]) -> str:
+    """The metric every run was validated with; an error when they differ (their scores do not compare)."""
+    names = {(RunFolder(r.summary.run_dir).history() or {}).get("metric", {}).get("name", "score") for r in runs}
+    if len(names) > 1:
+        raise TailorError(f"these runs were scored with different metrics ({', '.join(sorted(names))}); compare runs of one metric")
+    return names.pop()
