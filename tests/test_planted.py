@@ -135,8 +135,8 @@ def test_a_loop_with_a_test_split_scores_its_start_and_kept_policy_on_held_out_u
     assert compared.exit_code == 0, compared.output
     row = next(line for line in compared.output.splitlines() if line.startswith("| vac"))
     assert [cell.strip() for cell in row.split("|")[2:-1]] == [
-        "test (12)", "0.0000", f"π_1: {test['end']:.4f}", f"{test['p_value']:.2g}", "0 / 0", row.split("|")[-3].strip(), "yes",
-    ]
+        "test (12)", "0.0000", f"π_1: {test['end']:.4f}", f"{test['p_value']:.2g}", "0 / 0", "0 / 12", row.split("|")[-3].strip(), "yes",
+    ]  # the scripted pi_1 recites posts: every one of its answers quotes the history
     assert (tmp_path / "learning.png").read_bytes().startswith(b"\x89PNG")
     missing = CliRunner().invoke(app, ["train", "compare", str(tmp_path / "run"), str(tmp_path)], env={"COLUMNS": "300"})
     assert missing.exit_code != 0 and f"{tmp_path} holds no training run" in missing.output
@@ -200,3 +200,14 @@ def test_an_impossible_spec_is_a_clear_error_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--questions-per-user", "9"], env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "questions_per_user: at most 8" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_an_answer_quotes_the_history_when_it_recites_eight_words_of_a_post_in_a_row():
+    from tailor.train.compare import quotes_history
+
+    example = load_examples(SAMPLE_PLANTED, split="test")[0]
+    post = next(item.text for item in example.profile if len(item.text.split()) > 9)
+    words = post.split()
+    assert quotes_history(example, f"Sure. {' '.join(words[:8]).upper()}, so plan for it.")  # any case, any punctuation around it
+    assert not quotes_history(example, " ".join(words[:7]) + " and then something else entirely.")
+    assert not quotes_history(example, example.reference)  # the gold answer states the facts without reciting a post

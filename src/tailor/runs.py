@@ -57,6 +57,10 @@ class RunFolder:
     def iteration(self, t: int) -> Path:
         return self.path / f"iter_{t}"
 
+    def test_answers(self, name: str) -> Path:
+        """The held-out test's answers of ``untrained`` or ``iter_<t>`` (``Run.test``)."""
+        return self.path / "test" / f"{name}.jsonl"
+
     def iterations(self) -> list[int]:
         """The t of every ``iter_<t>`` folder, in order."""
         return sorted(int(p.name[5:]) for p in self.path.glob("iter_*") if p.name[5:].isdigit())

@@ -1,6 +1,6 @@
-"""Keeping a target out of reasoning written by a model that was shown it (REST-PG's
-reasoning data, RPO's trajectories): a line that shares a run of words with the target
-quotes it, and is dropped."""
+"""Quotation, by runs of words in a row: keeping a target out of reasoning written by a
+model that was shown it (REST-PG's reasoning data, RPO's trajectories: a line that quotes
+the target is dropped), and telling an answer that recites the user's history back."""
 
 import re
 
@@ -12,9 +12,17 @@ def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
+def _run_length(source: str, run: int) -> int:
+    """``run``, or all of ``source``'s words when it has fewer."""
+    return max(1, min(run, len(re.findall(r"\w+", source))))
+
+
+def quotes(text: str, source: str, run: int = COPY_RUN) -> bool:
+    """Whether ``text`` shares ``run`` words in a row with ``source`` (all of a shorter source's)."""
+    n = _run_length(source, run)
+    return bool(_word_runs(text, n) & _word_runs(source, n))
+
+
 def without_quotes(text: str, target: str, run: int = COPY_RUN) -> str:
-    """The non-empty lines of ``text`` sharing no ``run`` words in a row with ``target``
-    (fewer for a shorter target: all of its words)."""
-    n = max(1, min(run, len(re.findall(r"\w+", target))))
-    quoted = _word_runs(target, n)
-    return "\n".join(line.strip() for line in text.splitlines() if line.strip() and not (_word_runs(line, n) & quoted))
+    """The non-empty lines of ``text`` that do not quote ``target``."""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip() and not quotes(line, target, run))

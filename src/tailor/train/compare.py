@@ -6,10 +6,14 @@ README's planted-preference table and its learning curves are made."""
 from dataclasses import dataclass
 from pathlib import Path
 
+from tailor.data import load_examples
+from tailor.data.schema import Example
 from tailor.errors import TailorError
+from tailor.prompts.quotes import quotes
 from tailor.render import figure, markdown_table, number, png
 from tailor.runs import RunFolder
 from tailor.train.report import LoopSummary
+from tailor.train.stages import read_jsonl
 
 SIGNIFICANCE = 0.05
 
@@ -18,6 +22,7 @@ SIGNIFICANCE = 0.05
 class ComparedRun:
     kind: str
     summary: LoopSummary
+    quoting: list[int] | None = None  # test answers quoting the user's history back: untrained, kept
 
     def learned(self) -> str:
         """yes: the kept policy beats the untrained one on the test split with p < 0.05."""
@@ -34,6 +39,28 @@ def p_value(p: float | None) -> str:
     return "–" if p is None else f"{p:.2g}"
 
 
+def quotes_history(example: Example, response: str) -> bool:
+    """Whether the response recites one of the user's items (eight words in a row, or all
+    of a shorter item): a fact can be met by quoting the post that states it."""
+    return any(quotes(response, item.text) for item in example.profile)
+
+
+def test_quoting(summary: LoopSummary) -> list[int] | None:
+    """How many of the untrained and of the kept policy's test answers quote the user's
+    history back; None when the run has no test or its data is not at hand."""
+    test, data = summary.test, summary.config.get("data")
+    if not test or not data or not Path(data).exists():
+        return None
+    examples = {e.id: e for e in load_examples(data, split=test["split"])}
+    folder = RunFolder(summary.run_dir)
+    counts = []
+    for name in ("untrained", f"iter_{test['end_iteration']}"):
+        path = folder.test_answers(name)
+        rows = read_jsonl(path if path.exists() else folder.test_answers("untrained"))  # the untrained policy was kept
+        counts.append(sum(quotes_history(examples[row["id"]], row["response"]) for row in rows if row["id"] in examples))
+    return counts
+
+
 def read_runs(run_dirs: list[Path]) -> list[ComparedRun]:
     """Each run folder and the variants it ran, labelled by folder; an error naming the
     folder that holds no training run."""
@@ -43,14 +70,15 @@ def read_runs(run_dirs: list[Path]) -> list[ComparedRun]:
         kind = folder.kind()
         if kind is None or not folder.history_file.exists():
             raise TailorError(f"{run_dir} holds no training run (no history.json); train it first")
-        runs.append(ComparedRun(kind, LoopSummary.read(str(run_dir), folder.path)))
-        runs += [ComparedRun(kind, LoopSummary.read(str(variant.path), variant.path)) for _, variant in folder.variants()]
+        summaries = [LoopSummary.read(str(run_dir), folder.path)] + [LoopSummary.read(str(v.path), v.path) for _, v in folder.variants()]
+        runs += [ComparedRun(kind, summary, test_quoting(summary)) for summary in summaries]
     return runs
 
 
 def comparison_table(runs: list[ComparedRun]) -> str:
     """The Markdown table: per run, the test split, the untrained and kept policies' mean
-    scores, the paired t-test's p-value, unparsed answers, the run's minutes, and whether it learned."""
+    scores, the paired t-test's p-value, their unparsed answers and answers quoting the
+    user's history back, the run's minutes, and whether it learned."""
     rows = []
     for r in runs:
         test = r.summary.test or {}
@@ -58,9 +86,9 @@ def comparison_table(runs: list[ComparedRun]) -> str:
         rows.append([
             f"{r.kind} (`{r.summary.label}`)", f"{test['split']} ({test['examples']})" if test else "–", number(test.get("start")),
             f"π_{test['end_iteration']}: {number(test['end'])}" if test else "–", p_value(test.get("p_value")),
-            unparsed, f"{r.summary.minutes():.1f}", r.learned(),
+            unparsed, " / ".join(map(str, r.quoting)) if r.quoting else "–", f"{r.summary.minutes():.1f}", r.learned(),
         ])
-    header = ["Run", "Test split (examples)", "Untrained", "Kept policy", "p-value", "Unparsed", "Minutes", "Learned (p < 0.05)"]
+    header = ["Run", "Test split (examples)", "Untrained", "Kept policy", "p-value", "Unparsed", "Quoting the history", "Minutes", "Learned (p < 0.05)"]
     return "\n".join(markdown_table(header, rows, text_columns=2)) + "\n"
 
 

@@ -368,9 +368,9 @@ class Run:
 
         c = self.config
         examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
-        start = self.scored_answers("test/untrained", self.dir / "test" / "untrained.jsonl", self.untrained(), examples)
+        start = self.scored_answers("test/untrained", self.folder.test_answers("untrained"), self.untrained(), examples)
         kept = self.method_at(best, adapter)
-        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.dir / "test" / f"iter_{best}.jsonl", kept, examples)
+        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.folder.test_answers(f"iter_{best}"), kept, examples)
         scores = [{row["id"]: row["score"] for row in rows} for rows in (start, end)]
         result = {
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
