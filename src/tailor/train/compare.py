@@ -28,7 +28,7 @@ class ComparedRun:
         """yes: the kept policy beats the untrained one on the test split with p < 0.05."""
         test = self.summary.test
         if not test:
-            return "– (no test split)"
+            return "– (no held-out test in its history)"
         p = test["p_value"]
         if test["end"] > test["start"] and p is not None and p < SIGNIFICANCE:
             return "yes"
@@ -45,7 +45,7 @@ def quotes_history(example: Example, response: str) -> bool:
     return any(quotes(response, item.text) for item in example.profile)
 
 
-def test_quoting(summary: LoopSummary) -> list[int] | None:
+def history_quoting(summary: LoopSummary) -> list[int] | None:
     """How many of the untrained and of the kept policy's test answers quote the user's
     history back; None when the run has no test or its data is not at hand."""
     test, data = summary.test, summary.config.get("data")
@@ -71,7 +71,7 @@ def read_runs(run_dirs: list[Path]) -> list[ComparedRun]:
         if kind is None or not folder.history_file.exists():
             raise TailorError(f"{run_dir} holds no training run (no history.json); train it first")
         summaries = [LoopSummary.read(str(run_dir), folder.path)] + [LoopSummary.read(str(v.path), v.path) for _, v in folder.variants()]
-        runs += [ComparedRun(kind, summary, test_quoting(summary)) for summary in summaries]
+        runs += [ComparedRun(kind, summary, history_quoting(summary)) for summary in summaries]
     return runs
 
 
