@@ -163,15 +163,30 @@ def city_critic(request, params, j):
     return 'Be friendlier."}'
 
 
+class CountingFacts(PlantedFacts):
+    """The planted metric, recording every (example id, response) it scores."""
+
+    def __init__(self):
+        self.scored = []
+
+    def score_batch(self, examples, responses):
+        self.scored += [(e.id, r) for e, r in zip(examples, responses)]
+        return super().score_batch(examples, responses)
+
+
 @pytest.mark.parametrize("targets", ["best", "improved"])
 def test_improved_targets_keep_only_feedback_and_revisions_that_beat_the_initial_answer(tmp_path, targets):
     train, valid = load_examples(SAMPLE_PLANTED, split="train")[:8], load_examples(SAMPLE_PLANTED, split="validation")[:2]
     with_city = {e.id for e in train if "I live in" in e.narrative}
     assert 0 < len(with_city) < len(train)
     config = VACConfig(iterations=1, n_feedback=3, k=6, sft=SFTSettings.cpu_sample(), metric="planted", targets=targets, run_dir=tmp_path / "run")
-    trainer = FakeTrainer()
-    train_vac(config, train, valid, ScriptedLLM(copying_policy), ScriptedLLM(city_critic), PlantedFacts(), BM25Retriever(), trainer=trainer)
+    trainer, metric = FakeTrainer(), CountingFacts()
+    train_vac(config, train, valid, ScriptedLLM(copying_policy), ScriptedLLM(city_critic), metric, BM25Retriever(), trainer=trainer)
     out = tmp_path / "run" / "iter_1"
+    initial_answers = [json.loads(line)["answer"] for line in (out / "initial.jsonl").read_text().splitlines()]
+    assert metric.scored.count((train[0].id, initial_answers[0])) == 1  # scored once, in initial_scores or in the training signal
+    signal = [json.loads(line) for line in (out / "train_scores.jsonl").read_text().splitlines()]
+    assert [row["initial"] for row in signal] == [0.0] * len(train)
     chosen = [json.loads(line) for line in (out / "chosen_feedback.jsonl").read_text().splitlines()]
     feedback_job, policy_job = trainer.jobs
     if targets == "best":  # the paper's argmax: a tie at zero still picks the first sample

@@ -102,11 +102,15 @@ class _VACRun(Run):
         params = SamplingParams(temperature=c.answer_temperature, max_tokens=c.answer_max_tokens, seed=c.seed)
         return generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="vac revisions")
 
-    def signal(self, examples, initial: list[str], revised: list[str]) -> list[dict]:
-        """The loop's own signal: the initial answers and their revisions, scored in one batch."""
-        scores = self.metric.score_batch(examples * 2, initial + revised).scores
-        n = len(examples)
-        return [{"id": e.id, "initial": a.value, "revised": b.value} for e, a, b in zip(examples, scores[:n], scores[n:])]
+    def signal(self, examples, initial: list[str], revised: list[str], initial_scores: dict[str, float | None] | None = None) -> list[dict]:
+        """The loop's own signal: the initial answers and their revisions, scored in one
+        batch (the initial answers only when their scores are not given)."""
+        if initial_scores is None:
+            scores = self.metric.score_batch(examples * 2, initial + revised).scores
+            n = len(examples)
+            return [{"id": e.id, "initial": a.value, "revised": b.value} for e, a, b in zip(examples, scores[:n], scores[n:])]
+        scores = self.metric.score_batch(examples, revised).scores
+        return [{"id": e.id, "initial": initial_scores[e.id], "revised": b.value} for e, b in zip(examples, scores)]
 
 
 def train_vac(
@@ -198,7 +202,7 @@ def train_vac(
             ]
 
         revisions = run.stage(f"iter_{t}/revised", out / "revised.jsonl", revise)
-        scores = run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions]))
+        scores = run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions], initial_score or None))
         learned = [(e, items, a, r) for e, items, a, r, score in zip(train_examples, retrieved, initial, revisions, scores) if parsed(r) and improves(score["revised"], e.id)]
         if not learned:
             log.warning("iteration %d: no answer, feedback and revision parsed%s for any training question, so pi_%d is pi_%d", t, above, t, t - 1)
