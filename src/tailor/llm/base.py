@@ -1,10 +1,12 @@
 """The LLM protocol. Subclasses implement ``_generate`` for a batch; ``generate`` adds the
-response cache, batching into chunks (each chunk cached as soon as it finishes, so a killed
-run loses at most one chunk), usage accounting and a progress bar."""
+response cache, batching into chunks (each completion cached as soon as its backend hands
+it over, so a killed run loses at most the unfinished part of one chunk), usage accounting
+and a progress bar."""
 
 import hashlib
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,13 +89,15 @@ class LLM(ABC):
         chunks = [list(todo.items())[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         if chunks:
             for chunk in progress.track(chunks, f"{description} ({len(todo)} calls, {self.kind})", total=len(chunks)):
-                started = time.perf_counter()
-                fresh = self._generate([r for _, r in chunk], params, adapter)
-                self._account(fresh, time.perf_counter() - started)
-                chunk_done = {key: completion for (key, _), completion in zip(chunk, fresh)}
-                if self.cache:
-                    self.cache.put_many(self.model_id, chunk_done)
-                done.update(chunk_done)
+                mark = time.perf_counter()
+                for finished in self._stream([r for _, r in chunk], params, adapter):
+                    now = time.perf_counter()
+                    self._account([completion for _, completion in finished], now - mark)
+                    mark = now
+                    fresh = {chunk[index][0]: completion for index, completion in finished}
+                    if self.cache:
+                        self.cache.put_many(self.model_id, fresh)
+                    done.update(fresh)
         completions = [done[k] for k in keys]
         self.usage.generation_seconds += sum(c.seconds for c in completions)
         return completions
@@ -104,13 +108,20 @@ class LLM(ABC):
         return None
 
     def _account(self, fresh: list[Completion], seconds: float) -> None:
-        """Count a chunk's cost, and give each completion its share of the chunk's time."""
+        """Count the cost of completions that finished together, and give each its share of
+        the time since the last ones finished."""
         for completion in fresh:
             completion.seconds = seconds / len(fresh)
         self.usage.requests += len(fresh)
         self.usage.prompt_tokens += sum(c.prompt_tokens for c in fresh)
         self.usage.completion_tokens += sum(c.completion_tokens for c in fresh)
         self.usage.seconds += seconds
+
+    def _stream(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> Iterator[list[tuple[int, Completion]]]:
+        """The completions as they finish, in groups of (index in ``requests``, completion).
+        Each group is cached at once, so a killed run loses only what was unfinished: a
+        backend whose requests finish one by one (a server) yields each alone."""
+        yield list(enumerate(self._generate(requests, params, adapter)))
 
     @abstractmethod
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:

@@ -3,15 +3,17 @@
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from tailor.llm.base import LLM
+from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingParams
 
 
@@ -86,22 +88,59 @@ def chat_completion_stream(model: str, text: str, finish_reason: str = "stop", *
     yield "data: [DONE]\n\n"
 
 
-def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256) -> FastAPI:
+def error_response(status: int, message: str, kind: str) -> JSONResponse:
+    """An error in OpenAI's shape, which its clients read the message from."""
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+class LoadAdapterBody(BaseModel):
+    lora_name: str = Field(min_length=1)
+    lora_path: str = Field(min_length=1)
+
+
+class UnloadAdapterBody(BaseModel):
+    lora_name: str = Field(min_length=1)
+    lora_int_id: int | None = None  # vLLM accepts it; names are what tailor goes by
+
+
+def create_app(
+    llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256,
+    max_batch: int = 16, batch_wait: float = 0.01,
+) -> FastAPI:
     """``served_name`` answers with the base model; each key of ``adapters`` answers with
-    that LoRA adapter (the way vLLM serves ``--lora-modules``)."""
+    that LoRA adapter (the way vLLM serves ``--lora-modules``), and adapters come and go at
+    run time through ``/v1/load_lora_adapter`` and ``/v1/unload_lora_adapter``, answered as
+    vLLM answers them (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``). Concurrent requests are
+    generated together (``RequestBatcher``)."""
     adapters = dict(adapters or {})
-    lock = threading.Lock()  # one generation at a time: backends are not re-entrant
-    app = FastAPI(title="tailor LLM server")
+    batcher = RequestBatcher(llm, max_batch, batch_wait)
+    app = FastAPI(title="tailor LLM server", lifespan=lambda _app: batcher.running())
+    app.state.batcher = batcher
 
     @app.get("/v1/models")
     def models() -> dict:
         names = [served_name, *adapters]
         return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "tailor"} for n in names]}
 
+    @app.post("/v1/load_lora_adapter")
+    def load_adapter(body: LoadAdapterBody):
+        if body.lora_name in adapters or body.lora_name == served_name:
+            return error_response(400, f"The lora adapter '{body.lora_name}' has already been loaded.", "BadRequestError")
+        if not (Path(body.lora_path) / "adapter_config.json").is_file():
+            return error_response(404, f"No adapter found for {body.lora_path}", "NotFoundError")
+        adapters[body.lora_name] = body.lora_path
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    def unload_adapter(body: UnloadAdapterBody):
+        if adapters.pop(body.lora_name, None) is None:
+            return error_response(404, f"The lora adapter '{body.lora_name}' cannot be found.", "NotFoundError")
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
+
     @app.post("/v1/chat/completions")
-    def chat(body: ChatCompletionBody) -> dict:
+    def chat(body: ChatCompletionBody):
         if body.model != served_name and body.model not in adapters:
-            raise HTTPException(404, f"model {body.model!r} is not served here; try {served_name!r}")
+            return error_response(404, f"The model `{body.model}` does not exist; served here: {', '.join([served_name, *adapters])}", "NotFoundError")
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
         params = SamplingParams(
             temperature=body.temperature,
@@ -112,8 +151,7 @@ def create_app(llm: LLM, served_name: str, adapters: dict[str, str] | None = Non
             stop=stop,
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         )
-        with lock:
-            completion = llm.generate([body.request()], params, adapter=adapters.get(body.model))[0]
+        completion = batcher.submit(body.request(), params, adapters.get(body.model))
         return chat_completion_response(body.model, completion)
 
     return app

@@ -1,0 +1,88 @@
+"""Concurrent requests to one model, generated together: what a server needs to turn its
+clients' concurrency into batch size (``vllm serve`` does it with continuous batching;
+``tailor serve-llm`` does it here, a batch at a time).
+
+Requests wait in a queue; one worker thread takes the first, keeps collecting for up to
+``wait`` seconds or ``max_batch`` requests, then generates each group that shares sampling
+settings and adapter in one ``generate`` call. The backend sees one caller, so it needs no
+lock of its own."""
+
+import contextlib
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from tailor.llm.base import LLM
+from tailor.llm.types import ChatRequest, Completion, SamplingParams
+
+
+@dataclass
+class _Pending:
+    request: ChatRequest
+    params: SamplingParams
+    adapter: str | None
+    result: Future = field(default_factory=Future)
+
+
+class RequestBatcher:
+    def __init__(self, llm: LLM, max_batch: int = 16, wait: float = 0.01):
+        if max_batch < 1 or wait < 0:
+            raise ValueError(f"max_batch must be >= 1 and wait >= 0, got {max_batch} and {wait}")
+        self.llm, self.max_batch, self.wait = llm, max_batch, wait
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._start = threading.Lock()
+        self.batches: list[int] = []  # the size of every batch generated, for tests and benches
+
+    def submit(self, request: ChatRequest, params: SamplingParams, adapter: str | None = None) -> Completion:
+        """Generate ``request`` with whatever else arrives meanwhile; blocks until done."""
+        with self._start:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="tailor-batcher", daemon=True)
+                self._worker.start()
+        pending = _Pending(request, params, adapter)
+        self._queue.put(pending)
+        return pending.result.result()
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        """A FastAPI lifespan: the worker stops with the app."""
+        try:
+            yield
+        finally:
+            with self._start:
+                if self._worker is not None and self._worker.is_alive():
+                    self._queue.put(None)
+                    self._worker.join(timeout=60)
+
+    def _collect(self, first: _Pending) -> list[_Pending]:
+        batch, deadline = [first], time.monotonic() + self.wait
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _work(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = self._collect(first)
+            self.batches.append(len(batch))
+            groups: dict[tuple, list[_Pending]] = {}
+            for item in batch:
+                groups.setdefault((item.params, item.adapter), []).append(item)
+            for (params, adapter), items in groups.items():
+                try:
+                    completions = self.llm.generate([i.request for i in items], params, adapter=adapter)
+                except Exception as err:  # every waiting request gets the error, and the worker goes on
+                    for item in items:
+                        item.result.set_exception(err)
+                    continue
+                for item, completion in zip(items, completions):
+                    item.result.set_result(completion)
