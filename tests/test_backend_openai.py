@@ -71,8 +71,8 @@ def test_official_client_and_cache(server, tmp_path):
 
 
 def test_unreachable_server_fails_after_bounded_retries():
-    llm = OpenAIBackend("smol", base_url="http://127.0.0.1:9/v1", max_retries=1, timeout=2)
-    with pytest.raises(openai.APIConnectionError):
+    llm = OpenAIBackend("smol", base_url="http://127.0.0.1:9/v1", max_retries=1, timeout=2, backoff=0.01)
+    with pytest.raises(BackendError, match=r"no server answered .* in 2 rounds .*127.0.0.1:9.*APIConnectionError"):
         llm.generate([QUESTION])
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field
 
 from tailor.errors import TailorError
+from tailor.train.launch import launch_stage, needs_launch
 from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
 
 
@@ -50,6 +51,8 @@ def train_dpo(
     reused = reused_result(output_dir, fingerprint)
     if reused is not None:
         return reused
+    if needs_launch(settings):
+        return launch_stage("dpo", model, train_rows, eval_rows, settings, output_dir, init_adapter)
 
     from trl import DPOConfig, DPOTrainer
 

@@ -45,6 +45,8 @@ class GRPOSettings(SFTSettings):
     def _whole_groups(self) -> "GRPOSettings":
         if self.batch_size % self.num_generations:
             raise ValueError(f"batch_size {self.batch_size} must hold whole groups of num_generations {self.num_generations}")
+        if self.num_processes > 1:
+            raise ValueError("GRPO stages train in the loop's process (their reward calls tailor's metrics): num_processes must be 1")
         if self.max_length <= self.max_completion_length:
             raise ValueError(f"max_length {self.max_length} leaves no room for a prompt beside max_completion_length {self.max_completion_length}")
         return self

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tailor.errors import TailorError
 from tailor.io import atomic_write_json
 from tailor.llm.base import adapter_fingerprint
 from tailor.models import resolve_model
@@ -26,7 +27,8 @@ class SFTSettings(BaseModel):
     """The LaMP-QA planner recipe by default: LoRA r=16, alpha=16, dropout 0.05 on every
     linear layer; AdamW at 5e-5, effective batch 32, 10% warmup then linear decay,
     gradients clipped at 1.0, 2000 steps, evaluated every 250 with the best kept.
-    ``batch_size`` is realised as ``per_device_batch_size`` x gradient accumulation."""
+    ``batch_size`` is realised as ``per_device_batch_size`` x gradient accumulation x
+    ``num_processes``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -46,12 +48,28 @@ class SFTSettings(BaseModel):
     seed: int = Field(default=0, description="seeds initialisation and data order")
     keep_best: bool = Field(default=True, description="keep the checkpoint with the lowest eval loss")
     gradient_checkpointing: bool = Field(default=True, description="trade compute for memory")
+    num_processes: int = Field(
+        default=1, ge=1,
+        description="train the stage data-parallel on this many processes (accelerate launch; tailor.train.launch); "
+        "batch_size stays the effective batch: per_device_batch_size x gradient accumulation x num_processes",
+    )
+    accelerate_config: str | None = Field(
+        default=None, description="with num_processes > 1: an accelerate config file (configs/accelerate/: DDP, DeepSpeed ZeRO-2/3, FSDP)",
+    )
 
     @model_validator(mode="after")
     def _batch_divides(self) -> "SFTSettings":
-        if self.batch_size % self.per_device_batch_size:
-            raise ValueError(f"batch_size {self.batch_size} is not a multiple of per_device_batch_size {self.per_device_batch_size}")
+        per_step = self.per_device_batch_size * self.num_processes
+        if self.batch_size % per_step:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not a multiple of per_device_batch_size {self.per_device_batch_size} "
+                f"x num_processes {self.num_processes}"
+            )
         return self
+
+    @property
+    def gradient_accumulation(self) -> int:
+        return self.batch_size // (self.per_device_batch_size * self.num_processes)
 
     def trainer_arguments(self) -> dict:
         """The arguments of the trainer's own TRL config beyond the shared ones."""
@@ -106,7 +124,7 @@ def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.per_device_batch_size,
         per_device_eval_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.batch_size // settings.per_device_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
         learning_rate=settings.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=settings.warmup_ratio,  # a float below 1 is a fraction of max_steps
@@ -168,21 +186,33 @@ def fit_lora(
 
     ``prepare(tokenizer)`` gives the (train, eval) rows; ``build(model=, args=, train_dataset=,
     eval_dataset=, processing_class=, peft_config=)`` makes the TRL trainer, where ``args`` are
-    the shared training arguments for the trainer's own config class."""
+    the shared training arguments for the trainer's own config class.
+
+    On several processes (a stage ``tailor.train.launch`` started), every rank trains on its
+    shard of the data, rank 0 alone writes, and the ranks meet at barriers."""
     import torch
+    from accelerate import PartialState
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     started = time.perf_counter()
+    cuda = torch.cuda.is_available()
+    state = PartialState(cpu=not cuda)  # one process, or one rank of an accelerate launch
+    if state.num_processes != settings.num_processes:
+        raise TailorError(
+            f"this stage runs on {state.num_processes} process(es) but its settings say num_processes={settings.num_processes}: "
+            "set num_processes and let tailor launch the stage, rather than launching the loop yourself"
+        )
+    main = state.is_main_process
     path = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     train, evaluation = prepare(tokenizer)
 
-    cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    set_seed(settings.seed)  # the fresh adapter's initialisation, the same on every rank
     network = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
     lora = None
     if init_adapter:
@@ -191,9 +221,12 @@ def fit_lora(
         lora = LoraConfig(**lora_arguments(settings))
 
     adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
-    done_file.unlink(missing_ok=True)
-    work = output_dir / "checkpoints"
-    shutil.rmtree(work, ignore_errors=True)
+    work, partial = output_dir / "checkpoints", output_dir / "adapter.partial"
+    if main:
+        done_file.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    state.wait_for_everyone()
     args = training_arguments(settings, work, bool(evaluation), cuda, bf16)
     trainer = build(
         model=network,
@@ -204,10 +237,7 @@ def fit_lora(
         peft_config=lora,
     )
     trainer.train()
-
-    partial = output_dir / "adapter.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    trainer.save_model(str(partial))
+    trainer.save_model(str(partial))  # every rank takes part (ZeRO-3, FSDP gather the weights); rank 0 writes
     curve = _curve(trainer.state.log_history)
     eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]
     best = trainer.state.best_metric if args["load_best_model_at_end"] else (eval_losses[-1] if eval_losses else None)
@@ -216,11 +246,13 @@ def fit_lora(
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    partial.rename(adapter_dir)
-    shutil.rmtree(work, ignore_errors=True)
-
     result = SFTResult(str(adapter_dir), best, steps, time.perf_counter() - started, len(train))
-    atomic_write_json(output_dir / "curve.json", curve)
-    atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
+    state.wait_for_everyone()
+    if main:
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+        partial.rename(adapter_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        atomic_write_json(output_dir / "curve.json", curve)
+        atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
+    state.wait_for_everyone()
     return result

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from tailor.errors import TailorError
+from tailor.train.launch import launch_stage, needs_launch
 from tailor.train.lora import SFTResult, SFTSettings, fingerprint_job, fit_lora, reused_result
 from tailor.train.weighted import weighted_sft_trainer
 
@@ -78,6 +79,8 @@ def train_sft(
     reused = reused_result(output_dir, fingerprint)
     if reused is not None:
         return reused
+    if needs_launch(settings):
+        return launch_stage("sft", model, train_rows, eval_rows, settings, output_dir, init_adapter)
 
     from trl import SFTConfig, SFTTrainer
 

@@ -1,0 +1,94 @@
+"""Training stages on several processes: a stage whose settings ask for ``num_processes``
+> 1 is handed to ``accelerate launch`` as a subprocess, and the loop waits for its adapter.
+
+Why each stage and not the whole loop under the launcher: the loop's other stages generate
+(on vLLM servers, or one in-process engine) and write the run folder, which one process
+does. Under the launcher, the other ranks would wait at a barrier through every generation
+stage (hours at paper scale, past the collective's timeout) and each would hold its own copy
+of the models. So the loop stays one process, and only the training is data-parallel.
+
+The stage travels as ``job.json`` in its output folder (the trainer, the rows, the
+settings); ``python -m tailor.train.launch JOB`` runs it on every rank. There, the data is
+sharded by rank, the effective batch is ``per_device_batch_size`` x gradient accumulation x
+``num_processes``, and rank 0 alone writes the adapter, ``curve.json`` and ``done.json``
+(``fit_lora``). The processes' output goes to ``launch.log`` beside them."""
+
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tailor.errors import TailorError
+from tailor.io import atomic_write_json
+from tailor.train.lora import SFTResult, SFTSettings
+
+log = logging.getLogger(__name__)
+
+# The stages that can be launched: their trainer and settings class. GRPO is not among
+# them: its reward calls tailor's metrics and models in the loop's process.
+STAGES = {
+    "sft": ("tailor.train.sft:train_sft", "tailor.train.lora:SFTSettings"),
+    "dpo": ("tailor.train.dpo:train_dpo", "tailor.train.dpo:DPOSettings"),
+}
+
+
+def _load(where: str):
+    module, name = where.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def needs_launch(settings: SFTSettings) -> bool:
+    """Whether a stage with ``settings`` must be launched: it asks for several processes
+    and this process is not already one of them."""
+    return settings.num_processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
+
+
+def launch_command(settings: SFTSettings, job: Path) -> list[str]:
+    """``accelerate launch`` over ``settings.num_processes`` processes: with the recipe's
+    accelerate config file (DDP, DeepSpeed, FSDP), or plain data-parallel (DDP; gloo on CPU)."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings.num_processes), "--num_machines", "1"]
+    if settings.accelerate_config:
+        if not Path(settings.accelerate_config).is_file():
+            raise TailorError(f"accelerate_config {settings.accelerate_config} does not exist (see configs/accelerate/)")
+        command += ["--config_file", settings.accelerate_config]
+    else:
+        command += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return command + ["-m", "tailor.train.launch", str(job)]
+
+
+def launch_stage(
+    stage: str, model: str, train_rows: list[dict], eval_rows: list[dict] | None, settings: SFTSettings,
+    output_dir: Path, init_adapter: str | None,
+) -> SFTResult:
+    """Run the ``stage`` trainer on ``settings.num_processes`` processes; its result."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    job = output_dir / "job.json"
+    atomic_write_json(job, {
+        "stage": stage, "model": model, "train_rows": train_rows, "eval_rows": eval_rows,
+        "settings": settings.model_dump(mode="json"), "init_adapter": init_adapter,
+    })
+    logfile = output_dir / "launch.log"
+    log.info("training %s on %d processes (accelerate launch); its output: %s", output_dir, settings.num_processes, logfile)
+    with logfile.open("w") as out:
+        finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT)
+    done = output_dir / "done.json"
+    if finished.returncode or not done.exists():
+        tail = "".join(logfile.read_text(errors="replace").splitlines(keepends=True)[-15:])
+        raise TailorError(f"the {stage} stage in {output_dir} failed on {settings.num_processes} processes (exit {finished.returncode}); "
+                          f"the end of {logfile}:\n{tail}")
+    return SFTResult(**json.loads(done.read_text())["result"])
+
+
+def main(job_path: str) -> None:
+    """One rank of a launched stage."""
+    job = json.loads(Path(job_path).read_text())
+    trainer, settings_class = (_load(where) for where in STAGES[job["stage"]])
+    settings = settings_class.model_validate(job["settings"])
+    trainer(job["model"], job["train_rows"], job["eval_rows"], settings, Path(job_path).parent, init_adapter=job["init_adapter"])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
