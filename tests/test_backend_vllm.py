@@ -37,6 +37,12 @@ class FakeEngine:
     init: dict
     calls: list = field(default_factory=list)
 
+    def sleep(self, level: int = 1):
+        self.calls.append(("sleep", level))
+
+    def wake_up(self):
+        self.calls.append(("wake_up",))
+
     def chat(self, conversations, sampling, lora_request=None, use_tqdm=False, add_generation_prompt=True, continue_final_message=False):
         assert add_generation_prompt != continue_final_message
         self.calls.append((conversations, sampling, lora_request))
@@ -110,3 +116,34 @@ def test_missing_vllm_is_a_clear_error(monkeypatch, tmp_path):
 
     with pytest.raises(BackendError, match="pip install"):
         VLLMBackend(str(tmp_path))
+
+
+@pytest.mark.parametrize("sleeps", [True, False])
+def test_the_engine_sleeps_through_each_training_stage_when_asked(fake_vllm, tmp_path, sleeps):
+    """One GPU for generation and training: with sleep mode, a loop's training stage runs
+    while the engine sleeps (level 1) and the engine wakes up after it, even when it fails."""
+    from tailor.llm.backends.vllm import VLLMBackend
+    from tailor.train.sft import SFTResult
+    from tailor.train.stages import LoopConfig, Run
+
+    llm = VLLMBackend(str(tmp_path), gpu_memory_utilization=0.3, enable_sleep_mode=sleeps)
+    assert llm.engine.init["enable_sleep_mode"] is sleeps and llm.engine.init["gpu_memory_utilization"] == 0.3
+    run = Run(LoopConfig(run_dir=tmp_path / "run"), {"policy": llm}, types.SimpleNamespace(), None, None)
+    seen = []
+
+    def job():
+        seen.append(list(llm.engine.calls))
+        return SFTResult(str(tmp_path / "adapter"), None, 1, 0.0, 1)
+
+    run.timed("iter_1/train_policy", job)
+    assert seen == [[("sleep", 1)] if sleeps else []]
+    assert llm.engine.calls == ([("sleep", 1), ("wake_up",)] if sleeps else [])
+
+    def failing():
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError):
+        run.timed("iter_2/train_policy", failing)
+    assert llm.engine.calls[-1:] == ([("wake_up",)] if sleeps else [])
+    run.timed("iter_3/train_policy", job, release=False)  # a GRPO stage: its reward generates
+    assert seen[-1] == llm.engine.calls

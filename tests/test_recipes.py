@@ -14,6 +14,7 @@ from tailor.train.rpo import RPOConfig
 from tailor.train.vac import VACConfig
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "accelerate")  # configs/ and configs/cluster/
 # recipe name prefix -> the command's settings
 SETTINGS = {"vac-": VACConfig, "rest-em-": RestEMConfig, "restpg-": RestEMConfig, "rpo-": RPOConfig, "popi-": POPIConfig,
             "lampqa-": EvalConfig, "longlamp-": EvalConfig, "lamp-": EvalConfig,
@@ -24,7 +25,7 @@ def settings_for(path: Path):
     return next(cls for prefix, cls in SETTINGS.items() if path.name.startswith(prefix))
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_each_recipe_loads_with_its_commands_settings(path):
     config = settings_for(path).from_yaml(path)
     assert config.model_fields_set
@@ -38,7 +39,7 @@ def test_a_misspelt_field_fails_naming_the_file_and_the_field(tmp_path):
 
 
 def test_every_recipe_has_a_command():
-    assert all(any(p.name.startswith(prefix) for prefix in SETTINGS) for p in CONFIGS.glob("*.yaml"))
+    assert all(any(p.name.startswith(prefix) for prefix in SETTINGS) for p in RECIPES)
 
 
 def test_a_misspelt_judge_setting_fails_when_the_recipe_loads(tmp_path):
@@ -100,3 +101,12 @@ def test_every_learning_check_tests_on_held_out_users_with_the_planted_metric():
     for path in recipes:
         config = settings_for(path).from_yaml(path)
         assert (config.metric, config.test_split, config.data.name) == ("planted", "test", "planted"), path.name
+
+
+def test_the_cluster_recipes_train_on_servers_and_several_processes():
+    for name, servers in (("vac-8gpu.yaml", "vac-8gpu-servers.sh"), ("restpg-8gpu.yaml", "restpg-8gpu-servers.sh")):
+        config = settings_for(CONFIGS / "cluster" / name).from_yaml(CONFIGS / "cluster" / name)
+        script = (CONFIGS / "cluster" / servers).read_text()
+        assert config.policy.backend == "openai" and config.sft.num_processes == 4 and (CONFIGS.parent / config.sft.accelerate_config).is_file()
+        assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True" in script and "--enable-lora" in script
+        assert f"vllm serve {config.policy.model}" in script and f"vllm serve {config.judge.model}" in script

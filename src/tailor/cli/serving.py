@@ -16,17 +16,21 @@ def serve_llm(
     host: str = "127.0.0.1",
     port: int = 8000,
     name: Annotated[Optional[str], typer.Option(help="served model name (default: the model)")] = None,
-    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME (more can be loaded at run time: POST /v1/load_lora_adapter)")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="concurrent requests generated together, at most")] = 16,
+    batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long the first request of a batch waits for others")] = 10.0,
+    deterministic: Annotated[bool, typer.Option(help="answers independent of their batch: the hf backend generates one request at a time")] = False,
 ) -> None:
-    """An OpenAI-compatible chat endpoint in front of a tailor backend."""
+    """An OpenAI-compatible chat endpoint in front of a tailor backend; concurrent requests are
+    generated in batches, and LoRA adapters are loaded and unloaded at run time as on vLLM."""
     import uvicorn
 
     from tailor.llm import LLMConfig, make_llm
     from tailor.llm.server import create_app
 
     adapters = dict(a.split("=", 1) for a in adapter or [])
-    llm = make_llm(LLMConfig(backend=backend, model=model, cache=False))
-    uvicorn.run(create_app(llm, name or model, adapters), host=host, port=port)
+    llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
+    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000), host=host, port=port)
 
 
 def serve(

@@ -3,6 +3,7 @@ response cache, batching into chunks (each completion cached as soon as its back
 it over, so a killed run loses at most the unfinished part of one chunk), usage accounting
 and a progress bar."""
 
+import contextlib
 import hashlib
 import time
 from abc import ABC, abstractmethod
@@ -101,6 +102,11 @@ class LLM(ABC):
         completions = [done[k] for k in keys]
         self.usage.generation_seconds += sum(c.seconds for c in completions)
         return completions
+
+    def released(self) -> contextlib.AbstractContextManager:
+        """Give back the accelerator memory this model holds while the block runs (a training
+        stage on the same GPU), and take it again after; nothing by default."""
+        return contextlib.nullcontext()
 
     def count_tokens(self, text: str) -> int | None:
         """Tokens ``text`` takes in this model's prompts; None where the tokenizer is not at

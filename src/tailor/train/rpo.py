@@ -201,7 +201,7 @@ def train_rpo(
         policy = run.timed(f"iter_{t}/train_policy", lambda: rl_trainer(
             c.policy.model, prompts, c.rl, run.folder.iteration(t) / "policy_model", run.reward(examples), metric.name,
             init_adapter=policy, reference_adapter=reference,
-        ))
+        ), release=False)
         adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
 

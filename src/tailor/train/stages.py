@@ -5,6 +5,7 @@ A rerun reads finished stages back, ``train_sft`` reuses finished adapters, and 
 folder holding other settings is refused.
 """
 
+import contextlib
 import json
 import math
 import time
@@ -281,11 +282,16 @@ class Run:
 
         return self.timed(name, job, len(held))
 
-    def timed(self, name: str, job: Callable[[], SFTResult], eval_rows: int = 0) -> str:
+    def timed(self, name: str, job: Callable[[], SFTResult], eval_rows: int = 0, release: bool = True) -> str:
         """Run a training job, recording its cost (and its best held-out loss) unless it
-        was reused; its adapter."""
+        was reused; its adapter. With ``release``, the run's models give back their
+        accelerator memory meanwhile (``LLM.released``: an in-process vLLM engine sleeps);
+        a job whose reward calls them (GRPO) keeps them awake."""
         started, before = time.perf_counter(), self.usage()
-        result = job()
+        with contextlib.ExitStack() as released:
+            for llm in self.llms.values() if release else ():
+                released.enter_context(llm.released())
+            result = job()
         if not result.reused:
             self.record(name, started, before)
             self.history["stages"][name].update(eval_rows=eval_rows, best_eval_loss=result.best_eval_loss)

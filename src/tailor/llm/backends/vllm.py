@@ -1,5 +1,13 @@
 """In-process vLLM engine with LoRA adapters (``pip install tailor[vllm]`` on a GPU machine).
-vLLM is imported only when this backend is built."""
+vLLM is imported only when this backend is built.
+
+One GPU for both jobs: ``gpu_memory_utilization`` (the engine's share of the GPU) and
+``enable_sleep_mode`` in the options. With sleep mode, the engine sleeps through every
+training stage of a loop (``released``: level 1 moves the weights to CPU memory and drops the
+KV cache) and wakes up after it. Each trained adapter reaches the engine as a ``LoRARequest``
+with an integer id of its own."""
+
+import contextlib
 
 from tailor.errors import BackendError
 from tailor.llm.base import LLM, adapter_fingerprint
@@ -12,15 +20,29 @@ class VLLMBackend(LLM):
     kind = "vllm"
     batch_size = 1024  # vLLM schedules continuously; large chunks only bound cache write-back
 
-    def __init__(self, model: str, cache: ResponseCache | None = None, max_lora_rank: int = 64, **engine_args):
+    def __init__(self, model: str, cache: ResponseCache | None = None, max_lora_rank: int = 64, enable_sleep_mode: bool = False, **engine_args):
         super().__init__(model, cache)
+        self.sleeps = enable_sleep_mode
         try:
             import vllm
         except ImportError as err:
             raise BackendError("the vllm backend needs vLLM: pip install 'tailor[vllm]' (GPU machines)") from err
         self._vllm = vllm
-        self.engine = vllm.LLM(model=resolve_model(model), enable_lora=True, max_lora_rank=max_lora_rank, **engine_args)
+        self.engine = vllm.LLM(
+            model=resolve_model(model), enable_lora=True, max_lora_rank=max_lora_rank, enable_sleep_mode=enable_sleep_mode, **engine_args,
+        )
         self._lora_ids: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def released(self):
+        if not self.sleeps:
+            yield
+            return
+        self.engine.sleep(level=1)
+        try:
+            yield
+        finally:
+            self.engine.wake_up()
 
     def count_tokens(self, text: str) -> int:
         return len(self.engine.get_tokenizer().encode(text, add_special_tokens=False))
