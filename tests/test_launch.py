@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from tailor.errors import TailorError
 from tailor.train.grpo import GRPOSettings
 from tailor.train.launch import launch_command, needs_launch
 from tailor.train.sft import SFTSettings, train_sft
@@ -38,6 +39,14 @@ def test_a_stage_is_launched_once_and_not_again_from_its_own_ranks(monkeypatch, 
     assert command[-3:] == ["-m", "tailor.train.launch", str(tmp_path / "job.json")]
     zero = launch_command(settings.model_copy(update={"accelerate_config": "configs/accelerate/zero2.yaml"}), tmp_path / "job.json")
     assert zero[zero.index("--config_file") + 1] == "configs/accelerate/zero2.yaml" and "--multi_gpu" not in zero
+
+
+def test_a_stage_that_fails_on_its_processes_says_where_its_log_is(tmp_path):
+    settings = SFTSettings(batch_size=2, per_device_batch_size=1, num_processes=2, max_steps=1)
+    with pytest.raises(TailorError, match=r"(?s)the sft stage in .* failed on 2 processes .*launch.log") as caught:
+        train_sft("no-such-model", rows(2), None, settings, tmp_path / "stage")
+    assert "ModelNotFound: model 'no-such-model'" in str(caught.value)  # the ranks' own error
+    assert not (tmp_path / "stage" / "done.json").exists()
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])

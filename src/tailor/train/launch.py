@@ -17,6 +17,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from tailor.io import atomic_write_json
 from tailor.train.lora import SFTResult, SFTSettings
 
 log = logging.getLogger(__name__)
+RANK_ERROR = re.compile(r"^\[rank\d+\]: ([\w.]+: .*)$", re.MULTILINE)  # a rank's exception, as torchrun prefixes it
 
 # The stages that can be launched: their trainer and settings class. GRPO is not among
 # them: its reward calls tailor's metrics and models in the loop's process.
@@ -70,15 +72,17 @@ def launch_stage(
         "stage": stage, "model": model, "train_rows": train_rows, "eval_rows": eval_rows,
         "settings": settings.model_dump(mode="json"), "init_adapter": init_adapter,
     })
-    logfile = output_dir / "launch.log"
+    logfile, done = output_dir / "launch.log", output_dir / "done.json"
+    done.unlink(missing_ok=True)  # an earlier run's, with other data: only this launch's result counts
     log.info("training %s on %d processes (accelerate launch); its output: %s", output_dir, settings.num_processes, logfile)
     with logfile.open("w") as out:
         finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT)
-    done = output_dir / "done.json"
     if finished.returncode or not done.exists():
-        tail = "".join(logfile.read_text(errors="replace").splitlines(keepends=True)[-15:])
-        raise TailorError(f"the {stage} stage in {output_dir} failed on {settings.num_processes} processes (exit {finished.returncode}); "
-                          f"the end of {logfile}:\n{tail}")
+        output = logfile.read_text(errors="replace")
+        errors = RANK_ERROR.findall(output)
+        cause = errors[0] if errors else "".join(output.splitlines(keepends=True)[-15:])
+        raise TailorError(f"the {stage} stage in {output_dir} failed on {settings.num_processes} processes (exit {finished.returncode}): "
+                          f"{cause}\nthe processes' output: {logfile}")
     return SFTResult(**json.loads(done.read_text())["result"])
 
 
