@@ -183,7 +183,7 @@ def test_another_tenants_user_looks_exactly_like_a_missing_one(service, client):
 
         theirs, missing = send("alice"), send("alice-nobody")
         assert theirs.status_code == missing.status_code == 404, (verb, path)
-        assert theirs.json()["detail"].replace("alice", "X") == missing.json()["detail"].replace("alice-nobody", "X")
+        assert theirs.text.replace("alice", "X") == missing.text.replace("alice-nobody", "X")
     # the other tenant may have its own "alice", separate from acme's
     assert client.put("/v1/users/alice", json={"items": CATS}, headers=other).status_code == 201
     assert [i["id"] for i in client.get("/v1/users/alice/items").json()["items"]] == ["b1", "b2"]
@@ -294,6 +294,7 @@ def test_an_adapter_is_served_from_a_run_under_the_runs_root_only(service, clien
 def test_a_configured_name_serves_its_spec_wherever_its_adapter_lies(tmp_path):
     adapter = tmp_path / "elsewhere" / "adapter"
     adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
     service = make_service(tmp_path, aliases={"tuned": f"rag:{adapter}", "planned": "planpers"})
     with TestClient(service.app, headers=service.headers()) as client:
         put_user(client, "alice", BEES)

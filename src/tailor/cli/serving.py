@@ -20,6 +20,7 @@ def serve_llm(
     max_batch: Annotated[int, typer.Option(min=1, help="concurrent requests generated together, at most")] = 16,
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long the first request of a batch waits for others")] = 10.0,
     deterministic: Annotated[bool, typer.Option(help="answers independent of their batch: the hf backend generates one request at a time")] = False,
+    max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
 ) -> None:
     """An OpenAI-compatible chat endpoint in front of a tailor backend; concurrent requests are
     generated in batches, and LoRA adapters are loaded and unloaded at run time as on vLLM."""
@@ -30,7 +31,7 @@ def serve_llm(
 
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
-    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000), host=host, port=port)
+    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap), host=host, port=port)
 
 
 def serve(
@@ -50,6 +51,7 @@ def serve(
     max_body_bytes: int = 1_000_000,
     max_item_chars: int = 20_000,
     max_items_per_user: int = 1_000,
+    max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
 ) -> None:
     """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
     endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
@@ -82,6 +84,6 @@ def serve(
         planner_adapter=planner_adapter,
         aliases=dict(a.split("=", 1) for a in alias or []),
         runs_root=runs_root,
-        limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user),
+        limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap),
     )
     uvicorn.run(app_from_config(config), host=host, port=port)

@@ -8,34 +8,76 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tailor.llm.base import LLM
 from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingParams
 
 
+INT64 = 2**63 - 1
+
+
+class ContentPart(BaseModel):
+    """One part of an OpenAI message's content; only text parts are read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """An OpenAI chat message: its content a string, or a list of text parts (joined by newlines)."""
+
+    role: str
+    content: str | list[ContentPart]
+
+    @field_validator("content")
+    @classmethod
+    def _text_only(cls, content: str | list[ContentPart]) -> str:
+        if isinstance(content, str):
+            return content
+        others = sorted({part.type for part in content if part.type != "text"})
+        if others:
+            raise ValueError(f"only text content parts are supported, not {', '.join(others)}")
+        return "\n".join(part.text or "" for part in content)
+
+    def message(self) -> Message:
+        return Message(role=self.role, content=self.content)
+
+
 class ChatCompletionBody(BaseModel):
     model: str
-    messages: list[Message] = Field(min_length=1)
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int = 1
-    seed: int | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int = Field(default=1, ge=1, le=128)
+    seed: int | None = Field(default=None, ge=-INT64 - 1, le=INT64)
     stop: str | list[str] | None = None
     logprobs: bool = False
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     continue_final_message: bool = False  # vLLM's extension: continue the last assistant message
     add_generation_prompt: bool = True
 
     def request(self) -> ChatRequest:
-        if self.continue_final_message and self.messages[-1].role == "assistant":
-            return ChatRequest(messages=self.messages[:-1], prefill=self.messages[-1].content)
-        return ChatRequest(messages=self.messages)
+        messages = [m.message() for m in self.messages]
+        if self.continue_final_message and messages[-1].role == "assistant":
+            return ChatRequest(messages=messages[:-1], prefill=messages[-1].content)
+        return ChatRequest(messages=messages)
+
+    def max_new_tokens(self, default: int, cap: int) -> int:
+        """The answer length asked for (else ``default``); over ``cap``, a 422 naming the field."""
+        field = "max_completion_tokens" if self.max_completion_tokens else "max_tokens"
+        asked = self.max_completion_tokens or self.max_tokens
+        if asked is not None and asked > cap:
+            raise RequestValidationError([{"loc": ("body", field), "msg": f"must be at most {cap} (this server's cap), got {asked}", "type": "value_error"}])
+        return min(asked or default, cap)
 
 
 def _logprobs(sample: Sample) -> dict | None:
@@ -88,9 +130,17 @@ def chat_completion_stream(model: str, text: str, finish_reason: str = "stop", *
     yield "data: [DONE]\n\n"
 
 
-def error_response(status: int, message: str, kind: str) -> JSONResponse:
+def error_response(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
     """An error in OpenAI's shape, which its clients read the message from."""
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}}, status_code=status)
+
+
+def openai_validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+    """422 in OpenAI's shape, naming the first bad field (``param``, dotted) and every problem,
+    without echoing the input back."""
+    problems = [(".".join(str(part) for part in e["loc"][1:]) or "body", e["msg"]) for e in err.errors()]
+    message = "; ".join(f"{field}: {msg}" for field, msg in problems)
+    return error_response(422, message, "invalid_request_error", problems[0][0])
 
 
 class LoadAdapterBody(BaseModel):
@@ -105,17 +155,18 @@ class UnloadAdapterBody(BaseModel):
 
 def create_app(
     llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256,
-    max_batch: int = 16, batch_wait: float = 0.01,
+    max_batch: int = 16, batch_wait: float = 0.01, max_tokens: int = 1024,
 ) -> FastAPI:
     """``served_name`` answers with the base model; each key of ``adapters`` answers with
     that LoRA adapter (the way vLLM serves ``--lora-modules``), and adapters come and go at
     run time through ``/v1/load_lora_adapter`` and ``/v1/unload_lora_adapter``, answered as
     vLLM answers them (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``). Concurrent requests are
-    generated together (``RequestBatcher``)."""
+    generated together (``RequestBatcher``); a request may ask for ``max_tokens`` at most."""
     adapters = dict(adapters or {})
     batcher = RequestBatcher(llm, max_batch, batch_wait)
     app = FastAPI(title="tailor LLM server", lifespan=lambda _app: batcher.running())
     app.state.batcher = batcher
+    app.add_exception_handler(RequestValidationError, openai_validation_error)
 
     @app.get("/v1/models")
     def models() -> dict:
@@ -145,7 +196,7 @@ def create_app(
         params = SamplingParams(
             temperature=body.temperature,
             top_p=body.top_p,
-            max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
+            max_tokens=body.max_new_tokens(default_max_tokens, max_tokens),
             n=body.n,
             seed=body.seed,
             stop=stop,

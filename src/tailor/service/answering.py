@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tailor.data.schema import Example
 from tailor.llm.base import LLM, Usage
+from tailor.llm.types import Completion
 from tailor.methods import Answer, AnswerConfig
 from tailor.methods.registry import MethodConfig, make_method
 from tailor.retrieval import Retriever
@@ -23,6 +24,15 @@ class Answered:
     method: str
     answer: Answer
     usage: Usage  # this request's model calls and cache hits
+    completions: list[Completion]  # every completion the method got, cached or not; the last is the answer's
+
+    @property
+    def finish_reason(self) -> str:
+        return self.completions[-1].samples[0].finish_reason if self.completions else "stop"
+
+    def tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens of the completions the answer took, as generated."""
+        return sum(c.prompt_tokens for c in self.completions), sum(c.completion_tokens for c in self.completions)
 
 
 class Answerer:
@@ -53,4 +63,4 @@ class Answerer:
         method = make_method(MethodConfig(
             choice.method, llm, self.retriever, config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk),
         ))
-        return Answered(choice.method, method.answer(example), llm.usage)
+        return Answered(choice.method, method.answer(example), llm.usage, llm.returned)

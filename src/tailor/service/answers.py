@@ -2,11 +2,11 @@
 ``POST /v1/chat/completions`` (``user`` selects the profile, ``model`` the method), so any
 OpenAI client becomes a personalized client."""
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from tailor.llm.server import chat_completion_response, chat_completion_stream
+from tailor.llm.server import chat_completion_response, chat_completion_stream, error_response
 from tailor.llm.types import Completion, Sample
 from tailor.service.answering import Answered, Answerer
 from tailor.service.auth import BearerAuth
@@ -15,12 +15,13 @@ from tailor.service.metrics import ServiceMetrics
 from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
 
 
-def _chat_settings(body: PersonalizedChatBody) -> dict:
-    """The sampling settings a chat request sets explicitly; the rest stay the service's."""
+def _chat_settings(body: PersonalizedChatBody, max_tokens: int) -> dict:
+    """The sampling settings a chat request sets explicitly (its answer length at most
+    ``max_tokens``); the rest stay the service's."""
     given = body.model_fields_set
     settings = {name: getattr(body, name) for name in ("temperature", "seed", "k") if name in given and getattr(body, name) is not None}
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    return settings | ({"max_tokens": max_tokens} if max_tokens else {})
+    asked = body.max_completion_tokens or body.max_tokens
+    return settings | ({"max_tokens": body.max_new_tokens(asked, max_tokens)} if asked else {})
 
 
 def _question(body: PersonalizedChatBody) -> str:
@@ -30,7 +31,7 @@ def _question(body: PersonalizedChatBody) -> str:
     raise RequestValidationError([{"loc": ("body", "messages"), "msg": "no user message to answer", "type": "value_error"}])
 
 
-def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics) -> APIRouter:
+def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics, max_tokens: int) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     def answered(tenant: int, user_id: str, question: str, model: str, settings: dict) -> Answered:
@@ -49,13 +50,15 @@ def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics)
     @router.post("/chat/completions")
     def chat(body: PersonalizedChatBody, tenant: int = Depends(auth)):
         try:
-            result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body))
+            result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body, max_tokens))
         except UnknownModel as err:
-            raise HTTPException(404, str(err)) from err
+            return error_response(404, str(err), "not_found_error", "model")
         if body.stream:
-            return StreamingResponse(chat_completion_stream(body.model, result.answer.text, trace=result.answer.trace), media_type="text/event-stream")
-        usage = result.usage
-        completion = Completion(samples=[Sample(text=result.answer.text, tokens=usage.completion_tokens)], prompt_tokens=usage.prompt_tokens)
+            return StreamingResponse(chat_completion_stream(body.model, result.answer.text, result.finish_reason, trace=result.answer.trace),
+                                     media_type="text/event-stream")
+        prompt_tokens, completion_tokens = result.tokens()
+        completion = Completion(samples=[Sample(text=result.answer.text, tokens=completion_tokens, finish_reason=result.finish_reason)],
+                                prompt_tokens=prompt_tokens)
         return chat_completion_response(body.model, completion, trace=result.answer.trace)
 
     @router.get("/models")

@@ -3,11 +3,14 @@
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tailor.llm import LLMConfig, make_llm
+from tailor.llm.server import error_response, openai_validation_error
 from tailor.methods import AnswerConfig
 from tailor.retrieval import make_retriever
 from tailor.service.answering import Answerer
@@ -21,14 +24,36 @@ from tailor.service.profiles import profile_router
 from tailor.service.store import DuplicateItems, ProfileFull, ProfileStore, UnknownUser, make_engine
 
 
-def _validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+OPENAI_ROUTES = ("/v1/chat/completions", "/v1/models")  # their errors take OpenAI's shape, which its clients read
+
+
+def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
     """422 naming each field, without echoing the input back (it may be profile text)."""
+    if request.url.path in OPENAI_ROUTES:
+        return openai_validation_error(request, err)
     return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]}, status_code=422)
 
 
-def _error(status: int):
-    def handler(_request: Request, err: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=status)
+def _shaped(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    """An error as the route's clients read it: OpenAI's shape on the OpenAI routes, else ``detail``."""
+    if request.url.path in OPENAI_ROUTES:
+        kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}.get(status, "invalid_request_error")
+        response = error_response(status, message, kind)
+    else:
+        response = JSONResponse({"detail": message}, status_code=status)
+    response.headers.update(headers or {})
+    return response
+
+
+async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
+    if request.url.path in OPENAI_ROUTES:
+        return _shaped(request, err.status_code, str(err.detail), err.headers)
+    return await http_exception_handler(request, err)
+
+
+def _error(status: int, message=str):
+    def handler(request: Request, err: Exception) -> JSONResponse:
+        return _shaped(request, status, message(err))
 
     return handler
 
@@ -40,12 +65,13 @@ def create_app(store: ProfileStore, answerer: Answerer, limits: Limits = Limits(
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)  # the outermost: it sees every response, 413s included
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     # Another tenant's user is not found, exactly like a user that does not exist.
-    app.add_exception_handler(UnknownUser, lambda _request, err: JSONResponse({"detail": f"user {err.args[0]!r} not found"}, status_code=404))
+    app.add_exception_handler(UnknownUser, _error(404, lambda err: f"user {err.args[0]!r} not found"))
     app.add_exception_handler(DuplicateItems, _error(409))
     app.add_exception_handler(ProfileFull, _error(413))
     app.include_router(profile_router(store, auth, limits))
-    app.include_router(answer_router(answerer, auth, metrics))
+    app.include_router(answer_router(answerer, auth, metrics, limits.max_tokens))
     app.include_router(make_browser_router(runs_root), prefix="/runs")
 
     @app.get("/healthz")

@@ -65,6 +65,8 @@ class ModelCatalog:
         """An adapter folder plays ``role``; a training run gives the policy it kept in that
         role, and every other adapter its kind of run keeps (POPI: the summarizer)."""
         if not is_training_run(adapter):
+            if Path(adapter).exists() and not (Path(adapter) / "adapter_config.json").is_file():
+                raise TailorError(f"{adapter} holds no LoRA adapter (no adapter_config.json) and is not a training run")
             return {role: adapter}
         run = RunFolder(adapter)
         entry = TRAINERS.get(run.kind() or "")

@@ -13,6 +13,7 @@ class Limits:
     max_item_chars: int = 20_000
     max_items_per_user: int = 1_000
     max_page: int = 100  # items per page of GET /v1/users/{id}/items
+    max_tokens: int = 1024  # the longest answer a request may ask for
 
 
 class BodySizeLimit:

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 
 from tailor.data.schema import ProfileItem
 from tailor.service.auth import BearerAuth
+from tailor.llm.server import INT64
 from tailor.service.limits import Limits
 from tailor.service.schemas import ID_PATTERN, ItemIn, ItemPageOut, ItemsAdded, ItemsIn, UserIn, UserOut
 from tailor.service.store import ProfileStore
@@ -56,7 +57,7 @@ def profile_router(store: ProfileStore, auth: BearerAuth, limits: Limits) -> API
     def list_items(
         user_id: UserId,
         limit: int = Query(default=50, ge=1, le=limits.max_page),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=INT64),
         tenant: int = Depends(auth),
     ) -> ItemPageOut:
         page = store.items(tenant, user_id, limit, offset)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tailor.data.schema import ProfileItem
 from tailor.llm.server import ChatCompletionBody
@@ -82,6 +82,12 @@ class PersonalizedChatBody(ChatCompletionBody):
     question is the last user message. ``k`` (an extension) sets how many items are retrieved."""
 
     user: Identifier
-    n: int = Field(default=1, ge=1, le=1)  # one answer per request
     stream: bool = False
     k: int | None = Field(default=None, ge=0, le=MAX_K)
+
+    @field_validator("n")
+    @classmethod
+    def _one_answer(cls, n: int) -> int:
+        if n != 1:
+            raise ValueError(f"one answer per request: n > 1 is not supported, got {n}")
+        return n

@@ -41,12 +41,21 @@ class UserSummaries:
 
 class UserLLM(LLM):
     """The shared backend as one request sees it: responses cached in the user's rows,
-    generation one call at a time (backends are not re-entrant), usage counted per request."""
+    generation one call at a time (backends are not re-entrant), usage counted per request.
+    ``returned`` keeps every completion the request got, cached or not, in order: their
+    tokens are the request's usage, and the last one's finish reason is the answer's."""
 
     def __init__(self, backend: LLM, cache: UserCompletions, lock: threading.Lock):
         super().__init__(backend.model, cache)
         self.backend, self.lock = backend, lock
         self.kind, self.batch_size = backend.kind, backend.batch_size  # the same model id, so the same cache keys
+        self.returned: list[Completion] = []
+
+    def generate(self, requests: list[ChatRequest], params: SamplingParams = SamplingParams(), adapter: str | None = None,
+                 description: str = "generating") -> list[Completion]:
+        completions = super().generate(requests, params, adapter, description)
+        self.returned.extend(completions)
+        return completions
 
     def count_tokens(self, text: str) -> int | None:
         with self.lock:  # a tokenizer is not safe to share across threads either

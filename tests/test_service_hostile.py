@@ -1,0 +1,102 @@
+"""The service and ``tailor serve-llm`` as a careless or hostile client uses them: every bad
+request gets a 4xx naming the field (OpenAI's error shape on the OpenAI routes), never a
+500; OpenAI's semantics for ``finish_reason`` and usage; ``max_tokens`` capped."""
+
+import pytest
+from fakes import ScriptedLLM
+from fastapi.testclient import TestClient
+from test_service import BEES, make_service, put_user
+
+from tailor.llm.server import create_app as create_llm_app
+from tailor.llm.types import Sample
+from tailor.service.limits import Limits
+
+QUESTION = [{"role": "user", "content": "How do I keep my bees calm in winter?"}]
+
+
+@pytest.fixture
+def client(tmp_path):
+    service = make_service(tmp_path, Limits(max_tokens=128))
+    with TestClient(service.app) as client:
+        client.headers.update(service.headers())
+        put_user(client, "alice", BEES)
+        client.service = service
+        yield client
+
+
+def chat(client, **body):
+    return client.post("/v1/chat/completions", json={"model": "rag", "user": "alice", "messages": QUESTION, **body})
+
+
+def openai_error(response, status: int, field: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and error["type"]
+    if field is not None:
+        assert error["param"] == field, error
+    return error["message"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"temperature": -1}, "temperature"),
+    ({"temperature": 2.5}, "temperature"),
+    ({"top_p": 0}, "top_p"),
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"max_tokens": -5}, "max_tokens"),
+    ({"max_completion_tokens": 0}, "max_completion_tokens"),
+    ({"seed": 2**64}, "seed"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}, "messages.0.content"),
+])
+def test_bad_sampling_settings_get_a_4xx_in_openai_shape_naming_the_field(client, body, field):
+    openai_error(chat(client, **body), 422, field)
+
+
+def test_n_above_one_says_it_is_not_supported(client):
+    assert "one answer per request" in openai_error(chat(client, n=3), 422, "n")
+
+
+def test_content_parts_of_text_are_accepted(client):
+    parts = [{"role": "user", "content": [{"type": "text", "text": "How do I keep my bees"}, {"type": "text", "text": "calm in winter?"}]}]
+    response = chat(client, messages=parts)
+    assert response.status_code == 200, response.text
+    asked = client.service.llm.received[-1][0].messages[-1].content
+    assert "How do I keep my bees\ncalm in winter?" in asked
+
+
+def test_an_unknown_model_or_a_run_folder_without_adapter_is_404_at_once_and_not_remembered(client):
+    assert "not served" in openai_error(chat(client, model="gpt-4o"), 404)
+    empty = client.service.runs_root / "empty-run"
+    empty.mkdir()
+    assert "no LoRA adapter" in openai_error(chat(client, model=f"vac:{empty}"), 404)
+    assert chat(client).status_code == 200  # the bad choice left nothing behind
+    answer = client.post("/v1/answer", json={"user_id": "alice", "question": "Bees?", "method": f"rag:{empty}"})
+    assert answer.status_code == 422 and "no LoRA adapter" in answer.text
+
+
+def test_an_offset_past_64_bits_is_a_422(client):
+    response = client.get("/v1/users/alice/items", params={"offset": 2**64})
+    assert response.status_code == 422 and "offset" in response.text
+
+
+def test_max_tokens_over_the_cap_states_the_cap(client):
+    assert "at most 128" in openai_error(chat(client, max_tokens=100000), 422, "max_tokens")
+    assert chat(client, max_tokens=128).status_code == 200
+
+
+def test_finish_reason_is_length_when_the_answer_hit_max_tokens_and_cached_usage_is_reported(client):
+    llm = client.service.llm
+    llm.reply = lambda request, params, j: Sample(text="Cut short", tokens=params.max_tokens, finish_reason="length")
+    first = chat(client, max_tokens=16).json()
+    assert first["choices"][0]["finish_reason"] == "length"
+    again = chat(client, max_tokens=16).json()  # answered from the user's cache
+    assert again["choices"][0]["finish_reason"] == "length"
+    assert again["usage"] == first["usage"] and first["usage"]["completion_tokens"] == 16
+
+
+def test_serve_llm_refuses_bad_settings_in_openai_shape():
+    app = create_llm_app(ScriptedLLM(lambda request, params, j: "hi"), "smol", max_tokens=64)
+    with TestClient(app) as llm_client:
+        ask = lambda **body: llm_client.post("/v1/chat/completions", json={"model": "smol", "messages": QUESTION, **body})  # noqa: E731
+        openai_error(ask(temperature=-1), 422, "temperature")
+        assert "at most 64" in openai_error(ask(max_tokens=1000), 422, "max_tokens")
+        assert ask(messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]).status_code == 200
