@@ -212,3 +212,63 @@ def test_spread_of_nothing_is_nan():
     empty = spread([])
     assert math.isnan(empty.mean) and math.isnan(empty.std)
     assert str(spread([1, 2, 3])) == "2.0 ± 0.8"
+
+
+def good_record(rid: str) -> dict:
+    return {"id": rid, "question": "How do I start?", "profile": [{"id": f"{rid}-p1", "text": "I posted this."}],
+            "narrative": "They care about budget.", "rubric_aspects": [{"aspect": "Budget", "reason": "said so", "evidence": "post 1"}]}
+
+
+def test_validate_reports_every_bad_record_with_a_count(tmp_path):
+    records = [good_record("ok-1")]
+    broken = {
+        "no-aspects": lambda r: r.update(rubric_aspects=[]),
+        "no-reason": lambda r: r["rubric_aspects"][0].pop("reason"),
+        "no-evidence": lambda r: r["rubric_aspects"][0].pop("evidence"),
+        "item-without-id": lambda r: r["profile"][0].pop("id"),
+        "item-int-id": lambda r: r["profile"][0].update(id=7),
+        "dup": lambda r: None,
+    }
+    for rid, breaking in broken.items():
+        record = good_record(rid)
+        breaking(record)
+        records.append(record)
+    records.append(good_record("dup"))
+    numeric = good_record("x")
+    numeric["id"] = 12
+    records.append(numeric)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(records))
+    result = invoke("data", "validate", str(path))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith(str(path))]
+    expected = {
+        "'no-aspects': field 'rubric_aspects'", "'no-reason': field 'rubric_aspects[0].reason'", "'no-evidence': field 'rubric_aspects[0].evidence'",
+        "'item-without-id': field 'profile[0].id'", "'item-int-id': field 'profile[0].id'", "'dup': field 'id'", "'12': field 'id'",
+    }
+    assert len(lines) == len(expected), result.output
+    assert all(any(f"record {where}" in line for line in lines) for where in expected), result.output
+    assert "7 problem(s)" in result.output
+
+
+def test_an_empty_dataset_or_split_is_an_error(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    result = invoke("data", "validate", str(empty))
+    assert result.exit_code == 1 and "holds no examples" in result.output
+    folder = tmp_path / "qa" / "Art_and_Entertainment"
+    folder.mkdir(parents=True)
+    (folder / "train.json").write_text(json.dumps([good_record("a")]))
+    (folder / "test.json").write_text("[]")
+    assert invoke("data", "validate", str(tmp_path / "qa"), "--split", "train").exit_code == 0
+    result = invoke("data", "validate", str(tmp_path / "qa"), "--split", "test")
+    assert result.exit_code == 1 and "holds no examples in split 'test'" in result.output
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", json.dumps([good_record("a")]).encode("utf-16")], ids=["binary", "utf-16"])
+def test_a_binary_or_utf16_file_is_named_in_a_clear_error(tmp_path, content):
+    path = tmp_path / "data.json"
+    path.write_bytes(content)
+    result = invoke("data", "validate", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(path) in result.output and "not UTF-8 text" in result.output

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tailor.cli.common import Format, Split, command, console, print_table
+from tailor.cli.common import Format, Split, command, console, err_console, print_table
 
 data_app = typer.Typer(help="Validate and describe datasets.", no_args_is_help=True)
 cache_app = typer.Typer(help="Inspect or clear the response cache.", no_args_is_help=True)
@@ -16,10 +16,18 @@ CacheFile = Annotated[Optional[Path], typer.Option(help="cache file (default: $T
 
 @command(data_app, "validate")
 def data_validate(path: Path, fmt: Format = "auto", split: Split = None) -> None:
-    """Load every record and report the first malformed one (file, record id, field)."""
+    """Load every record and report each malformed one (file, record id, field, problem);
+    exit 1 when there is any."""
     from tailor.data import load_examples
+    from tailor.data.loaders import collecting
 
-    examples = load_examples(path, fmt, split)
+    with collecting() as problems:
+        examples = load_examples(path, fmt, split)
+    for problem in problems:
+        console.print(str(problem), markup=False, highlight=False)
+    if problems:
+        err_console.print(f"[red]{len(problems)} problem(s)[/] in {path}; {len(examples)} examples are well-formed")
+        raise typer.Exit(1)
     console.print(f"[green]ok[/]: {len(examples)} examples, {sum(len(e.profile) for e in examples)} profile items")
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tailor.data.loaders._records import read_json_list
+from tailor.data.loaders._records import collecting, noted_any, read_json_list
 from tailor.data.loaders.jsonl import load_jsonl, write_jsonl
 from tailor.data.loaders.lamp import load_lamp
 from tailor.data.loaders.lampqa import CATEGORIES, SPLITS, load_lampqa, load_lampqa_hub
@@ -11,10 +11,18 @@ from tailor.errors import DataError
 
 FORMATS = ("auto", "lampqa", "lamp", "longlamp", "jsonl")
 
-__all__ = ["CATEGORIES", "FORMATS", "SPLITS", "load_examples", "load_jsonl", "load_lamp", "load_lampqa", "load_lampqa_hub", "write_jsonl"]
+__all__ = ["CATEGORIES", "FORMATS", "SPLITS", "collecting", "load_examples", "load_jsonl", "load_lamp", "load_lampqa", "load_lampqa_hub", "write_jsonl"]
 
 
 def load_examples(path: str | Path, fmt: str = "auto", split: str | None = None) -> list[Example]:
+    """Load any supported dataset (``_load``); a dataset or split with no records is an error."""
+    examples = _load(Path(path), fmt, split)
+    if not examples and not noted_any():
+        raise DataError(str(path), None, "<records>", "holds no examples" + (f" in split {split!r}" if split else ""))
+    return examples
+
+
+def _load(path: Path, fmt: str, split: str | None) -> list[Example]:
     """Load any supported dataset. ``fmt='auto'`` decides from the path:
     ``.jsonl`` → Example JSONL; ``*_questions.json`` → LaMP/LongLaMP (a directory of
     task folders holding them: all tasks, each example's category its task); a directory of
@@ -58,7 +66,9 @@ def _detect(path: Path) -> str:
     if path.name.endswith("_questions.json"):
         return "lamp"
     records = read_json_list(path)
-    first = records[0] if records else {}
+    if not records:
+        raise DataError(str(path), None, "<records>", "holds no examples")
+    first = records[0]
     if "rubric_aspects" in first or "narrative" in first:
         return "lampqa"
     if "input" in first:

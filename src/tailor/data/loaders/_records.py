@@ -1,7 +1,11 @@
 """Shared pieces of the loaders: reading JSON files and turning raw dicts into Examples
 with errors that name the file, the record and the field."""
 
+import collections
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +19,67 @@ from tailor.errors import DataError
 _TEXT_FIELDS = ("title", "subject", "summary", "text", "abstract", "content", "reviewText", "description")
 
 
-def read_json(path: Path) -> Any:
+_noted: ContextVar[list[DataError] | None] = ContextVar("noted", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[DataError]]:
+    """Within the block, a malformed record is noted in the yielded list and left out
+    instead of stopping the load: every problem of a dataset in one pass."""
+    problems: list[DataError] = []
+    token = _noted.set(problems)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(str(path), None, "<json>", f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+        yield problems
+    finally:
+        _noted.reset(token)
+
+
+def noted_any() -> bool:
+    """Whether problems were noted in the current ``collecting`` block."""
+    return bool(_noted.get())
+
+
+def note(problem: DataError) -> None:
+    """Raise ``problem``, or note it while ``collecting``."""
+    problems = _noted.get()
+    if problems is None:
+        raise problem
+    problems.append(problem)
+
+
+def each(convert: Callable[..., Example], *args) -> Example | None:
+    """``convert(*args)``; None (its problem noted) for a malformed record while ``collecting``."""
+    try:
+        return convert(*args)
+    except DataError as problem:
+        note(problem)
+        return None
+
+
+def unique(examples: list[Example | None], source: str) -> list[Example]:
+    """The converted records of one file, each id once: a repeated id is a problem."""
+    counts = collections.Counter(e.id for e in examples if e is not None)
+    for example_id, count in counts.items():
+        if count > 1:
+            note(DataError(source, example_id, "id", f"appears {count} times in this file"))
+    seen: set[str] = set()
+    return [e for e in examples if e is not None and not (e.id in seen or seen.add(e.id))]
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(str(path), None, "<file>", f"is not UTF-8 text (a binary or UTF-16 file?): byte {err.start} cannot be decoded") from err
     except OSError as err:
         raise DataError(str(path), None, "<file>", f"cannot be read: {err.strerror}") from err
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataError(str(path), None, "<json>", f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
 
 
 def read_json_list(path: Path) -> list[dict]:
@@ -50,8 +108,9 @@ def require(record: dict, field: str, kind: type | tuple[type, ...], source: str
     return value
 
 
-def profile_from_raw(items: Any, source: str, rid: str, field: str = "profile") -> list[ProfileItem]:
-    """Profile items of any LaMP-family shape; the original fields are kept as extras."""
+def profile_from_raw(items: Any, source: str, rid: str, field: str = "profile", ids: bool = False) -> list[ProfileItem]:
+    """Profile items of any LaMP-family shape; the original fields are kept as extras.
+    ``ids``: each item must carry a string id (LaMP-QA's posts do)."""
     if not isinstance(items, list):
         raise DataError(source, rid, field, f"must be a list, got {type(items).__name__}")
     profile = []
@@ -59,6 +118,9 @@ def profile_from_raw(items: Any, source: str, rid: str, field: str = "profile") 
         where = f"{field}[{position}]"
         if not isinstance(raw, dict):
             raise DataError(source, rid, where, f"must be an object, got {type(raw).__name__}")
+        if ids and not (isinstance(raw.get("id"), str) and raw["id"].strip()):
+            problem = "is missing" if raw.get("id") is None else f"must be a non-empty string, got {type(raw['id']).__name__}"
+            raise DataError(source, rid, f"{where}.id", problem)
         text = _item_text(raw)
         if not text:
             raise DataError(source, rid, where, f"has no text (looked for fields: {', '.join(_TEXT_FIELDS)})")

@@ -6,7 +6,7 @@ user key — ``reviewerId``, ``name`` or ``author`` by task — becomes ``user_i
 
 from pathlib import Path
 
-from tailor.data.loaders._records import build_example, profile_from_raw, read_json, read_json_list, record_id, require
+from tailor.data.loaders._records import build_example, each, profile_from_raw, read_json, read_json_list, record_id, require, unique
 from tailor.data.schema import Example
 from tailor.errors import DataError
 
@@ -20,27 +20,23 @@ def load_lamp(questions: str | Path, outputs: str | Path | None = None) -> list[
         outputs = sibling if sibling != questions and sibling.exists() else None
     golds = _read_golds(Path(outputs)) if outputs is not None else {}
     source = str(questions)
-    examples = []
-    for index, record in enumerate(read_json_list(questions)):
-        rid = record_id(record, index)
-        example_id = str(record["id"]) if "id" in record else f"{questions.stem}-{index}"
-        text = require(record, "input", str, source, rid)
-        profile = profile_from_raw(require(record, "profile", list, source, rid), source, rid)
-        reference = record.get("output", golds.get(example_id))
-        if reference is not None and not isinstance(reference, str):
-            raise DataError(source, rid, "output", f"must be a string, got {type(reference).__name__}")
-        examples.append(
-            build_example(
-                dict(id=example_id, question=text, profile=profile, reference=reference, user_id=_user_key(record)),
-                source,
-                rid,
-            )
-        )
+    examples = unique([each(_example, record, index, questions.stem, golds, source) for index, record in enumerate(read_json_list(questions))], source)
     if golds:
         missing = {e.id for e in examples} - golds.keys()
         if missing:
             raise DataError(str(outputs), sorted(missing)[0], "golds", f"{len(missing)} question(s) have no gold output")
     return examples
+
+
+def _example(record: dict, index: int, stem: str, golds: dict[str, str], source: str) -> Example:
+    rid = record_id(record, index)
+    example_id = str(record["id"]) if "id" in record else f"{stem}-{index}"
+    text = require(record, "input", str, source, rid)
+    profile = profile_from_raw(require(record, "profile", list, source, rid), source, rid)
+    reference = record.get("output", golds.get(example_id))
+    if reference is not None and not isinstance(reference, str):
+        raise DataError(source, rid, "output", f"must be a string, got {type(reference).__name__}")
+    return build_example(dict(id=example_id, question=text, profile=profile, reference=reference, user_id=_user_key(record)), source, rid)
 
 
 def _user_key(record: dict) -> str | None:

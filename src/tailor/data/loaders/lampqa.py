@@ -8,7 +8,7 @@ task adds each aspect's ``accept`` phrasings and a gold ``reference`` answer.
 
 from pathlib import Path
 
-from tailor.data.loaders._records import build_example, profile_from_raw, read_json_list, record_id, require
+from tailor.data.loaders._records import build_example, each, note, profile_from_raw, read_json_list, record_id, require, unique
 from tailor.data.schema import Aspect, Example
 from tailor.errors import DataError
 
@@ -19,19 +19,27 @@ HUB_DATASET = "alireza7/LaMP-QA"
 
 def lampqa_record_to_example(record: dict, source: str, index: int, category: str | None) -> Example:
     rid = record_id(record, index)
-    require(record, "id", (str, int), source, rid)
+    require(record, "id", str, source, rid)
     question = require(record, "question", str, source, rid)
-    profile = profile_from_raw(require(record, "profile", list, source, rid), source, rid)
+    profile = profile_from_raw(require(record, "profile", list, source, rid), source, rid, ids=True)
     narrative = require(record, "narrative", str, source, rid)
     aspects_raw = require(record, "rubric_aspects", list, source, rid)
+    if not aspects_raw:
+        raise DataError(source, rid, "rubric_aspects", "is empty: the judge scores a response by its rubric aspects")
     aspects = []
     for position, raw in enumerate(aspects_raw):
-        if not isinstance(raw, dict) or not isinstance(raw.get("aspect"), str) or not raw["aspect"].strip():
+        if not isinstance(raw, dict):
+            raise DataError(source, rid, f"rubric_aspects[{position}]", f"must be an object, got {type(raw).__name__}")
+        if not isinstance(raw.get("aspect"), str) or not raw["aspect"].strip():
             raise DataError(source, rid, f"rubric_aspects[{position}].aspect", "must be a non-empty string")
+        for field in ("reason", "evidence"):  # the judge's prompt shows both
+            if not isinstance(raw.get(field), str):
+                problem = "is missing" if field not in raw else f"must be a string, got {type(raw[field]).__name__}"
+                raise DataError(source, rid, f"rubric_aspects[{position}].{field}", problem)
         accept = raw.get("accept", [])
         if not isinstance(accept, list) or not all(isinstance(a, str) and a.strip() for a in accept):
             raise DataError(source, rid, f"rubric_aspects[{position}].accept", "must be a list of non-empty strings")
-        aspects.append(Aspect(aspect=raw["aspect"], reason=str(raw.get("reason", "")), evidence=str(raw.get("evidence", "")), accept=accept))
+        aspects.append(Aspect(aspect=raw["aspect"], reason=raw["reason"], evidence=raw["evidence"], accept=accept))
     return build_example(
         dict(
             id=str(record["id"]),
@@ -63,7 +71,10 @@ def load_lampqa(path: str | Path, split: str | None = None, categories: tuple[st
         raise DataError(str(path), None, "<files>", f"no LaMP-QA files found (expected <Category>/<split>.json, split={split})")
     examples = []
     for file in files:
-        examples.extend(_load_file(file, file.parent.name))
+        try:
+            examples.extend(_load_file(file, file.parent.name))
+        except DataError as problem:  # a file that cannot be read at all
+            note(problem)
     return examples
 
 
@@ -79,4 +90,4 @@ def load_lampqa_hub(category: str, split: str, cache_dir: str | None = None) -> 
 
 
 def _load_file(path: Path, category: str | None) -> list[Example]:
-    return [lampqa_record_to_example(r, str(path), i, category) for i, r in enumerate(read_json_list(path))]
+    return unique([each(lampqa_record_to_example, r, str(path), i, category) for i, r in enumerate(read_json_list(path))], str(path))
