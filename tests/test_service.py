@@ -22,7 +22,7 @@ from tailor.prompts.rpo import THINK_PREFILL
 from tailor.retrieval import make_retriever
 from tailor.service.answering import Answerer
 from tailor.service.app import create_app
-from tailor.service.auth import create_tenant, tenant_for_key
+from tailor.service.auth import Access, create_tenant, tenant_for_key
 from tailor.service.catalog import ModelCatalog
 from tailor.service.limits import Limits
 from tailor.service.store import ProfileStore, make_engine
@@ -46,6 +46,9 @@ def scripted_reply(request, params, j) -> str:
     return "First point\nSecond point"  # the planner
 
 
+ADMIN_KEY = "admin-secret"
+
+
 @dataclass
 class Service:
     app: object
@@ -54,18 +57,19 @@ class Service:
     key: str  # tenant "acme"
     other_key: str  # tenant "globex"
     runs_root: Path
+    admin_key: str = ADMIN_KEY
 
     def headers(self, key: str | None = None) -> dict:
         return {"Authorization": f"Bearer {key or self.key}"}
 
 
-def make_service(tmp_path: Path, limits: Limits = Limits(), aliases: dict | None = None) -> Service:
+def make_service(tmp_path: Path, limits: Limits = Limits(), aliases: dict | None = None, access: Access = Access(admin_key=ADMIN_KEY)) -> Service:
     store = ProfileStore(make_engine(str(tmp_path / "service.sqlite")))
     llm = ScriptedLLM(scripted_reply)
     runs_root = tmp_path / "runs"
     runs_root.mkdir(exist_ok=True)
     answerer = Answerer(store, lambda: llm, make_retriever("bm25"), ModelCatalog(runs_root, aliases), AnswerConfig(k=2, max_tokens=64))
-    app = create_app(store, answerer, limits, runs_root)
+    app = create_app(store, answerer, limits, runs_root, access)
     return Service(app, store, llm, create_tenant(store, "acme"), create_tenant(store, "globex"), runs_root)
 
 
@@ -308,15 +312,15 @@ def test_a_repeated_question_is_answered_from_the_users_cache(service, client):
     put_user(client, "alice", BEES)
     first, second = ask(client, "alice").json(), ask(client, "alice").json()
     assert first == second and len(service.llm.received) == 1
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=service.headers(service.admin_key)).text
     assert 'tailor_backend_calls_total{method="rag"} 1.0' in metrics
     assert 'tailor_answer_cache_hits_total{method="rag"} 1.0' in metrics
 
 
-def test_metrics_count_requests_by_route_template_and_status(client):
+def test_metrics_count_requests_by_route_template_and_status(service, client):
     put_user(client, "alice", [])
     client.get("/v1/users/nobody")
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers=service.headers(service.admin_key))
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'tailor_http_requests_total{endpoint="/v1/users/{user_id}",status="201"} 1.0' in metrics.text
     assert 'tailor_http_requests_total{endpoint="/v1/users/{user_id}",status="404"} 1.0' in metrics.text

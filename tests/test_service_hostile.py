@@ -100,3 +100,25 @@ def test_serve_llm_refuses_bad_settings_in_openai_shape():
         openai_error(ask(temperature=-1), 422, "temperature")
         assert "at most 64" in openai_error(ask(max_tokens=1000), 422, "max_tokens")
         assert ask(messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/runs/", "/metrics"])
+def test_run_folders_and_metrics_need_the_admin_key(client, path):
+    service = client.service
+    assert client.get(path, headers={"Authorization": ""}).status_code == 401
+    assert 'Basic realm="tailor admin"' in client.get(path, headers={"Authorization": ""}).headers["www-authenticate"]
+    assert client.get(path, headers=service.headers(service.key)).status_code == 403  # a tenant's key
+    assert client.get(path, headers=service.headers("wrong")).status_code == 401
+    assert client.get(path, headers=service.headers(service.admin_key)).status_code == 200
+    assert client.get(path, headers={"Authorization": ""}, auth=("admin", service.admin_key)).status_code == 200  # a browser's login
+
+
+def test_the_operator_may_open_runs_and_metrics_to_anyone(tmp_path):
+    from tailor.service.auth import Access
+
+    for access, path in ((Access(public_runs=True), "/runs/"), (Access(public_metrics=True), "/metrics")):
+        service = make_service(tmp_path / path.strip("/"), access=access)
+        with TestClient(service.app) as anyone:
+            assert anyone.get(path).status_code == 200
+            other = "/metrics" if path == "/runs/" else "/runs/"
+            assert "none is set" in anyone.get(other).json()["detail"]  # the other stays closed, and says why

@@ -52,6 +52,9 @@ def serve(
     max_item_chars: int = 20_000,
     max_items_per_user: int = 1_000,
     max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
+    admin_key: Annotated[Optional[str], typer.Option(envvar="TAILOR_ADMIN_KEY", help="the key that reads /runs and /metrics (Bearer, or a browser's Basic password); better set as $TAILOR_ADMIN_KEY")] = None,
+    public_runs: Annotated[bool, typer.Option(help="let anyone who reaches the port browse the run folders")] = False,
+    public_metrics: Annotated[bool, typer.Option(help="let anyone who reaches the port read /metrics")] = False,
 ) -> None:
     """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
     endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
@@ -70,6 +73,7 @@ def serve(
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
     from tailor.service.app import ServiceConfig, app_from_config
+    from tailor.service.auth import Access
     from tailor.service.limits import Limits
 
     os.environ["TAILOR_PROGRESS"] = "0"  # no progress bars in a server (rich allows one live display at a time)
@@ -85,5 +89,6 @@ def serve(
         aliases=dict(a.split("=", 1) for a in alias or []),
         runs_root=runs_root,
         limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap),
+        access=Access(admin_key=admin_key, public_runs=public_runs, public_metrics=public_metrics),
     )
     uvicorn.run(app_from_config(config), host=host, port=port)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from tailor.methods import AnswerConfig
 from tailor.retrieval import make_retriever
 from tailor.service.answering import Answerer
 from tailor.service.answers import answer_router
-from tailor.service.auth import BearerAuth
+from tailor.service.auth import Access, AdminAuth, BearerAuth
 from tailor.service.browser import make_browser_router
 from tailor.service.catalog import ModelCatalog
 from tailor.service.limits import BodySizeLimit, Limits
@@ -58,9 +58,13 @@ def _error(status: int, message=str):
     return handler
 
 
-def create_app(store: ProfileStore, answerer: Answerer, limits: Limits = Limits(), runs_root: Path = Path("runs")) -> FastAPI:
+def create_app(
+    store: ProfileStore, answerer: Answerer, limits: Limits = Limits(), runs_root: Path = Path("runs"), access: Access = Access(),
+) -> FastAPI:
     metrics = ServiceMetrics()
     auth = BearerAuth(store)
+    runs_access = AdminAuth(store, access.admin_key, access.public_runs, "run folders")
+    metrics_access = AdminAuth(store, access.admin_key, access.public_metrics, "metrics")
     app = FastAPI(title="tailor service")
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)  # the outermost: it sees every response, 413s included
@@ -72,14 +76,14 @@ def create_app(store: ProfileStore, answerer: Answerer, limits: Limits = Limits(
     app.add_exception_handler(ProfileFull, _error(413))
     app.include_router(profile_router(store, auth, limits))
     app.include_router(answer_router(answerer, auth, metrics, limits.max_tokens))
-    app.include_router(make_browser_router(runs_root), prefix="/runs")
+    app.include_router(make_browser_router(runs_root), prefix="/runs", dependencies=[Depends(runs_access)])
 
     @app.get("/healthz")
     def healthz() -> dict:
         store.ping()
         return {"status": "ok"}
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(metrics_access)])
     def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
@@ -98,6 +102,7 @@ class ServiceConfig(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
     runs_root: Path = Path("runs")
     limits: Limits = Field(default_factory=Limits)
+    access: Access = Field(default_factory=Access)
 
 
 def app_from_config(config: ServiceConfig) -> FastAPI:
@@ -107,4 +112,4 @@ def app_from_config(config: ServiceConfig) -> FastAPI:
     defaults = {"planner": config.planner_adapter} if config.planner_adapter else {}
     catalog = ModelCatalog(config.runs_root, config.aliases, defaults)
     answerer = Answerer(store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer)
-    return create_app(store, answerer, config.limits, config.runs_root)
+    return create_app(store, answerer, config.limits, config.runs_root, config.access)

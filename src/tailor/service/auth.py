@@ -2,9 +2,12 @@
 only the SHA-256 of the whole key is stored, and it is compared in constant time. A key
 is shown once, when its tenant is created."""
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
@@ -49,3 +52,47 @@ class BearerAuth:
         if tenant is None:
             raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
         return tenant
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may read what belongs to no tenant: run folders (written by the CLI; the run
+    browser at /runs) and /metrics. The admin key is set when the service starts; each part
+    is open to anyone only when the operator says so (``public_runs``, ``public_metrics``)."""
+
+    admin_key: str | None = None
+    public_runs: bool = False
+    public_metrics: bool = False
+
+
+def _presented_key(request: Request) -> str:
+    """The key in ``Authorization``: a bearer token, or a Basic password (what a browser sends
+    after its login prompt)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip()).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return ""
+
+
+class AdminAuth:
+    """A FastAPI dependency for the admin's parts: 401 without the admin key (with a Basic
+    challenge, so a browser asks for it), 403 with a tenant's key."""
+
+    def __init__(self, store: ProfileStore, admin_key: str | None, public: bool, what: str):
+        self.store, self.admin_key, self.public, self.what = store, admin_key, public, what
+
+    def __call__(self, request: Request) -> None:
+        if self.public:
+            return
+        key = _presented_key(request)
+        if self.admin_key and key and hmac.compare_digest(key.encode(), self.admin_key.encode()):
+            return
+        if key and tenant_for_key(self.store, key) is not None:
+            raise HTTPException(403, f"{self.what} belong to no tenant: they need the admin key, not a tenant's")
+        hint = "" if self.admin_key else " (none is set: start the service with --admin-key, or make them public)"
+        raise HTTPException(401, f"{self.what} need the admin key{hint}", headers={"WWW-Authenticate": 'Basic realm="tailor admin", Bearer'})
