@@ -122,3 +122,23 @@ def test_the_operator_may_open_runs_and_metrics_to_anyone(tmp_path):
             assert anyone.get(path).status_code == 200
             other = "/metrics" if path == "/runs/" else "/runs/"
             assert "none is set" in anyone.get(other).json()["detail"]  # the other stays closed, and says why
+
+
+def test_a_deleted_users_text_survives_in_no_database_file(tmp_path):
+    """Written, answered from (so that cached answers hold it too), exported, deleted: the
+    sentinel is then in none of the SQLite file, its WAL or its shared memory."""
+    sentinel = "Zyxwvut quokka sentinel 93817"
+    service = make_service(tmp_path)
+    with TestClient(service.app, headers=service.headers()) as client:
+        put_user(client, "alice", [{"id": "s1", "text": f"{sentinel} is what I wrote about my bees"}])
+        assert client.post("/v1/answer", json={"user_id": "alice", "question": "What did I write?", "method": "rag"}).status_code == 200
+        exported = client.get("/v1/users/alice/export").json()
+        assert exported["user_id"] == "alice" and exported["items"][0]["text"].startswith(sentinel)
+        assert any(sentinel.split()[0] in entry["value"] for entry in exported["derived"])  # the cached answer
+        assert client.get("/v1/users/alice/export", headers=service.headers(service.other_key)).status_code == 404
+        files = sorted(tmp_path.glob("service.sqlite*"))
+        assert any(sentinel.encode() in f.read_bytes() for f in files)  # the test can see it before
+        assert client.delete("/v1/users/alice").status_code == 204
+        leaks = [f.name for f in sorted(tmp_path.glob("service.sqlite*")) if sentinel.split()[0].encode() in f.read_bytes()]
+        assert not leaks
+        assert client.get("/v1/users/alice/export").status_code == 404

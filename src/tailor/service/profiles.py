@@ -47,6 +47,12 @@ def profile_router(store: ProfileStore, auth: BearerAuth, limits: Limits) -> API
         store.delete_user(tenant, user_id)
         return Response(status_code=204)
 
+    @router.get("/{user_id}/export")
+    def export_user(user_id: UserId, tenant: int = Depends(auth)) -> dict:
+        """Everything stored about the user, in one document: the profile, and the cached
+        answers and summaries made from it."""
+        return store.export(tenant, user_id)
+
     @router.post("/{user_id}/items", status_code=201, response_model=ItemsAdded)
     def add_items(user_id: UserId, body: ItemsIn, tenant: int = Depends(auth)) -> ItemsAdded:
         items = _checked(body.items, limits)

@@ -3,8 +3,11 @@ file by default, any SQLAlchemy URL (e.g. ``postgresql+psycopg://…``) otherwis
 
 SQLite runs in WAL mode with ``synchronous=FULL``, so a write the service acknowledged
 survives a killed process; write transactions start with ``BEGIN IMMEDIATE``, so
-concurrent writers queue for the lock instead of failing on a stale read snapshot."""
+concurrent writers queue for the lock instead of failing on a stale read snapshot.
+``secure_delete`` overwrites what is deleted, and deleting a user checkpoints the WAL
+(``TRUNCATE``), so a deleted user's text survives in neither the database file nor its WAL."""
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +54,7 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000", "secure_delete=ON"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
@@ -170,12 +173,41 @@ class ProfileStore:
             return UserInfo(user.user_id, count, user.created)
 
     def delete_user(self, tenant_id: int, user_id: str) -> None:
-        """The user, their items and everything derived from them, in one transaction."""
+        """The user, their items and everything derived from them, in one transaction; then
+        the deleted text is wiped from disk (``_wipe``)."""
         with self._session(writing=True) as session:
             user = self._user(session, tenant_id, user_id, lock=True)
             session.execute(delete(DerivedEntry).where(DerivedEntry.user_pk == user.id))
             session.execute(delete(Item).where(Item.user_pk == user.id))
             session.delete(user)
+        self._wipe()
+
+    def _wipe(self) -> None:
+        """SQLite: move the WAL, whose older frames still hold deleted rows, into the database
+        file (where ``secure_delete`` zeroed them) and truncate it. Postgres keeps deleted
+        rows until VACUUM, which is the operator's (autovacuum) to run."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            for _ in range(50):  # a reader mid-query holds the WAL; wait for it
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+                if not busy:
+                    return
+                time.sleep(0.1)
+        raise TailorError("the user was deleted, but readers kept the write-ahead log busy: its copy of the data is wiped at the next checkpoint")
+
+    def export(self, tenant_id: int, user_id: str) -> dict:
+        """Everything stored about a user: the profile and what was derived from it."""
+        with self._session() as session:
+            user = self._user(session, tenant_id, user_id)
+            items = session.scalars(select(Item).where(Item.user_pk == user.id).order_by(Item.id))
+            derived = session.scalars(select(DerivedEntry).where(DerivedEntry.user_pk == user.id).order_by(DerivedEntry.kind, DerivedEntry.key))
+            return {
+                "user_id": user.user_id,
+                "created": user.created.isoformat(),
+                "items": [_item(row).model_dump(exclude_none=True) for row in items],
+                "derived": [{"kind": row.kind, "key": row.key, "value": row.value} for row in derived],
+            }
 
     def add_items(self, tenant_id: int, user_id: str, items: list[ProfileItem], max_items: int) -> None:
         with self._session(writing=True) as session:
