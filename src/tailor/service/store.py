@@ -125,13 +125,17 @@ class ProfileStore:
     # --- tenants and keys ---------------------------------------------------------------
 
     def create_tenant(self, name: str, key_id: str, key_hash: str) -> None:
-        with self._session(writing=True) as session:
-            if session.scalar(select(Tenant.id).where(Tenant.name == name)) is not None:
-                raise TailorError(f"tenant {name!r} already exists")
-            tenant = Tenant(name=name)
-            session.add(tenant)
-            session.flush()
-            session.add(ApiKey(tenant_id=tenant.id, key_id=key_id, key_hash=key_hash))
+        exists = TailorError(f"tenant {name!r} already exists")
+        try:
+            with self._session(writing=True) as session:
+                if session.scalar(select(Tenant.id).where(Tenant.name == name)) is not None:
+                    raise exists
+                tenant = Tenant(name=name)
+                session.add(tenant)
+                session.flush()
+                session.add(ApiKey(tenant_id=tenant.id, key_id=key_id, key_hash=key_hash))
+        except IntegrityError as err:  # created meanwhile by another connection (Postgres)
+            raise exists from err
 
     def key_hash(self, key_id: str) -> tuple[int, str] | None:
         """The tenant and stored hash of the key with this public part."""
@@ -153,6 +157,12 @@ class ProfileStore:
         """Create the user, or keep it; ``items`` (when given) replace the whole profile and
         drop what was derived from the old one. True when the user is new."""
         _check_new_items(items or [], set(), max_items)
+        try:
+            return self._put_user(tenant_id, user_id, items)
+        except IntegrityError:  # another connection created the user meanwhile (Postgres): it exists now
+            return self._put_user(tenant_id, user_id, items)
+
+    def _put_user(self, tenant_id: int, user_id: str, items: list[ProfileItem] | None) -> bool:
         with self._session(writing=True) as session:
             try:
                 user, created = self._user(session, tenant_id, user_id, lock=True), False
