@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select, text
@@ -98,6 +98,12 @@ class Profile:
     items: list[ProfileItem]
 
 
+def _utc(moment: datetime) -> datetime:
+    """A stored time in UTC with its zone: SQLite hands back naive datetimes, which are not
+    the RFC 3339 date-times the API promises."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _row(user_pk: int, item: ProfileItem) -> Item:
     return Item(user_pk=user_pk, item_id=item.id, text=item.text, fields=item.model_dump(exclude={"id", "text"}, exclude_none=True))
 
@@ -180,7 +186,7 @@ class ProfileStore:
         with self._session() as session:
             user = self._user(session, tenant_id, user_id)
             count = session.scalar(select(func.count()).select_from(Item).where(Item.user_pk == user.id))
-            return UserInfo(user.user_id, count, user.created)
+            return UserInfo(user.user_id, count, _utc(user.created))
 
     def delete_user(self, tenant_id: int, user_id: str) -> None:
         """The user, their items and everything derived from them, in one transaction; then
@@ -214,7 +220,7 @@ class ProfileStore:
             derived = session.scalars(select(DerivedEntry).where(DerivedEntry.user_pk == user.id).order_by(DerivedEntry.kind, DerivedEntry.key))
             return {
                 "user_id": user.user_id,
-                "created": user.created.isoformat(),
+                "created": _utc(user.created).isoformat(),
                 "items": [_item(row).model_dump(exclude_none=True) for row in items],
                 "derived": [{"kind": row.kind, "key": row.key, "value": row.value} for row in derived],
             }
