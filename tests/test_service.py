@@ -72,7 +72,8 @@ def make_service(
     llm = ScriptedLLM(scripted_reply)
     runs_root = tmp_path / "runs"
     runs_root.mkdir(exist_ok=True)
-    answerer = Answerer(store, lambda: llm, make_retriever("bm25"), ModelCatalog(runs_root, aliases), AnswerConfig(k=2, max_tokens=64))
+    answerer = Answerer(store, lambda: llm, make_retriever("bm25"), ModelCatalog(runs_root, aliases), AnswerConfig(k=2, max_tokens=64),
+                        timeout=limits.request_timeout)
     app = create_app(store, answerer, limits, runs_root, access)
     return Service(app, store, llm, create_tenant(store, "acme"), create_tenant(store, "globex"), runs_root)
 

@@ -2,6 +2,9 @@
 request gets a 4xx naming the field (OpenAI's error shape on the OpenAI routes), never a
 500; OpenAI's semantics for ``finish_reason`` and usage; ``max_tokens`` capped."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fakes import ScriptedLLM
 from fastapi.testclient import TestClient
@@ -142,3 +145,65 @@ def test_a_deleted_users_text_survives_in_no_database_file(tmp_path):
         leaks = [f.name for f in sorted(tmp_path.glob("service.sqlite*")) if sentinel.split()[0].encode() in f.read_bytes()]
         assert not leaks
         assert client.get("/v1/users/alice/export").status_code == 404
+
+
+def slow(service, seconds: float) -> None:
+    """Make the service's scripted model take ``seconds`` per batch, and note each batch."""
+    generate = service.llm._generate
+    service.llm.batches = []
+
+    def slowly(requests, params, adapter):
+        service.llm.batches.append(requests)
+        time.sleep(seconds)
+        return generate(requests, params, adapter)
+
+    service.llm._generate = slowly
+
+
+def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_others_do_not(tmp_path):
+    service = make_service(tmp_path, Limits(requests_per_minute=3))
+    with TestClient(service.app, headers=service.headers()) as client:
+        put_user(client, "alice", BEES)
+        statuses = [chat(client, messages=[{"role": "user", "content": f"Question {i}?"}]).status_code for i in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        refused = chat(client)
+        assert refused.headers["retry-after"] == "20" and "3 answer requests a minute" in refused.json()["error"]["message"]
+        other = service.headers(service.other_key)
+        assert client.put("/v1/users/bob", json={"items": BEES}, headers=other).status_code == 201
+        asked = client.post("/v1/chat/completions", headers=other, json={"model": "rag", "user": "bob", "messages": QUESTION})
+        assert asked.status_code == 200  # the other tenant's budget is its own
+
+
+def test_a_tenant_at_its_generation_cap_gets_429_while_another_is_answered(tmp_path):
+    service = make_service(tmp_path, Limits(concurrent_answers=1))
+    slow(service, 0.5)
+    other = service.headers(service.other_key)
+    with TestClient(service.app, headers=service.headers()) as client, ThreadPoolExecutor(3) as pool:
+        put_user(client, "alice", BEES)
+        assert client.put("/v1/users/bob", json={"items": BEES}, headers=other).status_code == 201
+        ask = lambda i: chat(client, messages=[{"role": "user", "content": f"Fresh question {i}?"}])  # noqa: E731
+        mine = [pool.submit(ask, i) for i in range(2)]
+        theirs = pool.submit(client.post, "/v1/chat/completions", headers=other, json={"model": "rag", "user": "bob", "messages": QUESTION})
+        assert sorted(f.result().status_code for f in mine) == [200, 429]
+        assert theirs.result().status_code == 200
+        assert chat(client, messages=[{"role": "user", "content": "Fresh question 0?"}]).status_code == 200  # cached: no slot needed
+
+
+def test_an_answer_that_outlasts_the_request_timeout_is_504(tmp_path):
+    service = make_service(tmp_path, Limits(request_timeout=0.2))
+    slow(service, 1.0)
+    with TestClient(service.app, headers=service.headers()) as client:
+        put_user(client, "alice", BEES)
+        response = chat(client)
+        assert response.status_code == 504 and "request timeout" in response.json()["error"]["message"]
+
+
+def test_concurrent_questions_of_different_tenants_are_generated_in_one_batch(tmp_path):
+    service = make_service(tmp_path)
+    slow(service, 0.3)
+    with TestClient(service.app, headers=service.headers()) as client, ThreadPoolExecutor(4) as pool:
+        put_user(client, "alice", BEES)
+        asks = [pool.submit(chat, client, messages=[{"role": "user", "content": f"Question {i}?"}]) for i in range(4)]
+        assert all(f.result().status_code == 200 for f in asks)
+    sizes = [len(batch) for batch in service.llm.batches]
+    assert sum(sizes) == 4 and max(sizes) > 1, sizes

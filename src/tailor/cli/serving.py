@@ -52,6 +52,9 @@ def serve(
     max_item_chars: int = 20_000,
     max_items_per_user: int = 1_000,
     max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
+    requests_per_minute: Annotated[int, typer.Option(min=1, help="answer requests a tenant may send a minute (more: 429)")] = 120,
+    concurrent_answers: Annotated[int, typer.Option(min=1, help="a tenant's answers generated at once (more: 429)")] = 4,
+    request_timeout: Annotated[float, typer.Option(min=0.1, help="seconds an answer may wait for its generation (then 504)")] = 300.0,
     admin_key: Annotated[Optional[str], typer.Option(envvar="TAILOR_ADMIN_KEY", help="the key that reads /runs and /metrics (Bearer, or a browser's Basic password); better set as $TAILOR_ADMIN_KEY")] = None,
     public_runs: Annotated[bool, typer.Option(help="let anyone who reaches the port browse the run folders")] = False,
     public_metrics: Annotated[bool, typer.Option(help="let anyone who reaches the port read /metrics")] = False,
@@ -88,7 +91,8 @@ def serve(
         planner_adapter=planner_adapter,
         aliases=dict(a.split("=", 1) for a in alias or []),
         runs_root=runs_root,
-        limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap),
+        limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap,
+                      requests_per_minute=requests_per_minute, concurrent_answers=concurrent_answers, request_timeout=request_timeout),
         access=Access(admin_key=admin_key, public_runs=public_runs, public_metrics=public_metrics),
     )
     uvicorn.run(app_from_config(config), host=host, port=port)

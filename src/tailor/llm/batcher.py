@@ -36,15 +36,28 @@ class RequestBatcher:
         self._start = threading.Lock()
         self.batches: list[int] = []  # the size of every batch generated, for tests and benches
 
-    def submit(self, request: ChatRequest, params: SamplingParams, adapter: str | None = None) -> Completion:
+    def submit(self, request: ChatRequest, params: SamplingParams, adapter: str | None = None, timeout: float | None = None) -> Completion:
         """Generate ``request`` with whatever else arrives meanwhile; blocks until done."""
+        return self.submit_many([request], params, adapter, timeout)[0]
+
+    def submit_many(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None = None,
+                    timeout: float | None = None) -> list[Completion]:
+        """Generate ``requests`` with whatever else arrives meanwhile; blocks until done, or
+        raises ``TimeoutError`` after ``timeout`` seconds, withdrawing what has not started."""
         with self._start:
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._work, name="tailor-batcher", daemon=True)
                 self._worker.start()
-        pending = _Pending(request, params, adapter)
-        self._queue.put(pending)
-        return pending.result.result()
+        pending = [_Pending(request, params, adapter) for request in requests]
+        for item in pending:
+            self._queue.put(item)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return [item.result.result(None if deadline is None else max(deadline - time.monotonic(), 0)) for item in pending]
+        except TimeoutError:
+            for item in pending:
+                item.result.cancel()  # one still queued is never generated
+            raise
 
     @contextlib.asynccontextmanager
     async def running(self):
@@ -54,8 +67,7 @@ class RequestBatcher:
         finally:
             with self._start:
                 if self._worker is not None and self._worker.is_alive():
-                    self._queue.put(None)
-                    self._worker.join(timeout=60)
+                    self._queue.put(None)  # the worker stops after its batch; a daemon, it never holds up the exit
 
     def _collect(self, first: _Pending) -> list[_Pending]:
         batch, deadline = [first], time.monotonic() + self.wait
@@ -76,7 +88,8 @@ class RequestBatcher:
             self.batches.append(len(batch))
             groups: dict[tuple, list[_Pending]] = {}
             for item in batch:
-                groups.setdefault((item.params, item.adapter), []).append(item)
+                if item.result.set_running_or_notify_cancel():  # false: withdrawn by its caller
+                    groups.setdefault((item.params, item.adapter), []).append(item)
             for (params, adapter), items in groups.items():
                 try:
                     completions = self.llm.generate([i.request for i in items], params, adapter=adapter)

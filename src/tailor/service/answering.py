@@ -6,10 +6,12 @@ or rubric aspects exist here), and the method is built per request with
 import hashlib
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from tailor.data.schema import Example
 from tailor.llm.base import LLM, Usage
+from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import Completion
 from tailor.methods import Answer, AnswerConfig
 from tailor.methods.registry import MethodConfig, make_method
@@ -41,24 +43,29 @@ class Answerer:
     and a cached ranking would be one more copy of profile data to delete)."""
 
     def __init__(self, store: ProfileStore, backend: Callable[[], LLM], retriever: Retriever, catalog: ModelCatalog,
-                 config: AnswerConfig = AnswerConfig()):
-        self.store, self.retriever, self.catalog, self.config = store, retriever, catalog, config
-        self._make_backend, self._backend = backend, None
-        self._backend_lock, self._generation_lock = threading.Lock(), threading.Lock()
+                 config: AnswerConfig = AnswerConfig(), timeout: float | None = None, max_batch: int = 16):
+        self.store, self.retriever, self.catalog, self.config, self.timeout = store, retriever, catalog, config, timeout
+        self._make_backend, self._backend, self._batcher, self.max_batch = backend, None, None, max_batch
+        self._backend_lock, self._tokenizer_lock = threading.Lock(), threading.Lock()
 
-    def backend(self) -> LLM:
+    def backend(self) -> tuple[LLM, RequestBatcher]:
+        """The generator, built on first use, and the batcher every request generates through."""
         with self._backend_lock:
             if self._backend is None:
                 self._backend = self._make_backend()
-            return self._backend
+                self._batcher = RequestBatcher(self._backend, self.max_batch)
+            return self._backend, self._batcher
 
-    def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None) -> Answered:
-        """``settings`` override the serve-time ``AnswerConfig`` (k, temperature, max_tokens, seed)."""
+    def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None,
+               slot: Callable[[], AbstractContextManager] = nullcontext) -> Answered:
+        """``settings`` override the serve-time ``AnswerConfig`` (k, temperature, max_tokens, seed);
+        ``slot()`` is held while the answer generates (not when it comes from the cache)."""
         choice = self.catalog.resolve(model)
         profile = self.store.profile(tenant_id, user_id)
         question_id = hashlib.sha256(question.encode()).hexdigest()[:16]
         example = Example(id=f"{user_id}/{question_id}", question=question, profile=profile.items, user_id=user_id)
-        llm = UserLLM(self.backend(), UserCompletions(self.store, profile.user_pk), self._generation_lock)
+        backend, batcher = self.backend()
+        llm = UserLLM(backend, UserCompletions(self.store, profile.user_pk), batcher, self._tokenizer_lock, self.timeout, slot)
         config = self.config.model_copy(update=settings or {})
         method = make_method(MethodConfig(
             choice.method, llm, self.retriever, config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk),

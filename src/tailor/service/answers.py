@@ -13,6 +13,7 @@ from tailor.service.auth import BearerAuth
 from tailor.service.catalog import UnknownModel
 from tailor.service.metrics import ServiceMetrics
 from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
+from tailor.service.throttle import Throttle
 
 
 def _chat_settings(body: PersonalizedChatBody, max_tokens: int) -> dict:
@@ -31,11 +32,12 @@ def _question(body: PersonalizedChatBody) -> str:
     raise RequestValidationError([{"loc": ("body", "messages"), "msg": "no user message to answer", "type": "value_error"}])
 
 
-def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics, max_tokens: int) -> APIRouter:
+def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics, throttle: Throttle, max_tokens: int) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     def answered(tenant: int, user_id: str, question: str, model: str, settings: dict) -> Answered:
-        result = answerer.answer(tenant, user_id, question, model, settings)
+        throttle.admit(tenant)
+        result = answerer.answer(tenant, user_id, question, model, settings, slot=lambda: throttle.generating(tenant))
         metrics.count_usage(result.method, result.usage)
         return result
 

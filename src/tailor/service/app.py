@@ -22,6 +22,8 @@ from tailor.service.limits import BodySizeLimit, Limits
 from tailor.service.metrics import RequestMetrics, ServiceMetrics
 from tailor.service.profiles import profile_router
 from tailor.service.store import DuplicateItems, ProfileFull, ProfileStore, UnknownUser, make_engine
+from tailor.service.throttle import Throttle, TooManyRequests
+from tailor.service.user_cache import GenerationTimeout
 
 
 OPENAI_ROUTES = ("/v1/chat/completions", "/v1/models")  # their errors take OpenAI's shape, which its clients read
@@ -51,6 +53,10 @@ async def _http_error(request: Request, err: StarletteHTTPException) -> Response
     return await http_exception_handler(request, err)
 
 
+def _too_many(request: Request, err: TooManyRequests) -> JSONResponse:
+    return _shaped(request, 429, str(err), {"Retry-After": str(err.retry_after)})
+
+
 def _error(status: int, message=str):
     def handler(request: Request, err: Exception) -> JSONResponse:
         return _shaped(request, status, message(err))
@@ -74,8 +80,11 @@ def create_app(
     app.add_exception_handler(UnknownUser, _error(404, lambda err: f"user {err.args[0]!r} not found"))
     app.add_exception_handler(DuplicateItems, _error(409))
     app.add_exception_handler(ProfileFull, _error(413))
+    app.add_exception_handler(TooManyRequests, _too_many)
+    app.add_exception_handler(GenerationTimeout, _error(504))
     app.include_router(profile_router(store, auth, limits))
-    app.include_router(answer_router(answerer, auth, metrics, limits.max_tokens))
+    throttle = Throttle(limits.requests_per_minute, limits.concurrent_answers)
+    app.include_router(answer_router(answerer, auth, metrics, throttle, limits.max_tokens))
     app.include_router(make_browser_router(runs_root), prefix="/runs", dependencies=[Depends(runs_access)])
 
     @app.get("/healthz")
@@ -111,5 +120,8 @@ def app_from_config(config: ServiceConfig) -> FastAPI:
     store = ProfileStore(make_engine(config.db))
     defaults = {"planner": config.planner_adapter} if config.planner_adapter else {}
     catalog = ModelCatalog(config.runs_root, config.aliases, defaults)
-    answerer = Answerer(store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer)
+    answerer = Answerer(
+        store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer,
+        timeout=config.limits.request_timeout,
+    )
     return create_app(store, answerer, config.limits, config.runs_root, config.access)

@@ -14,6 +14,9 @@ class Limits:
     max_items_per_user: int = 1_000
     max_page: int = 100  # items per page of GET /v1/users/{id}/items
     max_tokens: int = 1024  # the longest answer a request may ask for
+    requests_per_minute: int = 120  # answer requests per tenant
+    concurrent_answers: int = 4  # a tenant's answers being generated at once
+    request_timeout: float = 300.0  # seconds an answer may wait for its generation (then 504)
 
 
 class BodySizeLimit:

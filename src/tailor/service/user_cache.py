@@ -6,8 +6,11 @@ by the full request, so it cannot tell whose profile a prompt holds. Instead eac
 sees the shared backend through a ``UserLLM`` whose response cache is the user's own."""
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from tailor.llm.base import LLM
+from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import ChatRequest, Completion, SamplingParams
 from tailor.service.store import ProfileStore
 
@@ -39,15 +42,21 @@ class UserSummaries:
         self.store.keep_derived(self.user_pk, "summary", {key: value})
 
 
+class GenerationTimeout(Exception):
+    """An answer waited longer than the service's request timeout for its generation."""
+
+
 class UserLLM(LLM):
     """The shared backend as one request sees it: responses cached in the user's rows,
-    generation one call at a time (backends are not re-entrant), usage counted per request.
+    generation through the service's ``RequestBatcher`` (with other requests' prompts, in
+    one batch), usage counted per request.
     ``returned`` keeps every completion the request got, cached or not, in order: their
     tokens are the request's usage, and the last one's finish reason is the answer's."""
 
-    def __init__(self, backend: LLM, cache: UserCompletions, lock: threading.Lock):
+    def __init__(self, backend: LLM, cache: UserCompletions, batcher: RequestBatcher, lock: threading.Lock, timeout: float | None = None,
+                 slot: Callable[[], AbstractContextManager] = nullcontext):
         super().__init__(backend.model, cache)
-        self.backend, self.lock = backend, lock
+        self.backend, self.batcher, self.lock, self.timeout, self.slot = backend, batcher, lock, timeout, slot
         self.kind, self.batch_size = backend.kind, backend.batch_size  # the same model id, so the same cache keys
         self.returned: list[Completion] = []
 
@@ -62,5 +71,8 @@ class UserLLM(LLM):
             return self.backend.count_tokens(text)
 
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
-        with self.lock:
-            return self.backend._generate(requests, params, adapter)
+        try:
+            with self.slot():
+                return self.batcher.submit_many(requests, params, adapter, self.timeout)
+        except TimeoutError as err:
+            raise GenerationTimeout(f"no answer within the service's request timeout ({self.timeout:g} s)") from err
