@@ -21,6 +21,7 @@ def serve_llm(
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long the first request of a batch waits for others")] = 10.0,
     deterministic: Annotated[bool, typer.Option(help="answers independent of their batch: the hf backend generates one request at a time")] = False,
     max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
+    shutdown_grace: Annotated[float, typer.Option(min=0, help="seconds in-flight requests get after SIGTERM before they are cancelled")] = 10.0,
 ) -> None:
     """An OpenAI-compatible chat endpoint in front of a tailor backend; concurrent requests are
     generated in batches, and LoRA adapters are loaded and unloaded at run time as on vLLM."""
@@ -31,7 +32,8 @@ def serve_llm(
 
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
-    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap), host=host, port=port)
+    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap), host=host, port=port,
+                timeout_graceful_shutdown=shutdown_grace)
 
 
 def serve(
@@ -58,6 +60,7 @@ def serve(
     admin_key: Annotated[Optional[str], typer.Option(envvar="TAILOR_ADMIN_KEY", help="the key that reads /runs and /metrics (Bearer, or a browser's Basic password); better set as $TAILOR_ADMIN_KEY")] = None,
     public_runs: Annotated[bool, typer.Option(help="let anyone who reaches the port browse the run folders")] = False,
     public_metrics: Annotated[bool, typer.Option(help="let anyone who reaches the port read /metrics")] = False,
+    shutdown_grace: Annotated[float, typer.Option(min=0, help="seconds in-flight requests get after SIGTERM before they are cancelled")] = 10.0,
 ) -> None:
     """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
     endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
@@ -95,4 +98,4 @@ def serve(
                       requests_per_minute=requests_per_minute, concurrent_answers=concurrent_answers, request_timeout=request_timeout),
         access=Access(admin_key=admin_key, public_runs=public_runs, public_metrics=public_metrics),
     )
-    uvicorn.run(app_from_config(config), host=host, port=port)
+    uvicorn.run(app_from_config(config), host=host, port=port, timeout_graceful_shutdown=shutdown_grace)

@@ -103,6 +103,10 @@ class LLM(ABC):
         self.usage.generation_seconds += sum(c.seconds for c in completions)
         return completions
 
+    def cancel(self) -> None:
+        """Cut short the generation under way, where the engine can (hf: at its next token),
+        for a server's bounded shutdown; nothing by default."""
+
     def released(self) -> contextlib.AbstractContextManager:
         """Give back the accelerator memory this model holds while the block runs (a training
         stage on the same GPU), and take it again after; nothing by default."""

@@ -18,12 +18,19 @@ from tailor.llm.base import LLM
 from tailor.llm.types import ChatRequest, Completion, SamplingParams
 
 
+class ShuttingDown(RuntimeError):
+    """The server stopped before the request was generated."""
+
+
 @dataclass
-class _Pending:
+class Pending:
+    """One request in the batcher: its ``result`` resolves to its completion."""
+
     request: ChatRequest
     params: SamplingParams
     adapter: str | None
     result: Future = field(default_factory=Future)
+    withdrawn: bool = False  # its caller stopped waiting (a client that disconnected)
 
 
 class RequestBatcher:
@@ -31,10 +38,11 @@ class RequestBatcher:
         if max_batch < 1 or wait < 0:
             raise ValueError(f"max_batch must be >= 1 and wait >= 0, got {max_batch} and {wait}")
         self.llm, self.max_batch, self.wait = llm, max_batch, wait
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._start = threading.Lock()
         self.batches: list[int] = []  # the size of every batch generated, for tests and benches
+        self._current: list[Pending] = []  # the batch being generated
 
     def submit(self, request: ChatRequest, params: SamplingParams, adapter: str | None = None, timeout: float | None = None) -> Completion:
         """Generate ``request`` with whatever else arrives meanwhile; blocks until done."""
@@ -44,32 +52,57 @@ class RequestBatcher:
                     timeout: float | None = None) -> list[Completion]:
         """Generate ``requests`` with whatever else arrives meanwhile; blocks until done, or
         raises ``TimeoutError`` after ``timeout`` seconds, withdrawing what has not started."""
-        with self._start:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="tailor-batcher", daemon=True)
-                self._worker.start()
-        pending = [_Pending(request, params, adapter) for request in requests]
-        for item in pending:
-            self._queue.put(item)
+        pending = self.enqueue(requests, params, adapter)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             return [item.result.result(None if deadline is None else max(deadline - time.monotonic(), 0)) for item in pending]
         except TimeoutError:
-            for item in pending:
-                item.result.cancel()  # one still queued is never generated
+            self.withdraw(pending)
             raise
+
+    def enqueue(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None = None) -> list[Pending]:
+        """Queue ``requests`` for the next batch; each one's ``result`` is a future."""
+        with self._start:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="tailor-batcher", daemon=True)
+                self._worker.start()
+        pending = [Pending(request, params, adapter) for request in requests]
+        for item in pending:
+            self._queue.put(item)
+        return pending
+
+    def withdraw(self, pending: list[Pending]) -> None:
+        """Nobody waits for ``pending`` any more: a queued one is never generated, and the
+        batch being generated is cut short when none of its requests is still wanted."""
+        for item in pending:
+            item.withdrawn = True
+            item.result.cancel()  # succeeds only while it is queued
+        current = self._current
+        if current and all(item.withdrawn for item in current):
+            self.llm.cancel()
 
     @contextlib.asynccontextmanager
     async def running(self):
-        """A FastAPI lifespan: the worker stops with the app."""
+        """A FastAPI lifespan: the batcher stops with the app."""
         try:
             yield
         finally:
-            with self._start:
-                if self._worker is not None and self._worker.is_alive():
-                    self._queue.put(None)  # the worker stops after its batch; a daemon, it never holds up the exit
+            self.stop()
 
-    def _collect(self, first: _Pending) -> list[_Pending]:
+    def stop(self) -> None:
+        """Stop now, for a bounded shutdown: queued requests fail with ``ShuttingDown``, the
+        batch being generated is cut short (``LLM.cancel``), and the worker ends."""
+        self.llm.cancel()
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and item.result.set_running_or_notify_cancel():
+                item.result.set_exception(ShuttingDown("the server is shutting down"))
+        self._queue.put(None)
+
+    def _collect(self, first: Pending) -> list[Pending]:
         batch, deadline = [first], time.monotonic() + self.wait
         while len(batch) < self.max_batch:
             try:
@@ -86,11 +119,12 @@ class RequestBatcher:
         while (first := self._queue.get()) is not None:
             batch = self._collect(first)
             self.batches.append(len(batch))
-            groups: dict[tuple, list[_Pending]] = {}
+            groups: dict[tuple, list[Pending]] = {}
             for item in batch:
                 if item.result.set_running_or_notify_cancel():  # false: withdrawn by its caller
                     groups.setdefault((item.params, item.adapter), []).append(item)
             for (params, adapter), items in groups.items():
+                self._current = items
                 try:
                     completions = self.llm.generate([i.request for i in items], params, adapter=adapter)
                 except Exception as err:  # every waiting request gets the error, and the worker goes on
@@ -99,3 +133,4 @@ class RequestBatcher:
                     continue
                 for item, completion in zip(items, completions):
                     item.result.set_result(completion)
+            self._current = []

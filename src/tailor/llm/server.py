@@ -1,6 +1,7 @@
 """A minimal OpenAI-compatible chat server in front of any tailor backend, so that the
 ``openai`` backend (and any OpenAI client) can talk to a local model: ``tailor serve-llm``."""
 
+import asyncio
 import json
 import re
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tailor.llm.base import LLM
@@ -19,6 +20,7 @@ from tailor.llm.types import ChatRequest, Completion, Message, Sample, SamplingP
 
 
 INT64 = 2**63 - 1
+DISCONNECT_POLL = 0.25  # seconds between checks that a waiting client is still connected
 
 
 class ContentPart(BaseModel):
@@ -189,7 +191,7 @@ def create_app(
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
     @app.post("/v1/chat/completions")
-    def chat(body: ChatCompletionBody):
+    async def chat(body: ChatCompletionBody, request: Request):
         if body.model != served_name and body.model not in adapters:
             return error_response(404, f"The model `{body.model}` does not exist; served here: {', '.join([served_name, *adapters])}", "NotFoundError")
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
@@ -202,7 +204,12 @@ def create_app(
             stop=stop,
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         )
-        completion = batcher.submit(body.request(), params, adapters.get(body.model))
-        return chat_completion_response(body.model, completion)
+        pending = batcher.enqueue([body.request()], params, adapters.get(body.model))
+        result = asyncio.wrap_future(pending[0].result)
+        while not (await asyncio.wait({result}, timeout=DISCONNECT_POLL))[0]:
+            if await request.is_disconnected():
+                batcher.withdraw(pending)  # the client is gone: its generation is not wanted
+                return Response(status_code=499)
+        return chat_completion_response(body.model, result.result())
 
     return app

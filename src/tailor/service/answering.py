@@ -56,6 +56,12 @@ class Answerer:
                 self._batcher = RequestBatcher(self._backend, self.max_batch)
             return self._backend, self._batcher
 
+    def stop(self) -> None:
+        """Stop generating, for a bounded shutdown (``RequestBatcher.stop``)."""
+        with self._backend_lock:
+            if self._batcher is not None:
+                self._batcher.stop()
+
     def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None,
                slot: Callable[[], AbstractContextManager] = nullcontext) -> Answered:
         """``settings`` override the serve-time ``AnswerConfig`` (k, temperature, max_tokens, seed);

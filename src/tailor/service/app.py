@@ -1,5 +1,6 @@
 """``tailor serve``: the service's FastAPI app, from its parts or from its settings."""
 
+import contextlib
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -64,6 +65,15 @@ def _error(status: int, message=str):
     return handler
 
 
+@contextlib.asynccontextmanager
+async def _stopping(answerer: Answerer):
+    """The app's lifespan: at shutdown, generation stops at once (the grace period is uvicorn's)."""
+    try:
+        yield
+    finally:
+        answerer.stop()
+
+
 def create_app(
     store: ProfileStore, answerer: Answerer, limits: Limits = Limits(), runs_root: Path = Path("runs"), access: Access = Access(),
 ) -> FastAPI:
@@ -71,7 +81,7 @@ def create_app(
     auth = BearerAuth(store)
     runs_access = AdminAuth(store, access.admin_key, access.public_runs, "run folders")
     metrics_access = AdminAuth(store, access.admin_key, access.public_metrics, "metrics")
-    app = FastAPI(title="tailor service")
+    app = FastAPI(title="tailor service", lifespan=lambda _app: _stopping(answerer))
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)  # the outermost: it sees every response, 413s included
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,15 +1,26 @@
 """transformers backend: batched generation, PEFT LoRA adapters, logprobs of chosen tokens."""
 
 import contextlib
+import threading
 from functools import cached_property
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
 from tailor.models import resolve_model
+
+
+class _Cancelled(StoppingCriteria):
+    """Ends every sequence of the batch once ``event`` is set (``HFBackend.cancel``)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class HFBackend(LLM):
@@ -29,6 +40,10 @@ class HFBackend(LLM):
         self.dtype = getattr(torch, dtype)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._peft = None  # a PeftModel around base_model once an adapter is used
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     # Weights load on the first uncached request: a rerun served from the cache never pays for them.
     @cached_property
@@ -70,8 +85,9 @@ class HFBackend(LLM):
         if params.seed is not None:
             torch.manual_seed(params.seed)
         extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        self._cancelled.clear()
         with torch.inference_mode(), self._adapter(adapter):
-            out = self.network.generate(**batch, generation_config=config, **extra)
+            out = self.network.generate(**batch, generation_config=config, stopping_criteria=StoppingCriteriaList([_Cancelled(self._cancelled)]), **extra)
         prompt_len = batch["input_ids"].shape[1]
         generated = out.sequences[:, prompt_len:]
         logprobs = torch.stack(out.logits, dim=1).float().log_softmax(-1) if params.logprobs is not None else None
