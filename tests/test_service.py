@@ -66,15 +66,17 @@ class Service:
 
 def make_service(
     tmp_path: Path, limits: Limits = Limits(), aliases: dict | None = None, access: Access = Access(admin_key=ADMIN_KEY), db: str | None = None,
+    **options,
 ) -> Service:
-    """The service over a SQLite file in ``tmp_path``, or over the database ``db`` (a URL)."""
+    """The service over a SQLite file in ``tmp_path``, or over the database ``db`` (a URL);
+    ``options`` go to ``create_app``."""
     store = ProfileStore(make_engine(db or str(tmp_path / "service.sqlite")))
     llm = ScriptedLLM(scripted_reply)
     runs_root = tmp_path / "runs"
     runs_root.mkdir(exist_ok=True)
     answerer = Answerer(store, lambda: llm, make_retriever("bm25"), ModelCatalog(runs_root, aliases), AnswerConfig(k=2, max_tokens=64),
                         timeout=limits.request_timeout)
-    app = create_app(store, answerer, limits, runs_root, access)
+    app = create_app(store, answerer, limits, runs_root, access, **options)
     return Service(app, store, llm, create_tenant(store, "acme"), create_tenant(store, "globex"), runs_root)
 
 

@@ -207,3 +207,30 @@ def test_concurrent_questions_of_different_tenants_are_generated_in_one_batch(tm
         assert all(f.result().status_code == 200 for f in asks)
     sizes = [len(batch) for batch in service.llm.batches]
     assert sum(sizes) == 4 and max(sizes) > 1, sizes
+
+
+def test_a_question_asked_to_be_remembered_joins_the_profile_and_the_summary_follows(client):
+    service, llm = client.service, client.service.llm
+    first = client.get("/v1/users/alice/summary").json()
+    assert first["model"] == "popi" and "likes I keep two" in first["summary"]  # the scripted summarizer names the first post
+    chat(client, messages=[{"role": "user", "content": "Which smoker fuel keeps bees calm?"}])
+    assert [i["id"] for i in client.get("/v1/users/alice/items").json()["items"]] == ["b1", "b2"]  # not asked to remember
+    answer = chat(client, messages=[{"role": "user", "content": "Which hive wraps work in Oslo?"}], remember=True).json()
+    assert answer["trace"]["remembered"] is True
+    items = client.get("/v1/users/alice/items").json()["items"]
+    assert items[-1]["text"] == "Which hive wraps work in Oslo?" and items[-1]["category"] == "asked"
+    calls = len(llm.received)
+    summary = client.get("/v1/users/alice/summary").json()["summary"]
+    assert len(llm.received) == calls  # made in the background when the profile changed, read back now
+    assert summary and client.get("/v1/users/nobody/summary").status_code == 404
+    exported = client.get("/v1/users/alice/export").json()
+    assert sum(entry["kind"] == "summary" for entry in exported["derived"]) == 2  # one per profile the user had
+
+
+def test_with_summaries_on_write_a_profile_write_remakes_the_summary_in_the_background(tmp_path):
+    service = make_service(tmp_path, summaries_on_write=True)
+    with TestClient(service.app, headers=service.headers()) as client:
+        put_user(client, "alice", BEES)
+        calls = len(service.llm.received)
+        assert calls == 1 and "likes" in client.get("/v1/users/alice/summary").json()["summary"]
+        assert len(service.llm.received) == calls  # it was ready

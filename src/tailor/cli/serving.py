@@ -61,6 +61,7 @@ def serve(
     public_runs: Annotated[bool, typer.Option(help="let anyone who reaches the port browse the run folders")] = False,
     public_metrics: Annotated[bool, typer.Option(help="let anyone who reaches the port read /metrics")] = False,
     shutdown_grace: Annotated[float, typer.Option(min=0, help="seconds in-flight requests get after SIGTERM before they are cancelled")] = 10.0,
+    summaries_on_write: Annotated[bool, typer.Option(help="remake a user's preference summary in the background after every profile write")] = False,
 ) -> None:
     """The personalization service: profiles per tenant, answers, an OpenAI-compatible chat
     endpoint (`user` picks the profile, `model` the method), metrics and the run browser."""
@@ -97,5 +98,6 @@ def serve(
         limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap,
                       requests_per_minute=requests_per_minute, concurrent_answers=concurrent_answers, request_timeout=request_timeout),
         access=Access(admin_key=admin_key, public_runs=public_runs, public_metrics=public_metrics),
+        summaries_on_write=summaries_on_write,
     )
     uvicorn.run(app_from_config(config), host=host, port=port, timeout_graceful_shutdown=shutdown_grace)

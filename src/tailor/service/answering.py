@@ -16,7 +16,7 @@ from tailor.llm.types import Completion
 from tailor.methods import Answer, AnswerConfig
 from tailor.methods.registry import MethodConfig, make_method
 from tailor.retrieval import Retriever
-from tailor.service.catalog import ModelCatalog
+from tailor.service.catalog import ModelCatalog, UnknownModel
 from tailor.service.store import ProfileStore
 from tailor.service.user_cache import UserCompletions, UserLLM, UserSummaries
 
@@ -61,6 +61,19 @@ class Answerer:
         with self._backend_lock:
             if self._batcher is not None:
                 self._batcher.stop()
+
+    def summary(self, tenant_id: int, user_id: str, model: str = "popi") -> str:
+        """The user's preference summary from POPI's summarizer (``model`` selects it, e.g. a
+        POPI run's), kept in the user's rows per profile: made once, then read back."""
+        choice = self.catalog.resolve(model)
+        if choice.method != "popi":
+            raise UnknownModel(f"model {model!r} writes no preference summaries: it is {choice.method!r}, not popi")
+        profile = self.store.profile(tenant_id, user_id)
+        backend, batcher = self.backend()
+        llm = UserLLM(backend, UserCompletions(self.store, profile.user_pk), batcher, self._tokenizer_lock, self.timeout)
+        method = make_method(MethodConfig("popi", llm, None, self.config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk)))
+        example = Example(id=f"{user_id}/summary", question="(the user's preferences)", profile=profile.items, user_id=user_id)
+        return method.inference.summaries([example])[0]
 
     def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None,
                slot: Callable[[], AbstractContextManager] = nullcontext) -> Answered:

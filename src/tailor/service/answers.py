@@ -2,7 +2,7 @@
 ``POST /v1/chat/completions`` (``user`` selects the profile, ``model`` the method), so any
 OpenAI client becomes a personalized client."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
@@ -13,6 +13,8 @@ from tailor.service.auth import BearerAuth
 from tailor.service.catalog import UnknownModel
 from tailor.service.metrics import ServiceMetrics
 from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
+from tailor.service.limits import Limits
+from tailor.service.summaries import Summaries
 from tailor.service.throttle import Throttle
 
 
@@ -32,27 +34,30 @@ def _question(body: PersonalizedChatBody) -> str:
     raise RequestValidationError([{"loc": ("body", "messages"), "msg": "no user message to answer", "type": "value_error"}])
 
 
-def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics, throttle: Throttle, max_tokens: int) -> APIRouter:
+def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics, throttle: Throttle, summaries: Summaries, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    def answered(tenant: int, user_id: str, question: str, model: str, settings: dict) -> Answered:
+    def answered(tenant: int, user_id: str, question: str, model: str, settings: dict, remember: bool, background: BackgroundTasks) -> Answered:
         throttle.admit(tenant)
         result = answerer.answer(tenant, user_id, question, model, settings, slot=lambda: throttle.generating(tenant))
         metrics.count_usage(result.method, result.usage)
+        if remember:
+            result.answer.trace["remembered"] = summaries.remember(tenant, user_id, question, limits.max_items_per_user)
+            background.add_task(summaries.refresh, tenant, user_id)
         return result
 
     @router.post("/answer", response_model=AnswerOut)
-    def answer(body: AnswerIn, tenant: int = Depends(auth)) -> AnswerOut:
+    def answer(body: AnswerIn, background: BackgroundTasks, tenant: int = Depends(auth)) -> AnswerOut:
         try:
-            result = answered(tenant, body.user_id, body.question, body.method, {} if body.k is None else {"k": body.k})
+            result = answered(tenant, body.user_id, body.question, body.method, {} if body.k is None else {"k": body.k}, body.remember, background)
         except UnknownModel as err:
             raise RequestValidationError([{"loc": ("body", "method"), "msg": str(err), "type": "value_error"}]) from err
         return AnswerOut(user_id=body.user_id, method=body.method, answer=result.answer.text, trace=result.answer.trace)
 
     @router.post("/chat/completions")
-    def chat(body: PersonalizedChatBody, tenant: int = Depends(auth)):
+    def chat(body: PersonalizedChatBody, background: BackgroundTasks, tenant: int = Depends(auth)):
         try:
-            result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body, max_tokens))
+            result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body, limits.max_tokens), body.remember, background)
         except UnknownModel as err:
             return error_response(404, str(err), "not_found_error", "model")
         if body.stream:

@@ -23,6 +23,7 @@ from tailor.service.limits import BodySizeLimit, Limits
 from tailor.service.metrics import RequestMetrics, ServiceMetrics
 from tailor.service.profiles import profile_router
 from tailor.service.store import DuplicateItems, ProfileFull, ProfileStore, UnknownUser, make_engine
+from tailor.service.summaries import Summaries
 from tailor.service.throttle import Throttle, TooManyRequests
 from tailor.service.user_cache import GenerationTimeout
 
@@ -76,6 +77,7 @@ async def _stopping(answerer: Answerer):
 
 def create_app(
     store: ProfileStore, answerer: Answerer, limits: Limits = Limits(), runs_root: Path = Path("runs"), access: Access = Access(),
+    summaries_on_write: bool = False,
 ) -> FastAPI:
     metrics = ServiceMetrics()
     auth = BearerAuth(store)
@@ -92,9 +94,10 @@ def create_app(
     app.add_exception_handler(ProfileFull, _error(413))
     app.add_exception_handler(TooManyRequests, _too_many)
     app.add_exception_handler(GenerationTimeout, _error(504))
-    app.include_router(profile_router(store, auth, limits))
+    summaries = Summaries(answerer, on_write=summaries_on_write)
+    app.include_router(profile_router(store, auth, limits, summaries))
     throttle = Throttle(limits.requests_per_minute, limits.concurrent_answers)
-    app.include_router(answer_router(answerer, auth, metrics, throttle, limits.max_tokens))
+    app.include_router(answer_router(answerer, auth, metrics, throttle, summaries, limits))
     app.include_router(make_browser_router(runs_root), prefix="/runs", dependencies=[Depends(runs_access)])
 
     @app.get("/healthz")
@@ -122,6 +125,7 @@ class ServiceConfig(BaseModel):
     runs_root: Path = Path("runs")
     limits: Limits = Field(default_factory=Limits)
     access: Access = Field(default_factory=Access)
+    summaries_on_write: bool = False  # remake a user's preference summary after every profile write, not only after remembered questions
 
 
 def app_from_config(config: ServiceConfig) -> FastAPI:
@@ -134,4 +138,4 @@ def app_from_config(config: ServiceConfig) -> FastAPI:
         store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer,
         timeout=config.limits.request_timeout,
     )
-    return create_app(store, answerer, config.limits, config.runs_root, config.access)
+    return create_app(store, answerer, config.limits, config.runs_root, config.access, config.summaries_on_write)

@@ -68,6 +68,13 @@ class AnswerIn(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
     method: str = "rag"  # a served model name: METHOD, METHOD:ADAPTER or a configured name
     k: int | None = Field(default=None, ge=0, le=MAX_K)
+    remember: bool = False  # add the question to the user's profile
+
+
+class SummaryOut(BaseModel):
+    user_id: str
+    model: str  # the served model whose summarizer wrote it
+    summary: str
 
 
 class AnswerOut(BaseModel):
@@ -84,6 +91,7 @@ class PersonalizedChatBody(ChatCompletionBody):
     user: Identifier
     stream: bool = False
     k: int | None = Field(default=None, ge=0, le=MAX_K)
+    remember: bool = False  # tailor's extension: add the question to the user's profile (OpenAI's ``store`` means something else)
 
     @field_validator("n")
     @classmethod
