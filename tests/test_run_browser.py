@@ -255,3 +255,12 @@ def test_clicking_through_to_a_case_study_in_chromium(runs_root, questions):
             assert graded.is_visible() and graded.locator("td").last.inner_text() == "2"
         finally:
             chromium.close()
+
+
+def test_names_the_file_system_cannot_hold_are_404_not_500(client):
+    """Found by the schema fuzzer (tests/test_service_fuzz.py): a run or file name past the
+    file system's name length made the browser answer 500."""
+    long = "x" * 300
+    assert client.get(f"/runs/{long}").status_code == 404
+    assert client.get(f"/runs/{long}/files/a").status_code == 404
+    assert client.get(f"/runs/vac-run/files/{long}").status_code == 404

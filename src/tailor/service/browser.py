@@ -260,7 +260,10 @@ def make_browser_router(runs_root: Path) -> APIRouter:
 
     def find_run(name: str) -> Run:
         folder = root / name
-        run = describe_run(folder) if name not in ("", ".", "..") and "/" not in name and folder.is_dir() else None
+        try:  # a name the file system cannot hold (too long) is simply not there
+            run = describe_run(folder) if name not in ("", ".", "..") and "/" not in name and folder.is_dir() else None
+        except OSError:
+            run = None
         if run is None:
             raise HTTPException(404, f"no run named {name!r}")
         return run
@@ -298,8 +301,12 @@ def make_browser_router(runs_root: Path) -> APIRouter:
     @router.get("/{run}/files/{path:path}", name="run_file")
     def run_file(run: str, path: str):
         folder = find_run(run).folder.resolve()
-        target = (folder / path).resolve()
-        if not target.is_relative_to(folder) or not target.is_file():
+        try:
+            target = (folder / path).resolve()
+            found = target.is_relative_to(folder) and target.is_file()
+        except OSError:  # a path the file system cannot hold
+            found = False
+        if not found:
             raise HTTPException(404, "no such file in this run")
         return FileResponse(target)
 
