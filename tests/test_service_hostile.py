@@ -200,7 +200,7 @@ def test_an_answer_that_outlasts_the_request_timeout_is_504(tmp_path):
 
 def test_concurrent_questions_of_different_tenants_are_generated_in_one_batch(tmp_path):
     service = make_service(tmp_path)
-    slow(service, 0.3)
+    slow(service, 1.0)  # long enough that the others queue while the first batch generates
     with TestClient(service.app, headers=service.headers()) as client, ThreadPoolExecutor(4) as pool:
         put_user(client, "alice", BEES)
         asks = [pool.submit(chat, client, messages=[{"role": "user", "content": f"Question {i}?"}]) for i in range(4)]
@@ -210,7 +210,7 @@ def test_concurrent_questions_of_different_tenants_are_generated_in_one_batch(tm
 
 
 def test_a_question_asked_to_be_remembered_joins_the_profile_and_the_summary_follows(client):
-    service, llm = client.service, client.service.llm
+    llm = client.service.llm
     first = client.get("/v1/users/alice/summary").json()
     assert first["model"] == "popi" and "likes I keep two" in first["summary"]  # the scripted summarizer names the first post
     chat(client, messages=[{"role": "user", "content": "Which smoker fuel keeps bees calm?"}])

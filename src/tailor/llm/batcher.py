@@ -34,10 +34,11 @@ class Pending:
 
 
 class RequestBatcher:
-    def __init__(self, llm: LLM, max_batch: int = 16, wait: float = 0.01):
+    def __init__(self, llm: LLM, max_batch: int = 16, wait: float = 0.01, lock: contextlib.AbstractContextManager | None = None):
+        """``lock``: held while generating, when other threads use the model too (its tokenizer)."""
         if max_batch < 1 or wait < 0:
             raise ValueError(f"max_batch must be >= 1 and wait >= 0, got {max_batch} and {wait}")
-        self.llm, self.max_batch, self.wait = llm, max_batch, wait
+        self.llm, self.max_batch, self.wait, self.lock = llm, max_batch, wait, lock or contextlib.nullcontext()
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._start = threading.Lock()
@@ -126,7 +127,8 @@ class RequestBatcher:
             for (params, adapter), items in groups.items():
                 self._current = items
                 try:
-                    completions = self.llm.generate([i.request for i in items], params, adapter=adapter)
+                    with self.lock:
+                        completions = self.llm.generate([i.request for i in items], params, adapter=adapter)
                 except Exception as err:  # every waiting request gets the error, and the worker goes on
                     for item in items:
                         item.result.set_exception(err)

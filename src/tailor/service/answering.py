@@ -53,7 +53,7 @@ class Answerer:
         with self._backend_lock:
             if self._backend is None:
                 self._backend = self._make_backend()
-                self._batcher = RequestBatcher(self._backend, self.max_batch)
+                self._batcher = RequestBatcher(self._backend, self.max_batch, lock=self._tokenizer_lock)  # the tokenizer is shared
             return self._backend, self._batcher
 
     def stop(self) -> None:

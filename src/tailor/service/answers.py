@@ -11,9 +11,9 @@ from tailor.llm.types import Completion, Sample
 from tailor.service.answering import Answered, Answerer
 from tailor.service.auth import BearerAuth
 from tailor.service.catalog import UnknownModel
+from tailor.service.limits import Limits
 from tailor.service.metrics import ServiceMetrics
 from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
-from tailor.service.limits import Limits
 from tailor.service.summaries import Summaries
 from tailor.service.throttle import Throttle
 
