@@ -165,7 +165,7 @@ def test_one_question_gets_each_users_own_answer_from_the_offline_model(tmp_path
         for user in (*profiles, "nobody"):
             with pytest.raises(openai.NotFoundError) as refused:
                 outsider.chat.completions.create(model="rag", user=user, messages=question)
-            assert refused.value.body == {"detail": f"user {user!r} not found"}  # the same for a user that does not exist
+            assert refused.value.body == {"message": f"user {user!r} not found", "type": "not_found_error", "param": None, "code": 404}  # the same for a user that does not exist
     for user, reply in replies.items():
         assert set(reply.model_extra["trace"]["retrieved"]) == {f"{user}-{i}" for i in range(3)}
     bees, cats = (replies[u].choices[0].message.content.lower() for u in profiles)
