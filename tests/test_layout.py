@@ -8,7 +8,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tailor"
 
 # Lowest floor first: a module may import its own floor and those below, never above.
 FLOORS = [
-    {"errors", "paths", "io", "config", "progress", "render", "kvstore", "runs", "models", "names"},
+    {"errors", "paths", "io", "config", "progress", "logs", "render", "kvstore", "runs", "models", "names"},
     {"data"},
     {"llm"},
     {"retrieval"},
@@ -18,8 +18,8 @@ FLOORS = [
     {"pool"},
     {"train"},
     {"pipeline"},
-    {"eval"},
-    {"service"},
+    {"eval", "run_status"},
+    {"service", "doctor"},
     {"cli"},
 ]
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}

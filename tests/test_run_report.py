@@ -69,7 +69,7 @@ def test_eval_answers_with_the_policy_the_run_kept(vac_run, tmp_path):
     adapter = kept_policy(vac_run)
     assert adapter == str(vac_run / "iter_1" / "policy_model" / "adapter")
     generator, judge = fake_models()
-    run_eval(sample_config(tmp_path, methods=[{"name": "vac", "policy_run": str(vac_run)}]), generator=generator, judge=judge)
+    run_eval(sample_config(tmp_path, methods=[{"name": "vac", "policy_run": str(vac_run)}], out=str(tmp_path / "eval")), generator=generator, judge=judge)
     assert generator.received and {a for _, _, a in generator.received} == {adapter}
 
 
@@ -90,7 +90,7 @@ def test_any_policy_of_a_run_can_answer(vac_run, tmp_path):
         kept_policy(vac_run, 5)
     generator, judge = fake_models()
     methods = [{"name": "rag", "label": "pi_2", "policy_run": str(vac_run), "policy_iteration": 2}, {"name": "nopers"}]
-    run_eval(sample_config(tmp_path, methods=methods), generator=generator, judge=judge)
+    run_eval(sample_config(tmp_path, methods=methods, out=str(tmp_path / "eval")), generator=generator, judge=judge)
     assert {a for _, _, a in generator.received} == {kept_policy(vac_run, 2), None}
 
 

@@ -1,6 +1,7 @@
 """Build a method from settings and run it over examples, saving responses atomically."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,21 @@ class AnswerRun:
     answers: dict[str, Answer]
 
 
-def answer_examples(method: Method, examples: list[Example], out: str | Path) -> AnswerRun:
+def answer_examples(
+    method: Method, examples: list[Example], out: str | Path, chunk: int | None = None, on_answers: Callable[[dict[str, Answer]], None] | None = None,
+) -> AnswerRun:
     """Answer every example and write ``responses.json`` (benchmark format) and
-    ``traces.jsonl`` under ``out``."""
-    answers = dict(zip((e.id for e in examples), method.answer_batch(examples)))
+    ``traces.jsonl`` under ``out``. ``chunk``: answer that many examples at a time (the
+    generator batches within a chunk), handing each chunk's answers to ``on_answers`` as
+    soon as they are ready; by default all in one."""
+    answers: dict[str, Answer] = {}
+    size = chunk or max(len(examples), 1)
+    for start in range(0, len(examples), size):
+        part = examples[start : start + size]
+        fresh = dict(zip((e.id for e in part), method.answer_batch(part)))
+        answers.update(fresh)
+        if on_answers is not None:
+            on_answers(fresh)
     unit = UnitFolder(out)
     write_responses({qid: a.text for qid, a in answers.items()}, unit.responses)
     atomic_write_text(unit.traces, "".join(json.dumps({"id": qid, "answer": a.text, "trace": a.trace}) + "\n" for qid, a in answers.items()))

@@ -10,7 +10,12 @@ plots). An eval run folder holds ``run.json``, its report and one unit folder pe
 dataset / split / method with ``responses.json`` (the benchmark's format),
 ``traces.jsonl``, ``meta.json`` and ``scores.json``."""
 
+import contextlib
 import json
+import os
+import socket
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tailor.errors import TailorError
@@ -77,6 +82,38 @@ class RunFolder:
         if (_read(self.kind_file) or {}).get("kind") != kind:
             atomic_write_json(self.kind_file, {"kind": kind})
 
+    @contextlib.contextmanager
+    def attempt(self, kind: str) -> Iterator[None]:
+        """Stamp the folder with its kind and the state of this attempt at the run:
+        ``running`` (by this process) while the block runs, then ``finished``, ``failed``
+        (with the error) or ``interrupted``. ``tailor runs`` reads it back. A folder
+        stamped with another kind is refused, untouched."""
+        held = (_read(self.kind_file) or {}).get("kind")
+        if held not in (None, kind):
+            raise TailorError(f"{self.path} holds a {held} run; use another folder for this {kind} run")
+        started = _now()
+
+        def stamp(status: str, error: str | None = None) -> None:
+            state = {"status": status, "pid": os.getpid(), "host": socket.gethostname(), "started": started, "updated": _now()}
+            atomic_write_json(self.kind_file, {"kind": kind, "state": state | ({"error": error} if error else {})})
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        stamp("running")
+        try:
+            yield
+        except KeyboardInterrupt:
+            stamp("interrupted")
+            raise
+        except BaseException as err:
+            stamp("failed", f"{type(err).__name__}: {err}"[:500])
+            raise
+        stamp("finished")
+
+    def state(self) -> dict:
+        """What the last attempt left in ``run.json`` (empty for runs written before)."""
+        state = (_read(self.kind_file) or {}).get("state")
+        return state if isinstance(state, dict) else {}
+
     def kind(self) -> str | None:
         """What made the run: a key of ``tailor.train.TRAINERS``, or ``eval``; None when
         the folder holds no run. Folders written before ``run.json`` are recognised by
@@ -140,6 +177,10 @@ class UnitFolder:
 
     def read_scores(self) -> dict | None:
         return _read(self.scores)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def is_training_run(path: str | Path) -> bool:

@@ -1,17 +1,20 @@
 """``tailor answer``, ``tailor demo``, ``tailor eval`` and ``tailor score``."""
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from tailor.cli.common import BaseUrl, Format, Split, console, print_table, server_options
+from tailor import progress
+from tailor.cli.common import BaseUrl, Format, Split, console, finished, print_table, server_options
 from tailor.errors import TailorError
 from tailor.names import BACKENDS, METRICS
 
 Backend = Annotated[str, typer.Option(help=", ".join(BACKENDS))]
+DEMO_MAX_TOKENS = 160
 
 
 def answer(
@@ -29,58 +32,80 @@ def answer(
     max_tokens: int = 512,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
     planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
+    chunk: Annotated[Optional[int], typer.Option(help="answer N examples at a time, printing each batch as it finishes (default: all at once)")] = None,
 ) -> None:
     """Answer questions with a personalization method and save the responses."""
     from tailor.data import load_examples
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
-    from tailor.pipeline import answer_examples, build_method
 
     pool = load_examples(data, fmt, split)
-    examples = pool[:limit]
-    built = build_method(
-        method, LLMConfig(backend=backend, model=model, options=server_options(base_url)), retriever, AnswerConfig(k=k, max_tokens=max_tokens),
-        adapters={"planner": planner_adapter}, examples=pool,
-    )
-    result = answer_examples(built.method, examples, out)
+    llm = LLMConfig(backend=backend, model=model, options=server_options(base_url))
+    answer_and_show(pool, pool[:limit], out, method, retriever, llm, AnswerConfig(k=k, max_tokens=max_tokens), show, planner_adapter, chunk)
+
+
+def answer_and_show(
+    pool: list, examples: list, out: Path, method: str, retriever: str, llm, settings, show: int, planner_adapter: str | None, chunk: int | None,
+) -> None:
+    """Answer ``examples`` with ``method`` on the model ``llm`` (an ``LLMConfig``) with
+    ``settings`` (an ``AnswerConfig``); ``pool``: the users a method may draw on (e.g.
+    rag_random). Each answer is printed with what it retrieved as soon as its chunk is done."""
+    from tailor import logs
+    from tailor.pipeline import answer_examples, build_method
+
+    started = time.perf_counter()
     by_id = {e.id: e for e in examples}
-    for answer_id, answered in result.answers.items():
-        example = by_id[answer_id]
-        console.rule(f"[bold]{example.id}[/] ({example.category or 'uncategorized'})")
-        console.print(f"[bold cyan]Question:[/] {example.question}")
-        items = {p.id: p for p in example.profile}
-        for item_id in answered.trace.get("retrieved", [])[:show]:
-            console.print(f"  [dim]retrieved {item_id}:[/] {items[item_id].text[:160]}" if item_id in items else f"  [dim]retrieved {item_id}[/]")
-        if answered.trace.get("plan"):
-            console.print(f"  [dim]plan:[/] {escape('; '.join(answered.trace['plan']))}")
-        flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
-        console.print(f"[bold green]Answer{flag}:[/] {answered.text}")
+    with logs.into(out):
+        built = build_method(method, llm, retriever, settings, adapters={"planner": planner_adapter}, examples=pool)
+        with progress.bar(f"answering {len(examples)} question(s) with {method}", len(examples)) as advance:
+
+            def print_answers(answers: dict) -> None:
+                for answer_id, answered in answers.items():
+                    print_answer(by_id[answer_id], answered, show)
+                advance(len(answers))
+
+            result = answer_examples(built.method, examples, out, chunk=chunk, on_answers=print_answers)
     usage = built.llm.usage
     console.rule()
     console.print(
         f"{len(result.answers)} answers -> {out}/responses.json | model calls: {usage.requests}, cache hits: {usage.cache_hits}"
         + (f", {usage.completion_tokens} tokens at {usage.tokens_per_second:.1f} tok/s" if usage.requests else " (all answers served from the cache)")
     )
+    finished(started, out)
+
+
+def print_answer(example, answered, show: int) -> None:
+    console.rule(f"[bold]{escape(example.id)}[/] ({escape(example.category or 'uncategorized')})")
+    console.print(f"[bold cyan]Question:[/] {escape(example.question)}")
+    items = {p.id: p for p in example.profile}
+    for item_id in answered.trace.get("retrieved", [])[:show]:
+        console.print(f"  [dim]retrieved {escape(item_id)}:[/] {escape(items[item_id].text[:160])}" if item_id in items else f"  [dim]retrieved {escape(item_id)}[/]")
+    if answered.trace.get("plan"):
+        console.print(f"  [dim]plan:[/] {escape('; '.join(answered.trace['plan']))}")
+    flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
+    console.print(f"[bold green]Answer{flag}:[/] {escape(answered.text)}")
 
 
 def demo(
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/demo"),
     users: Annotated[int, typer.Option(help="sample users to answer (spread over the categories)")] = 3,
+    max_tokens: Annotated[int, typer.Option(help="longest answer, in tokens")] = DEMO_MAX_TOKENS,
 ) -> None:
-    """Personalized RAG answers for a few users of the bundled sample, on the offline model."""
+    """Personalized RAG answers for a few users of the bundled sample, on the offline
+    model, each printed as soon as it is written (one user at a time)."""
     from tailor.data import SAMPLE_LAMPQA, load_examples
+    from tailor.llm import LLMConfig
+    from tailor.methods import AnswerConfig
 
     by_category: dict[str, list] = {}
-    for example in load_examples(SAMPLE_LAMPQA, split="test"):
+    pool = load_examples(SAMPLE_LAMPQA, split="test")
+    for example in pool:
         by_category.setdefault(example.category or "", []).append(example)
     # round-robin over the categories, so three users cover all three
     chosen = [e for rank in zip(*by_category.values()) for e in rank][:users]
-    subset = out / "sample_users.jsonl"
-    subset.parent.mkdir(parents=True, exist_ok=True)
-    subset.write_text("".join(e.model_dump_json() + "\n" for e in chosen), encoding="utf-8")
     console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
-    answer(data=subset, out=out, split=None, fmt="jsonl", method="rag", retriever="bm25", k=3, limit=None, backend="hf",
-           model="smollm2-135m-instruct", base_url=None, max_tokens=256, show=3, planner_adapter=None)
+    llm = LLMConfig(backend="hf", model="smollm2-135m-instruct")
+    answer_and_show(pool, chosen, out, "rag", "bm25", llm, AnswerConfig(k=3, max_tokens=max_tokens), show=3, planner_adapter=None, chunk=1)
 
 
 def eval_command(
@@ -98,6 +123,7 @@ def eval_command(
     def listed(value: Optional[str]) -> list[str] | None:
         return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
+    started = time.perf_counter()
     result = run_eval(EvalConfig.from_yaml(config).with_overrides(listed(methods), listed(split), limit, out))
     report = write_report(result)
     for table in report.benchmark:
@@ -110,6 +136,7 @@ def eval_command(
             console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.failed_judgments} of {run.judgments} judgments unreadable, {run.failed_examples} examples unscored")
     charts = ", ".join(str(c) for c in (report.chart, report.context_chart) if c)
     console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {charts}")
+    finished(started, result.out)
 
 
 def score(

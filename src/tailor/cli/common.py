@@ -1,7 +1,9 @@
 """What every command shares: the consoles, error handling in one place, option types."""
 
 import functools
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -39,6 +41,13 @@ def command(app: typer.Typer, name: str | None = None, **settings) -> Callable:
         return app.command(name, **settings)(guarded)
 
     return register
+
+
+def finished(started: float, output: Path) -> None:
+    """The last line of a long command: its wall time and where its output went."""
+    seconds = time.perf_counter() - started
+    took = f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+    console.print(f"[bold]done[/] in {took} (wall time); output in {output}")
 
 
 def server_options(base_url: str | None) -> dict:

@@ -27,9 +27,11 @@ def serve_llm(
     generated in batches, and LoRA adapters are loaded and unloaded at run time as on vLLM."""
     import uvicorn
 
+    from tailor import logs
     from tailor.llm import LLMConfig, make_llm
     from tailor.llm.server import create_app
 
+    logs.to_stderr()
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
     uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap), host=host, port=port,
@@ -77,6 +79,7 @@ def serve(
 
     import uvicorn
 
+    from tailor import logs
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
     from tailor.service.app import ServiceConfig, app_from_config
@@ -84,6 +87,7 @@ def serve(
     from tailor.service.limits import Limits
 
     os.environ["TAILOR_PROGRESS"] = "0"  # no progress bars in a server (rich allows one live display at a time)
+    logs.to_stderr()
     malformed = [a for a in alias or [] if "=" not in a]
     if malformed:
         raise TailorError(f"--alias takes NAME=METHOD[:ADAPTER], got {malformed[0]!r}")

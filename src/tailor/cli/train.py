@@ -1,13 +1,14 @@
 """``tailor train <kind>``: one command per entry of ``tailor.train.trainers.TRAINERS``,
 all with one body; the planner keeps its flags (it has no recipe file)."""
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperCommand
 
-from tailor.cli.common import command, console
+from tailor.cli.common import command, console, finished
 from tailor.errors import TailorError
 from tailor.train.trainers import TRAINERS
 
@@ -38,6 +39,7 @@ class RecipeCommand(TyperCommand):
 def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int) -> None:
     """What every ``tailor train`` loop command does: the recipe (or the run to resume)
     with the command line's overrides, the run and its variants, then the report."""
+    started = time.perf_counter()
     trainer_class = TRAINERS[kind].trainer
     if (config is None) == (resume is None):
         raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
@@ -52,6 +54,7 @@ def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path 
     report = result.report
     extras = [f"{label}: {path}" for label, path in (("curves", report.curves), ("budget", report.budget), ("case studies", report.cases)) if path]
     console.print(f"report: {report.markdown} | " + " | ".join(extras))
+    finished(started, result.run_dir)
 
 
 def loop_command(kind: str) -> None:
@@ -92,7 +95,9 @@ def train_planner_command(
         config = PlannerConfig(model=model, retriever=retriever, k=k, recipe=recipe, run_dir=out, **({"data": data} if data else {}))
     except ValidationError:
         raise TailorError(f"unknown recipe {recipe!r}: use cpu or paper") from None
+    started = time.perf_counter()
     console.print(PlannerTrainer(config).run().summary)
+    finished(started, out)
 
 
 @command(train_app, "compare")

@@ -8,6 +8,7 @@ The macro average is the mean of the per-category means, so a large category doe
 outweigh a small one. Its † comes from the paired test over all examples. Tests pair the
 same examples' scores and leave out examples the judge could not score for either method."""
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,10 +88,11 @@ def _mean(values: list[float | None]) -> float | None:
     return mean(known) if known else None
 
 
-def build_tables(result: EvalResult) -> list[Table]:
+def build_tables(result: EvalResult, p_values: dict[str, float | None] | None = None) -> list[Table]:
     """One table per (dataset, split), rows in the order the methods were configured. Each
     cell not of a baseline row is tested against its column's reference: the baseline
-    with the best mean there (``best-baseline``), or the one baseline (``baseline``)."""
+    with the best mean there (``best-baseline``), or the one baseline (``baseline``).
+    ``p_values``: the tests' memo (``paired_p_value``)."""
     groups: dict[tuple[str, str], list[MethodResult]] = {}
     for run in result.runs:
         groups.setdefault((run.dataset, run.split), []).append(run)
@@ -111,7 +113,7 @@ def build_tables(result: EvalResult) -> list[Table]:
                 cell = Cell(means[run.method][column], sum(v is not None for v in values))
                 if tested:
                     reference = max(baselines, key=lambda b: -math.inf if means[b.method][column] is None else means[b.method][column])
-                    cell.p_value = paired_p_value(run.values, reference.values, ids)
+                    cell.p_value = paired_p_value(run.values, reference.values, ids, p_values)
                     cell.against = reference.method
                     cell.needs_better = result.significance == "best-baseline"
                     cell.reference_mean = means[reference.method][column]
@@ -239,23 +241,53 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     """Write ``report.md``, ``report.json``, ``report.png`` and, when methods carried
     context, ``context.png`` under ``out`` (default: the run's folder)."""
     out = Path(out or result.out)
-    tables = build_tables(result)
+    folder = RunFolder(out)
+    p_values = _previous(folder.file("report.json")).get("p_values") or {}
+    used: dict[str, float | None] = {}
+    tables = build_tables(result, _Memo(p_values, used))
     benchmark = build_benchmark_tables(result)
     quality = {(t.dataset, t.split, r.method): r.macro.mean for t in tables for r in t.rows}
     contexts = build_context_tables(result, quality)
-    folder = RunFolder(out)
     report = Report(tables, benchmark, contexts, folder.file("report.md"), folder.file("report.json"), folder.file("report.png"), folder.file("context.png") if contexts else None)
-    document = json_text(report_document(result, tables, benchmark, contexts))
+    document = json_text(report_document(result, tables, benchmark, contexts) | {"p_values": used})
     # The charts draw the document's numbers: a rerun that changed none keeps them (drawing
-    # took about 1 s of a finished rerun's 2).
+    # took about 1 s of a finished rerun's 2), and rewrites no file.
     charts_current = _holds(report.json, document) and all(c.is_file() for c in (report.chart, report.context_chart) if c)
-    atomic_write_text(report.markdown, render_markdown(result, tables, benchmark, contexts))
+    markdown = render_markdown(result, tables, benchmark, contexts)
+    if not _holds(report.markdown, markdown):
+        atomic_write_text(report.markdown, markdown)
     if not charts_current:
         atomic_write_bytes(report.chart, render_chart(result, tables))
         if report.context_chart:
             atomic_write_bytes(report.context_chart, render_context_chart(contexts))
-    atomic_write_text(report.json, document)  # last: it is what says the charts are current
+        atomic_write_text(report.json, document)  # last: it is what says the charts are current
     return report
+
+
+class _Memo(dict):
+    """The previous report's p-values to read from; what this report used is recorded in
+    ``used`` (so the memo holds only tests of the current scores)."""
+
+    def __init__(self, previous: dict, used: dict):
+        super().__init__(previous)
+        self.used = used
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.used[key] = value
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        self.used[key] = value
+        return value
+
+
+def _previous(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _holds(path: Path, text: str) -> bool:

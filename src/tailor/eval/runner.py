@@ -11,7 +11,7 @@ accelerator."""
 
 from pathlib import Path
 
-from tailor import progress
+from tailor import logs, progress
 from tailor.errors import TailorError
 from tailor.eval.config import EvalConfig
 from tailor.eval.results import EvalResult, describe
@@ -34,20 +34,21 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
         pool.provide_metric(metric)
     models = EvalModels(config, pool, judge)
     units = plan(config)
-    RunFolder(config.out).write_kind(EVAL_KIND)
-    answered = [unit.answered() for unit in units]
-    pending = [unit for unit, done in zip(units, answered) if not done]
-    check_adapters(config, pending)
-    for unit in progress.track(pending, f"answering ({len(pending)} of {len(units)} method × split runs)", total=len(pending)):
-        unit.answer(models)
-    models.release_generators()
-    results = []
-    metrics = list(dict.fromkeys(unit.metric for unit in units))
-    for unit, was_answered in zip(progress.track(units, f"scoring with {', '.join(metrics)}", total=len(units)), answered):
-        was_scored = unit.scored()
-        if not was_scored:
+    folder = RunFolder(config.out)
+    with folder.attempt(EVAL_KIND), logs.into(folder.path):
+        answered = [unit.answered() for unit in units]
+        pending = [unit for unit, done in zip(units, answered) if not done]
+        check_adapters(config, pending)
+        for unit in progress.track(pending, f"answering ({len(pending)} of {len(units)} method × split runs)", total=len(pending)):
+            unit.answer(models)
+        if pending:
+            models.release_generators()
+        metrics = list(dict.fromkeys(unit.metric for unit in units))
+        scored = [unit.scored() for unit in units]
+        unscored = [unit for unit, done in zip(units, scored) if not done]
+        for unit in progress.track(unscored, f"scoring with {', '.join(metrics)} ({len(unscored)} of {len(units)} runs)", total=len(unscored)):
             unit.score(models)
-        results.append(unit.result(was_answered and was_scored))
+        results = [unit.result(was_answered and was_scored) for unit, was_answered, was_scored in zip(units, answered, scored)]
     return EvalResult(
         out=config.out,
         metric=", ".join(dict.fromkeys(r.metric for r in results)),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from tailor import logs
 from tailor.data import load_examples
 from tailor.data.schema import Example
 from tailor.errors import TailorError
@@ -118,16 +119,17 @@ class LoopTrainer:
         folder = RunFolder(config.run_dir)
         if resume and not folder.config_file.exists():
             raise TailorError(f"{folder.path} holds no run to resume (no config.json)")
-        inputs = self.inputs(config)
-        results: dict[str, LoopResult] = {}
-        for name, variant in config.runs():
-            self.announce(f"{self.title(variant)} ({name}) → {variant.run_dir}")
-            trained = self.train_one(variant, inputs)
-            results[name] = LoopResult(
-                RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
-                inputs.metric.name, inputs.metric.proxy, test=(RunFolder(variant.run_dir).history() or {}).get("test"),
-            )
-        main = results.pop("main")
-        main.variants = results
-        main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases)
+        with folder.attempt(self.kind), logs.into(folder.path):
+            inputs = self.inputs(config)
+            results: dict[str, LoopResult] = {}
+            for name, variant in config.runs():
+                self.announce(f"{self.title(variant)} ({name}) → {variant.run_dir}")
+                trained = self.train_one(variant, inputs)
+                results[name] = LoopResult(
+                    RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
+                    inputs.metric.name, inputs.metric.proxy, test=(RunFolder(variant.run_dir).history() or {}).get("test"),
+                )
+            main = results.pop("main")
+            main.variants = results
+            main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases)
         return main

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tailor import logs
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
 from tailor.llm.base import adapter_fingerprint
 from tailor.models import resolve_model
-from tailor.progress import enabled as progress_enabled
 
 
 class SFTSettings(BaseModel):
@@ -148,7 +148,7 @@ def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda
         use_cpu=not cuda,
         report_to="none",
         push_to_hub=False,
-        disable_tqdm=not progress_enabled(),
+        disable_tqdm=True,  # tailor's own bar instead (tailor.train.callbacks.StepBar)
     ) | settings.trainer_arguments()
 
 
@@ -194,7 +194,11 @@ def fit_lora(
     from accelerate import PartialState
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
+
+    from tailor.train.callbacks import StepBar
+
+    logs.adopt_library_loggers()
 
     started = time.perf_counter()
     cuda = torch.cuda.is_available()
@@ -228,15 +232,18 @@ def fit_lora(
         shutil.rmtree(partial, ignore_errors=True)
     state.wait_for_everyone()
     args = training_arguments(settings, work, bool(evaluation), cuda, bf16)
-    trainer = build(
-        model=network,
-        args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
-        processing_class=tokenizer,
-        peft_config=lora,
-    )
-    trainer.train()
+    with logs.known_deprecations():
+        trainer = build(
+            model=network,
+            args=args,
+            train_dataset=Dataset.from_list(train),
+            eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
+            processing_class=tokenizer,
+            peft_config=lora,
+        )
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(StepBar(f"training {output_dir}"))
+        trainer.train()
     trainer.save_model(str(partial))  # every rank takes part (ZeRO-3, FSDP gather the weights); rank 0 writes
     curve = _curve(trainer.state.log_history)
     eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailor import logs
 from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.data.schema import Example
 from tailor.errors import TailorError
@@ -79,11 +80,11 @@ class PlannerTrainer:
         folder = RunFolder(run_dir or c.run_dir)
         if resume and not (folder.path / "adapter").exists():
             raise TailorError(f"{folder.path} holds no planner run to resume")
-        folder.write_kind(self.kind)
-        retriever = self.pool.retriever(c.retriever)
-        result = train_planner(
-            c.model, load_examples(c.data, split="train"), load_examples(c.data, split="validation"), retriever, c.k, c.sft, folder.path,
-        )
+        with folder.attempt(self.kind), logs.into(folder.path):
+            retriever = self.pool.retriever(c.retriever)
+            result = train_planner(
+                c.model, load_examples(c.data, split="train"), load_examples(c.data, split="validation"), retriever, c.k, c.sft, folder.path,
+            )
         state = "reused (already trained with these inputs)" if result.reused else f"trained {result.steps} steps in {result.seconds:.0f}s"
         summary = f"planner adapter: {result.adapter} — {state}; best validation loss {result.best_eval_loss}"
         return LoopResult(self.kind, folder.path, [], None, result.adapter, summary=summary)

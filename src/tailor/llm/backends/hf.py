@@ -7,10 +7,13 @@ from functools import cached_property
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from tailor import logs
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
 from tailor.models import resolve_model
+
+logs.adopt_library_loggers()
 
 
 class _Cancelled(StoppingCriteria):

@@ -1,0 +1,145 @@
+"""One voice on the terminal: tailor's own progress bars and results. What the libraries
+underneath say (log records, Python warnings, their tqdm bars) goes to the run folder's
+``tailor.log`` instead; ``--verbose`` or ``TAILOR_LOG=debug`` shows it on the terminal too.
+
+Known deprecation warnings of dependencies are filtered where tailor triggers them
+(``known_deprecations``), never with a global filter."""
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+LOG_NAME = "tailor.log"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Environment read by the libraries when they are imported: their bars off, their own
+# console handlers quiet (transformers and datasets log to stderr through handlers of
+# their own; ``adopt_library_loggers`` hands their records to the run log instead).
+QUIET_ENVIRONMENT = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "DATASETS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+# (category, message regex) of deprecations that dependencies raise about each other's
+# use of their APIs, which tailor cannot act on: TRL 1.16 reads transformers 5.24's
+# deprecated gradient-checkpointing names.
+KNOWN_DEPRECATIONS = (
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
+    (FutureWarning, r"`gradient_checkpointing` is deprecated"),
+)
+
+
+def verbose() -> bool:
+    return os.environ.get("TAILOR_LOG", "").lower() == "debug"
+
+
+class RunLog(logging.Handler):
+    """The root logger's handler: records wait in memory until a run folder is known
+    (``into``), then go to its log file, so nothing logged before is lost."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter(FORMAT))
+        self.pending: list[str] = []
+        self.file = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:  # a record whose arguments do not format is not worth a crash
+            self.handleError(record)
+            return
+        if self.file is None:
+            self.pending = [*self.pending[-999:], line]
+        else:
+            self.file.write(line)
+            self.file.flush()
+
+    def open(self, path: Path) -> None:
+        self.close_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = path.open("a", encoding="utf-8")
+        self.file.writelines(self.pending)
+        self.pending = []
+
+    def close_file(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+_run_log: RunLog | None = None
+
+
+def configure(verbose_flag: bool = False) -> None:
+    """Set up the terminal for a CLI command (idempotent)."""
+    global _run_log
+    if verbose_flag:
+        os.environ["TAILOR_LOG"] = "debug"  # subprocesses (a launched training stage) too
+    root = logging.getLogger()
+    if _run_log is None:
+        _run_log = RunLog()
+        root.addHandler(_run_log)
+        logging.captureWarnings(True)  # warnings become records of ``py.warnings``
+    root.setLevel(logging.INFO)
+    if verbose():
+        from rich.logging import RichHandler
+
+        root.setLevel(logging.DEBUG)
+        if not any(isinstance(h, RichHandler) for h in root.handlers):
+            root.addHandler(RichHandler(level=logging.DEBUG, show_path=False))
+        return
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
+@contextlib.contextmanager
+def into(folder: str | Path) -> Iterator[Path]:
+    """Write the log records of the block (and those waiting) to ``folder/tailor.log``."""
+    path = Path(folder) / LOG_NAME
+    if _run_log is None:
+        yield path
+        return
+    _run_log.open(path)
+    try:
+        yield path
+    finally:
+        _run_log.close_file()
+
+
+def to_stderr() -> None:
+    """A server has no run folder: its warnings and errors go to stderr beside uvicorn's
+    (verbose, the console shows every record already)."""
+    if verbose():
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+
+
+def adopt_library_loggers() -> None:
+    """transformers logs through a stderr handler of its own that bypasses the root
+    logger: route its records to tailor's handlers (call after importing it)."""
+    if _run_log is None or verbose():
+        return
+    module = sys.modules.get("transformers.utils.logging")
+    if module is not None:
+        module.disable_default_handler()
+        module.enable_propagation()
+
+
+@contextlib.contextmanager
+def known_deprecations() -> Iterator[None]:
+    """Silence the deprecations of ``KNOWN_DEPRECATIONS`` for the block."""
+    with warnings.catch_warnings():
+        for category, message in KNOWN_DEPRECATIONS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield

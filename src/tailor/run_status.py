@@ -1,0 +1,108 @@
+"""What ``tailor runs`` shows of each run folder: its kind, its status, when it last
+changed and its headline number."""
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tailor.metrics.lamp import REPORTED  # whether higher is better, by metric
+from tailor.runs import EVAL_KIND, RunFolder, find_runs
+
+STATUSES = ("running", "finished", "resumable", "failed")
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: Path
+    kind: str
+    status: str  # one of STATUSES
+    updated: datetime
+    headline: str  # the run's main number with what it measures, or "–"
+    error: str | None = None  # why the last attempt failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _finished(run: RunFolder, kind: str) -> bool:
+    """Whether the run's outputs are complete, for folders that predate the attempt stamp."""
+    if kind == EVAL_KIND:
+        return run.file("report.json").exists()
+    if kind == "planner":
+        return (run.path / "adapter").exists()
+    return "best_iteration" in (run.history() or {})
+
+
+def status(run: RunFolder, kind: str) -> str:
+    """``running`` only while the process that stamped the attempt lives (on this host);
+    an attempt that was killed or interrupted can be resumed by running it again."""
+    state = run.state()
+    match state.get("status"):
+        case "running" if state.get("host") == socket.gethostname() and _alive(int(state.get("pid", 0))):
+            return "running"
+        case "failed":
+            return "failed"
+        case "finished":
+            return "finished"
+        case None:
+            return "finished" if _finished(run, kind) else "resumable"
+    return "resumable"
+
+
+def _updated(path: Path) -> datetime:
+    """The newest modification time of the run's files (its stage files included)."""
+    newest = path.stat().st_mtime
+    for child in path.rglob("*"):
+        try:
+            newest = max(newest, child.stat().st_mtime)
+        except OSError:  # a file replaced while we looked
+            continue
+    return datetime.fromtimestamp(newest, timezone.utc)
+
+
+def _metric(name: str, proxy: bool) -> str:
+    return f"{name} (proxy)" if proxy else name
+
+
+def headline(run: RunFolder, kind: str) -> str:
+    """Training: the kept policy's validation score; eval: the best method of the first
+    table by its macro mean (lower first where the metric is an error)."""
+    if kind == EVAL_KIND:
+        try:
+            tables = json.loads(run.file("report.json").read_text(encoding="utf-8")).get("tables") or []
+        except (OSError, ValueError, AttributeError):
+            return "–"
+        rows = [r for r in tables[0]["rows"] if r.get("macro", {}).get("mean") is not None] if tables else []
+        if not rows:
+            return "–"
+        table = tables[0]
+        best = (max if REPORTED.get(table["metric"], True) else min)(rows, key=lambda r: r["macro"]["mean"])
+        return f"{best['method']} {best['macro']['mean']:.4f} {table['metric']} ({table['dataset']}/{table['split']})"
+    history = run.history() or {}
+    best = history.get("best_iteration")
+    score = history.get("validation", {}).get(str(best), {}).get("score") if best is not None else None
+    if score is None:
+        return "–"
+    metric = history.get("metric", {})
+    return f"π_{best} {score:.4f} {_metric(metric.get('name', 'score'), metric.get('proxy', False))}"
+
+
+def summarize(run: RunFolder) -> RunSummary:
+    kind = run.kind() or "unknown"
+    return RunSummary(run.path.name, run.path, kind, status(run, kind), _updated(run.path), headline(run, kind), run.state().get("error"))
+
+
+def list_runs(root: str | Path) -> list[RunSummary]:
+    """Every run folder directly under ``root``, the most recently changed first."""
+    return sorted((summarize(run) for run in find_runs(root)), key=lambda s: s.updated, reverse=True)

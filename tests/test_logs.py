@@ -1,0 +1,43 @@
+"""The run log: what the libraries log before and while a run is under way lands in its
+folder's tailor.log; only the known deprecations are filtered, and only where raised."""
+
+import logging
+import warnings
+
+import pytest
+
+from tailor import logs
+
+
+def test_records_wait_for_the_run_folder_then_go_to_its_log(tmp_path):
+    handler = logs.RunLog()
+    library = logging.getLogger("some.library")
+    library.addHandler(handler)
+    library.setLevel(logging.INFO)
+    try:
+        library.info("before the run folder is known")
+        handler.open(tmp_path / "tailor.log")
+        library.warning("during the run")
+        handler.close_file()
+        library.info("after")
+    finally:
+        library.removeHandler(handler)
+    text = (tmp_path / "tailor.log").read_text()
+    assert "INFO some.library: before the run folder is known" in text and "WARNING some.library: during the run" in text
+    assert "after" not in text and handler.pending and "after" in handler.pending[0]
+
+
+def test_only_the_known_deprecations_are_filtered_and_only_inside_the_block():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with logs.known_deprecations():
+            warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+            warnings.warn("`some_other_thing` is deprecated", FutureWarning)
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+    assert [str(w.message)[:20] for w in seen] == ["`some_other_thing` i", "`is_gradient_checkpo"]
+
+
+@pytest.mark.parametrize("level, shown", [("debug", True), ("", False)])
+def test_tailor_log_debug_means_verbose(monkeypatch, level, shown):
+    monkeypatch.setenv("TAILOR_LOG", level)
+    assert logs.verbose() is shown
