@@ -74,7 +74,7 @@ def eval_rerun(args, tmp: Path) -> dict:
         ["run", "seconds", "x faster"], rows,
     )
     note(f"target: a finished rerun >= 50x faster; the in-process rerun made {result.generator_calls} generator calls")
-    note(f"a finished CLI rerun costs a nearly fixed {rerun:.2f}s (interpreter and imports; the report's t-tests and charts are read back, no file rewritten):")
+    note(f"a finished CLI rerun costs a nearly fixed {rerun:.2f}s (interpreter and imports; the report's t-tests and charts are read back, no report file rewritten):")
     note(f"it is >= 50x faster once the first run takes over {50 * rerun:.0f}s; here the first run took {first:.0f}s")
     help_s = cli("--help", cache=cache, repeats=args.repeats)
     rerun_best = cli_eval(config_path, tmp / "eval", cache, repeats=args.repeats)

@@ -52,3 +52,11 @@ def test_the_command_prints_one_screen_and_exits_1_on_a_problem(monkeypatch, bro
         assert result.exit_code == 1 and "2 problem(s)" in result.output and "fix: pip install --no-deps no-such-weights" in result.output
     else:
         assert result.exit_code == 0 and "no problems" in result.output
+
+
+def test_the_database_check_hides_the_password_and_writes_nothing(tmp_path):
+    refused = doctor.database_check("postgresql+psycopg://someone:s3cret@127.0.0.1:1/tailor")
+    assert refused.ok is False and "s3cret" not in refused.found and "***" in refused.found
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    assert doctor.database_check(str(empty)).ok is True and empty.stat().st_size == 0  # no tables created

@@ -18,13 +18,45 @@ def test_records_wait_for_the_run_folder_then_go_to_its_log(tmp_path):
         library.info("before the run folder is known")
         handler.open(tmp_path / "tailor.log")
         library.warning("during the run")
-        handler.close_file()
+        handler.open(None)
         library.info("after")
     finally:
         library.removeHandler(handler)
     text = (tmp_path / "tailor.log").read_text()
     assert "INFO some.library: before the run folder is known" in text and "WARNING some.library: during the run" in text
     assert "after" not in text and handler.pending and "after" in handler.pending[0]
+
+
+def test_a_nested_run_log_hands_back_to_the_enclosing_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "_run_log", logs.RunLog())
+    log = logging.getLogger("tailor.test_nested")
+    log.addHandler(logs._run_log)
+    log.setLevel(logging.INFO)
+    try:
+        with logs.into(tmp_path / "outer"):
+            log.info("outer one")
+            with logs.into(tmp_path / "inner"):
+                log.info("inner")
+            log.info("outer two")
+    finally:
+        log.removeHandler(logs._run_log)
+    outer, inner = ((tmp_path / name / "tailor.log").read_text() for name in ("outer", "inner"))
+    assert "outer one" in outer and "outer two" in outer and "inner" not in outer and "inner" in inner
+
+
+def test_the_terminal_shows_tailors_warnings_and_in_a_server_everyones(monkeypatch):
+    monkeypatch.delenv("TAILOR_LOG", raising=False)
+    console = logs.ConsoleFilter()
+
+    def shown(name, level):
+        return console.filter(logging.LogRecord(name, level, __file__, 1, "message", (), None))
+
+    assert shown("tailor.train.sft", logging.WARNING) and not shown("tailor.train.sft", logging.INFO)
+    assert not shown("transformers.modeling_utils", logging.WARNING) and not shown("py.warnings", logging.WARNING)
+    console.every_logger = True
+    assert shown("transformers.modeling_utils", logging.WARNING) and not shown("bm25s", logging.DEBUG)
+    monkeypatch.setenv("TAILOR_LOG", "debug")
+    assert shown("bm25s", logging.DEBUG)
 
 
 def test_only_the_known_deprecations_are_filtered_and_only_inside_the_block():

@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tailor import logs
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src/tailor/data/sample"
 NOISE = ("it/s]", "s/it]", "FutureWarning", "UserWarning", "DeprecationWarning")
 
 
 def tailor(*args: str, cwd: Path, verbose: bool = False) -> str:
-    environment = {k: v for k, v in os.environ.items() if k not in ("TAILOR_PROGRESS", "TAILOR_LOG", "PYTHONWARNINGS")}
+    unset = ("TAILOR_PROGRESS", "TAILOR_LOG", "PYTHONWARNINGS", *logs.QUIET_ENVIRONMENT)  # as a user's shell has it (other tests' CLI calls set some)
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment["COLUMNS"] = "200"
     environment["TAILOR_CACHE"] = str(cwd / ("verbose.sqlite" if verbose else "cache.sqlite"))  # a verbose run does the work again
     command = [sys.executable, "-m", "tailor.cli", *(["--verbose"] if verbose else []), *args]

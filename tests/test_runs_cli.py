@@ -99,3 +99,13 @@ def test_an_attempt_at_a_folder_of_another_kind_is_refused_untouched(runs):
     with pytest.raises(TailorError, match="holds a vac run"), folder.attempt("eval"):
         pass
     assert folder.kind_file.read_text() == before
+
+
+@pytest.mark.parametrize("recipe, kind", [("restpg-sample-cpu.yaml", "rest-pg"), ("rest-em-sample-cpu.yaml", "rest-em")])
+def test_a_rest_pg_run_is_stamped_rest_pg_although_one_trainer_runs_both(recipe, kind):
+    from pathlib import Path
+
+    from tailor.train.rest_em import RestEMConfig, RestEMTrainer
+
+    config = RestEMConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / recipe)
+    assert RestEMTrainer(config).kind_of(config) == kind

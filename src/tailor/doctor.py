@@ -136,24 +136,25 @@ def disk_check(path: Path) -> Check:
 
 
 def database_check(db: str) -> Check:
-    """The service's profile store: opened (tables created) and queried once."""
-    from sqlalchemy import text
+    """The service's profile store: connected to and queried once, nothing written."""
+    from sqlalchemy import create_engine, make_url, text
 
-    from tailor.errors import TailorError
-    from tailor.service.store import make_engine
+    from tailor.service.store import database_url
 
     if "://" not in db and not Path(db).exists():
         return Check("service", "database", None, f"{db} not created yet (`tailor serve --db {db}` creates it)")
+    url = make_url(database_url(db))
+    shown = url.render_as_string(hide_password=True)
     try:
-        engine = make_engine(db)
+        engine = create_engine(url)
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         engine.dispose()
-    except TailorError as err:
-        return Check("service", "database", False, str(err), "pip install -e '.[postgres]'")
+    except ImportError as err:
+        return Check("service", "database", False, f"{shown}: its driver ({err.name}) is not installed", "pip install -e '.[postgres]'")
     except Exception as err:  # any driver's refusal: the check reports it rather than crash
-        return Check("service", "database", False, f"{db}: {type(err).__name__}: {err}".splitlines()[0], "check the URL, that the server runs and accepts this user")
-    return Check("service", "database", True, f"{db} reachable")
+        return Check("service", "database", False, f"{shown}: {type(err).__name__}: {err}".splitlines()[0], "check the URL, that the server runs and accepts this user")
+    return Check("service", "database", True, f"{shown} reachable")
 
 
 def run_checks(db: str, folder: Path) -> list[Check]:

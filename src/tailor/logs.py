@@ -16,9 +16,9 @@ from pathlib import Path
 LOG_NAME = "tailor.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# Environment read by the libraries when they are imported: their bars off, their own
-# console handlers quiet (transformers and datasets log to stderr through handlers of
-# their own; ``adopt_library_loggers`` hands their records to the run log instead).
+# Environment read by the libraries when they are imported: their bars off, their
+# advisories and datasets' own stderr handler quiet (transformers' handler is rerouted to
+# the run log by ``adopt_library_loggers``).
 QUIET_ENVIRONMENT = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
@@ -29,7 +29,7 @@ QUIET_ENVIRONMENT = {
 
 # (category, message regex) of deprecations that dependencies raise about each other's
 # use of their APIs, which tailor cannot act on: TRL 1.16 reads transformers 5.24's
-# deprecated gradient-checkpointing names.
+# deprecated gradient-checkpointing names, and so does PEFT as it wraps a model.
 KNOWN_DEPRECATIONS = (
     (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
     (FutureWarning, r"`gradient_checkpointing` is deprecated"),
@@ -48,34 +48,51 @@ class RunLog(logging.Handler):
         super().__init__(logging.DEBUG)
         self.setFormatter(logging.Formatter(FORMAT))
         self.pending: list[str] = []
+        self.path: Path | None = None
         self.file = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-        except Exception:  # a record whose arguments do not format is not worth a crash
+            if self.file is None:
+                self.pending = [*self.pending[-999:], line]
+            else:
+                self.file.write(line)
+                self.file.flush()
+        except Exception:  # a full disk or an unformattable record must not break the caller
             self.handleError(record)
-            return
-        if self.file is None:
-            self.pending = [*self.pending[-999:], line]
-        else:
-            self.file.write(line)
-            self.file.flush()
 
-    def open(self, path: Path) -> None:
-        self.close_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = path.open("a", encoding="utf-8")
-        self.file.writelines(self.pending)
-        self.pending = []
+    def open(self, path: Path | None) -> None:
+        """Write to ``path`` from now on (None: keep records in memory)."""
+        with self.lock:
+            if self.file is not None:
+                self.file.close()
+                self.file = None
+            self.path = path
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = path.open("a", encoding="utf-8")
+                self.file.writelines(self.pending)
+                self.pending = []
 
-    def close_file(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+
+class ConsoleFilter(logging.Filter):
+    """Which records the terminal shows: tailor's own warnings and errors; every
+    library's too in a server (``to_stderr``); everything when verbose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.every_logger = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if verbose():
+            return True
+        ours = record.name == "tailor" or record.name.startswith("tailor.")
+        return record.levelno >= logging.WARNING and (ours or self.every_logger)
 
 
 _run_log: RunLog | None = None
+_console = ConsoleFilter()
 
 
 def configure(verbose_flag: bool = False) -> None:
@@ -85,44 +102,41 @@ def configure(verbose_flag: bool = False) -> None:
         os.environ["TAILOR_LOG"] = "debug"  # subprocesses (a launched training stage) too
     root = logging.getLogger()
     if _run_log is None:
-        _run_log = RunLog()
-        root.addHandler(_run_log)
-        logging.captureWarnings(True)  # warnings become records of ``py.warnings``
-    root.setLevel(logging.INFO)
-    if verbose():
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        root.setLevel(logging.DEBUG)
-        if not any(isinstance(h, RichHandler) for h in root.handlers):
-            root.addHandler(RichHandler(level=logging.DEBUG, show_path=False))
-        return
-    for name, value in QUIET_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+        _run_log = RunLog()
+        root.addHandler(_run_log)
+        console = RichHandler(level=logging.DEBUG, console=Console(stderr=True), show_path=False)  # stderr: stdout may be --json
+        console.addFilter(_console)
+        root.addHandler(console)
+        logging.captureWarnings(True)  # warnings become records of ``py.warnings``
+    root.setLevel(logging.DEBUG if verbose() else logging.INFO)
+    if not verbose():
+        for name, value in QUIET_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
 
 
 @contextlib.contextmanager
 def into(folder: str | Path) -> Iterator[Path]:
-    """Write the log records of the block (and those waiting) to ``folder/tailor.log``."""
+    """Write the log records of the block (and those waiting) to ``folder/tailor.log``;
+    after it, to the log the enclosing block wrote to."""
     path = Path(folder) / LOG_NAME
     if _run_log is None:
         yield path
         return
+    enclosing = _run_log.path
     _run_log.open(path)
     try:
         yield path
     finally:
-        _run_log.close_file()
+        _run_log.open(enclosing)
 
 
 def to_stderr() -> None:
-    """A server has no run folder: its warnings and errors go to stderr beside uvicorn's
-    (verbose, the console shows every record already)."""
-    if verbose():
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler.setLevel(logging.WARNING)
-    logging.getLogger().addHandler(handler)
+    """A server has no run folder: every library's warnings and errors go to stderr too,
+    beside uvicorn's."""
+    _console.every_logger = True
 
 
 def adopt_library_loggers() -> None:

@@ -28,7 +28,7 @@ def _progress(*extra_columns) -> Iterator[Progress]:
         with Progress(*columns, transient=depth > 0) as progress:
             yield progress
     finally:
-        _open.depth = depth
+        _open.depth -= 1
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

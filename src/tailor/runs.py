@@ -78,9 +78,11 @@ class RunFolder:
 
     # --- what the run is -----------------------------------------------------------------
     def write_kind(self, kind: str) -> None:
-        """Stamp the folder with the run's kind (a rerun leaves the file untouched)."""
-        if (_read(self.kind_file) or {}).get("kind") != kind:
-            atomic_write_json(self.kind_file, {"kind": kind})
+        """Stamp the folder with the run's kind, keeping the attempt's state (a rerun leaves
+        the file untouched)."""
+        stamp = _read(self.kind_file) or {}
+        if stamp.get("kind") != kind:
+            atomic_write_json(self.kind_file, stamp | {"kind": kind})
 
     @contextlib.contextmanager
     def attempt(self, kind: str) -> Iterator[None]:
@@ -102,10 +104,12 @@ class RunFolder:
         try:
             yield
         except KeyboardInterrupt:
-            stamp("interrupted")
+            with contextlib.suppress(OSError):  # the interrupt, not a full disk, is what to report
+                stamp("interrupted")
             raise
         except BaseException as err:
-            stamp("failed", f"{type(err).__name__}: {err}"[:500])
+            with contextlib.suppress(OSError):
+                stamp("failed", f"{type(err).__name__}: {err}"[:500])
             raise
         stamp("finished")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from tailor import progress
+from tailor import logs, progress
 from tailor.cli.common import BaseUrl, Format, Split, console, finished, print_table, server_options
 from tailor.errors import TailorError
 from tailor.names import BACKENDS, METRICS
@@ -32,7 +32,7 @@ def answer(
     max_tokens: int = 512,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
     planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
-    chunk: Annotated[Optional[int], typer.Option(help="answer N examples at a time, printing each batch as it finishes (default: all at once)")] = None,
+    chunk: Annotated[Optional[int], typer.Option(min=1, help="answer N examples at a time, printing each batch as it finishes (default: all at once)")] = None,
 ) -> None:
     """Answer questions with a personalization method and save the responses."""
     from tailor.data import load_examples
@@ -50,7 +50,6 @@ def answer_and_show(
     """Answer ``examples`` with ``method`` on the model ``llm`` (an ``LLMConfig``) with
     ``settings`` (an ``AnswerConfig``); ``pool``: the users a method may draw on (e.g.
     rag_random). Each answer is printed with what it retrieved as soon as its chunk is done."""
-    from tailor import logs
     from tailor.pipeline import answer_examples, build_method
 
     started = time.perf_counter()
@@ -92,7 +91,7 @@ def demo(
     max_tokens: Annotated[int, typer.Option(help="longest answer, in tokens")] = DEMO_MAX_TOKENS,
 ) -> None:
     """Personalized RAG answers for a few users of the bundled sample, on the offline
-    model, each printed as soon as it is written (one user at a time)."""
+    model; one user at a time, each answer printed as soon as it is generated."""
     from tailor.data import SAMPLE_LAMPQA, load_examples
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
@@ -125,7 +124,8 @@ def eval_command(
 
     started = time.perf_counter()
     result = run_eval(EvalConfig.from_yaml(config).with_overrides(listed(methods), listed(split), limit, out))
-    report = write_report(result)
+    with logs.into(result.out):  # what plotting says goes to the run's log too
+        report = write_report(result)
     for table in report.benchmark:
         print_table(table.title(), table.header(), table.body())
     for table in report.tables:
@@ -173,9 +173,11 @@ def score(
         raise TailorError(f"{responses}: {len(unknown)} response ids are not in {data}, e.g. {unknown[0]!r}")
     chosen = [examples[qid] for qid in outputs]
     judge = LLMConfig(backend=judge_backend, model=judge_model, options=server_options(judge_base_url))
-    scorer = ModelPool(judge).metric(metric, judge)
-    run = scorer.score_batch(chosen, [outputs[e.id] for e in chosen])
-    target = UnitFolder(out or responses.parent).scores
+    folder = out or responses.parent
+    with logs.into(folder):
+        scorer = ModelPool(judge).metric(metric, judge)
+        run = scorer.score_batch(chosen, [outputs[e.id] for e in chosen])
+    target = UnitFolder(folder).scores
     atomic_write_json(target, scores_document(run, scorer.proxy))
     benchmark = task_report(task, [e.reference or "" for e in chosen], [outputs[e.id] for e in chosen]) if task else {}
     summary = score_summary(run, scorer.proxy, benchmark)

@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from rich.markup import escape
+
 from tailor.cli.common import command, console, print_table
 from tailor.errors import TailorError
 
@@ -32,7 +34,7 @@ def list_command(ctx: typer.Context, root: Root = Path("runs")) -> None:
     print_table(f"runs under {root}", ["run", "kind", "status", "updated", "headline"], rows)
     for s in summaries:
         if s.error:
-            console.print(f"[red]{s.name}[/] failed: {s.error}", markup=True, highlight=False)
+            console.print(f"[red]{escape(s.name)}[/] failed: {escape(s.error)}", highlight=False)
     console.print("a resumable or failed run continues where it stopped when its command runs again; `tailor runs show RUN` prints a report")
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.llm import LLMConfig
-from tailor.methods import AnswerConfig
+from tailor.methods.rag import AnswerConfig
 from tailor.methods.registry import ADAPTER_ROLES, METHODS, method_info
 from tailor.methods.trained import kept_policy, trained_adapter
 from tailor.metrics.lamp import LAMP_TASK_METRIC, LampTask

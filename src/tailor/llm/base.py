@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from tailor import progress
+from tailor.kvstore import KeyValueStore
+from tailor.paths import default_cache_path
 from tailor.llm.cache import ResponseCache, cache_key
 from tailor.llm.types import ChatRequest, Completion, SamplingParams
 
@@ -34,12 +36,21 @@ class Usage:
 
 
 @lru_cache(maxsize=256)
-def _fingerprint(path: str, mtime_ns: int) -> str:
+def _fingerprint(path: str, files: str) -> str:
+    """The content hash of the adapter at ``path``, whose files' names, sizes and times
+    are ``files``; remembered in the cache database, so a rerun reads it back rather than
+    hashing megabytes of weights again."""
+    memo = KeyValueStore(default_cache_path(), "adapter_fingerprints", "digest")
+    key = hashlib.sha256(f"{path}\n{files}".encode()).hexdigest()
+    known = memo.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     for file in sorted(Path(path).rglob("*")):
         if file.is_file() and file.suffix in (".json", ".safetensors", ".bin", ".gguf"):
             digest.update(file.name.encode())
             digest.update(file.read_bytes())
+    memo.put(key, digest.hexdigest()[:32])
     return digest.hexdigest()[:32]
 
 
@@ -50,8 +61,8 @@ def adapter_fingerprint(adapter: str | None) -> str | None:
     path = Path(adapter)
     if not path.exists():
         return adapter
-    newest = max((p.stat().st_mtime_ns for p in path.rglob("*")), default=path.stat().st_mtime_ns)
-    return _fingerprint(str(path.resolve()), newest)
+    files = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file())
+    return _fingerprint(str(path.resolve()), repr(files))
 
 
 class LLM(ABC):

@@ -1,6 +1,14 @@
-from tailor.methods.base import Answer, Method
-from tailor.methods.planpers import PlanPers
-from tailor.methods.rag import AnswerConfig, RetrievalAugmented
-from tailor.methods.vac import vac_policy
+"""The personalization methods. Names are imported on first use (PEP 562), so a command
+that needs one method's settings does not pay for importing every method."""
 
-__all__ = ["Answer", "AnswerConfig", "Method", "PlanPers", "RetrievalAugmented", "vac_policy"]
+import importlib
+
+_WHERE = {"Answer": "base", "Method": "base", "PlanPers": "planpers", "AnswerConfig": "rag", "RetrievalAugmented": "rag", "vac_policy": "vac"}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tailor.methods' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tailor.methods.{_WHERE[name]}"), name)

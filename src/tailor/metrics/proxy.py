@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from tailor import logs
 from tailor.data.schema import Example
 from tailor.metrics.aspect import require_hidden
 from tailor.metrics.base import Metric, MetricRun, Score
@@ -34,6 +35,8 @@ class ProxyCoverage(Metric):
 
     def __init__(self, model: str = "all-minilm-l6-v2"):
         from sentence_transformers import SentenceTransformer
+
+        logs.adopt_library_loggers()
 
         self.encoder = SentenceTransformer(resolve_model(model), device="cpu")
 

@@ -17,7 +17,7 @@ def paired_p_value(
     pairs = [(method[i], baseline[i]) for i in ids if method.get(i) is not None and baseline.get(i) is not None]
     if len(pairs) < 2:
         return None
-    key = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:32]
+    key = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:32] if memo is not None else ""
     if memo is not None and key in memo:
         return memo[key]
     from scipy.stats import ttest_rel

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from tailor import logs
 from tailor.data.schema import ProfileItem
 from tailor.models import resolve_model
 from tailor.retrieval.base import RankingCache, Retriever
@@ -25,6 +26,8 @@ class DenseRetriever(Retriever):
         super().__init__(cache)
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+        logs.adopt_library_loggers()
 
         self.name = f"dense:{model}:{pooling}:{'cos' if normalize else 'dot'}"
         path = resolve_model(model)

@@ -36,5 +36,8 @@ class StepBar(TrainerCallback):
                 self.loss = f"loss {logs['loss']:.4f}"
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+
+    def close(self) -> None:
         self.stack.close()
         self.advance = None

@@ -97,6 +97,10 @@ class LoopTrainer:
         """What a run of ``config`` is called in the CLI's output and the run browser."""
         return self.kind
 
+    def kind_of(self, config: LoopConfig) -> str:
+        """The kind a run of ``config`` is stamped with (a key of ``TRAINERS``)."""
+        return self.kind
+
     def train_one(self, config: LoopConfig, inputs: LoopInputs):
         """Train one run of ``config`` (the recipe or a variant): a result with
         ``validation``, ``best_iteration`` and ``best_adapter``."""
@@ -119,7 +123,7 @@ class LoopTrainer:
         folder = RunFolder(config.run_dir)
         if resume and not folder.config_file.exists():
             raise TailorError(f"{folder.path} holds no run to resume (no config.json)")
-        with folder.attempt(self.kind), logs.into(folder.path):
+        with folder.attempt(self.kind_of(config)), logs.into(folder.path):
             inputs = self.inputs(config)
             results: dict[str, LoopResult] = {}
             for name, variant in config.runs():

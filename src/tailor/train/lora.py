@@ -242,8 +242,12 @@ def fit_lora(
             peft_config=lora,
         )
         trainer.remove_callback(PrinterCallback)
-        trainer.add_callback(StepBar(f"training {output_dir}"))
-        trainer.train()
+        bar = StepBar(f"training {output_dir}")
+        trainer.add_callback(bar)
+        try:
+            trainer.train()
+        finally:
+            bar.close()  # also when training fails: the terminal gets its cursor back
     trainer.save_model(str(partial))  # every rank takes part (ZeRO-3, FSDP gather the weights); rank 0 writes
     curve = _curve(trainer.state.log_history)
     eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]

@@ -129,9 +129,10 @@ class HFBackend(LLM):
         if adapter is None:
             return self._peft.disable_adapter() if self._peft is not None else contextlib.nullcontext()
         name = "a" + adapter_fingerprint(adapter)[:16]
-        if self._peft is None:
-            self._peft = PeftModel.from_pretrained(self.base_model, adapter, adapter_name=name).eval()
-        elif name not in self._peft.peft_config:
-            self._peft.load_adapter(adapter, adapter_name=name)
+        with logs.known_deprecations():  # PEFT reads transformers' deprecated checkpointing flag
+            if self._peft is None:
+                self._peft = PeftModel.from_pretrained(self.base_model, adapter, adapter_name=name).eval()
+            elif name not in self._peft.peft_config:
+                self._peft.load_adapter(adapter, adapter_name=name)
         self._peft.set_adapter(name)
         return contextlib.nullcontext()
