@@ -242,7 +242,7 @@ def fit_lora(
             peft_config=lora,
         )
         trainer.remove_callback(PrinterCallback)
-        bar = StepBar(f"training {output_dir}")
+        bar = StepBar(f"training {Path(output_dir.parent.name, output_dir.name)}")  # e.g. iter_1/policy_model
         trainer.add_callback(bar)
         try:
             trainer.train()
