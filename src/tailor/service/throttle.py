@@ -48,7 +48,9 @@ class Throttle:
 
     def admit(self, tenant: int) -> None:
         """Count an answer request; ``TooManyRequests`` when the tenant is over its rate."""
-        if not self.limiter.try_acquire(f"tenant-{tenant}", blocking=False):
+        with self._lock:  # pyrate-limiter refuses a non-blocking acquire while another thread holds its lock
+            admitted = self.limiter.try_acquire(f"tenant-{tenant}", blocking=False)
+        if not admitted:
             raise TooManyRequests(f"over {self.per_minute} answer requests a minute for this tenant", math.ceil(60 / self.per_minute))
 
     @contextmanager
