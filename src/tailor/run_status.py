@@ -1,7 +1,6 @@
 """What ``tailor runs`` shows of each run folder: its kind, its status, when it last
 changed and its headline number."""
 
-import json
 import os
 import socket
 from dataclasses import dataclass
@@ -81,10 +80,7 @@ def headline(run: RunFolder, kind: str) -> str:
     """Training: the kept policy's validation score; eval: the best method of the first
     table by its macro mean (lower first where the metric is an error)."""
     if kind == EVAL_KIND:
-        try:
-            tables = json.loads(run.file("report.json").read_text(encoding="utf-8")).get("tables") or []
-        except (OSError, ValueError, AttributeError):
-            return "–"
+        tables = (run.report() or {}).get("tables") or []
         rows = [r for r in tables[0]["rows"] if r.get("macro", {}).get("mean") is not None] if tables else []
         if not rows:
             return "–"

@@ -136,6 +136,10 @@ class RunFolder:
     def write_config(self, config: dict) -> None:
         atomic_write_json(self.config_file, config)
 
+    def report(self) -> dict | None:
+        """``report.json``, or None when the run has written none (or it does not parse)."""
+        return _read(self.file("report.json"))
+
     def history(self) -> dict | None:
         return _read(self.history_file)
 

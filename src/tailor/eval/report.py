@@ -8,7 +8,6 @@ The macro average is the mean of the per-category means, so a large category doe
 outweigh a small one. Its † comes from the paired test over all examples. Tests pair the
 same examples' scores and leave out examples the judge could not score for either method."""
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -242,7 +241,7 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     context, ``context.png`` under ``out`` (default: the run's folder)."""
     out = Path(out or result.out)
     folder = RunFolder(out)
-    p_values = _previous(folder.file("report.json")).get("p_values") or {}
+    p_values = (folder.report() or {}).get("p_values") or {}
     used: dict[str, float | None] = {}
     tables = build_tables(result, _Memo(p_values, used))
     benchmark = build_benchmark_tables(result)
@@ -280,14 +279,6 @@ class _Memo(dict):
         value = super().__getitem__(key)
         self.used[key] = value
         return value
-
-
-def _previous(path: Path) -> dict:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}
 
 
 def _holds(path: Path, text: str) -> bool:
