@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from tailor.errors import TailorError
 from tailor.train.grpo import GRPOSettings
-from tailor.train.launch import launch_command, needs_launch
+from tailor.train.launch import LAUNCHED, launch_command, needs_launch
 from tailor.train.sft import SFTSettings, train_sft
 
 CONFIGS = sorted(Path("configs/accelerate").glob("*.yaml"))
@@ -30,9 +30,10 @@ def test_the_effective_batch_counts_every_process():
 
 def test_a_stage_is_launched_once_and_not_again_from_its_own_ranks(monkeypatch, tmp_path):
     settings = SFTSettings(batch_size=4, per_device_batch_size=1, num_processes=2)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv(LAUNCHED, raising=False)
     assert needs_launch(settings) and not needs_launch(SFTSettings())
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert needs_launch(SFTSettings(accelerate_config="configs/accelerate/zero3.yaml"))  # one process, under the launcher
+    monkeypatch.setenv(LAUNCHED, "1")
     assert not needs_launch(settings)  # a rank trains, it does not launch again
     command = launch_command(settings, tmp_path / "job.json")
     assert command[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in command

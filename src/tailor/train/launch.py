@@ -42,10 +42,14 @@ def _load(where: str):
     return getattr(importlib.import_module(module), name)
 
 
+LAUNCHED = "TAILOR_LAUNCHED_STAGE"  # set in a launched stage's processes, so they never launch again
+
+
 def needs_launch(settings: SFTSettings) -> bool:
-    """Whether a stage with ``settings`` must be launched: it asks for several processes
-    and this process is not already one of them."""
-    return settings.num_processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
+    """Whether a stage with ``settings`` must be launched: it asks for several processes or
+    names an accelerate config (DeepSpeed and FSDP need the launcher even on one process),
+    and this process is not already one that tailor launched."""
+    return (settings.num_processes > 1 or settings.accelerate_config is not None) and LAUNCHED not in os.environ
 
 
 def launch_command(settings: SFTSettings, job: Path) -> list[str]:
@@ -76,7 +80,7 @@ def launch_stage(
     done.unlink(missing_ok=True)  # an earlier run's, with other data: only this launch's result counts
     log.info("training %s on %d processes (accelerate launch); its output: %s", output_dir, settings.num_processes, logfile)
     with logfile.open("w") as out:
-        finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT)
+        finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, LAUNCHED: "1"})
     if finished.returncode or not done.exists():
         output = logfile.read_text(errors="replace")
         errors = RANK_ERROR.findall(output)

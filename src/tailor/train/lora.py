@@ -54,7 +54,7 @@ class SFTSettings(BaseModel):
         "batch_size stays the effective batch: per_device_batch_size x gradient accumulation x num_processes",
     )
     accelerate_config: str | None = Field(
-        default=None, description="with num_processes > 1: an accelerate config file (configs/accelerate/: DDP, DeepSpeed ZeRO-2/3, FSDP)",
+        default=None, description="an accelerate config file (configs/accelerate/: DDP, DeepSpeed ZeRO-2/3, FSDP); given, the stage runs under accelerate launch, even on one process",
     )
 
     @model_validator(mode="after")
