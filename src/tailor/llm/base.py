@@ -128,6 +128,16 @@ class LLM(ABC):
         hand (a remote model)."""
         return None
 
+    def context_length(self) -> int | None:
+        """The most tokens a prompt and its answer may take together (the engine's
+        ``max_model_len``); None where unknown."""
+        return None
+
+    def prompt_tokens(self, request: ChatRequest) -> int | None:
+        """Tokens ``request`` takes as a prompt, chat template and prefill included; None
+        where unknown."""
+        return None
+
     def _account(self, fresh: list[Completion], seconds: float) -> None:
         """Count the cost of completions that finished together, and give each its share of
         the time since the last ones finished."""
