@@ -1,6 +1,7 @@
 """A scripted LLM for fast unit tests: answers come from a function, every request the
 backend receives is recorded (so tests can inspect the prompts actually sent). A reply may
-be a ``Sample`` instead of a text, e.g. to script logprobs."""
+be a ``Sample`` instead of a text, e.g. to script logprobs; the function may raise, e.g.
+``PromptTooLong`` as a server refuses a prompt."""
 
 from collections.abc import Callable
 
@@ -11,10 +12,17 @@ from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams
 class ScriptedLLM(LLM):
     kind = "scripted"
 
-    def __init__(self, reply: Callable[[ChatRequest, SamplingParams, int], str | Sample], cache=None, model: str = "script"):
+    def __init__(self, reply: Callable[[ChatRequest, SamplingParams, int], str | Sample], cache=None, model: str = "script", context: int | None = None):
+        """``context``: a context length, in which a prompt counts one token per word (None: unknown, as by default)."""
         super().__init__(model, cache)
-        self.reply = reply
+        self.reply, self.context = reply, context
         self.received: list[tuple[ChatRequest, SamplingParams, str | None]] = []
+
+    def context_length(self) -> int | None:
+        return self.context
+
+    def prompt_tokens(self, request: ChatRequest) -> int | None:
+        return None if self.context is None else sum(len(m.content.split()) for m in request.messages) + len((request.prefill or "").split())
 
     def _generate(self, requests, params, adapter):
         out = []

@@ -102,3 +102,20 @@ def test_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_prefill_continues_the_rendered_prompt(llm):
     out = llm.generate([ChatRequest.of("What is the capital of France?", prefill='{"city": "')], SamplingParams(max_tokens=8))[0]
     assert "Paris" in out.text and not out.text.startswith("{")
+
+
+def test_context_length_and_prompt_tokens_are_llama_cpps(llm):
+    assert llm.context_length() == 1024
+    prefilled = ChatRequest.of("Name a bird.", prefill='{"bird": "')
+    read = llm.generate([PROMPT, prefilled], SamplingParams(max_tokens=1))
+    assert [llm.prompt_tokens(r) for r in (PROMPT, prefilled)] == [c.prompt_tokens for c in read]  # as create_completion counted them
+
+
+def test_a_prompt_that_fills_the_context_is_prompt_too_long(llm):
+    from tailor.errors import PromptTooLong
+
+    long = ChatRequest.of("Tell me about bees. " * 300)
+    with pytest.raises(PromptTooLong, match="exceed context window"):  # llama.cpp's own refusal, on a plain generate
+        llm.generate([long], SamplingParams(max_tokens=4))
+    refused, answered = llm.generate_each([long, PROMPT], SamplingParams(max_tokens=4))
+    assert isinstance(refused, PromptTooLong) and refused.context_length == 1024 and answered.text

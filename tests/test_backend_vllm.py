@@ -32,10 +32,35 @@ class FakeRequestOut:
     outputs: list[FakeSampleOut]
 
 
+# vLLM refuses a prompt longer than max_model_len with these words: vllm 0.8.5 raises a
+# ValueError from Processor._validate_model_input (vllm/v1/engine/processor.py); 0.14.0 and
+# 0.34.0 raise VLLMValidationError from vllm/v1/engine/input_processor.py, a ValueError in
+# 0.14.0 and a VLLMClientError (no longer a ValueError) in 0.34.0 (vllm/exceptions.py).
+VLLM_TOO_LONG = (
+    "The decoder prompt (length {length}) is longer than the maximum model length of {limit}. "
+    "Make sure that `max_model_len` is no smaller than the number of text tokens."
+)
+
+
+class VLLMValidationError(Exception):
+    """vllm 0.34.0's class of the refusal, by its place in the hierarchy: not a ValueError."""
+
+
 @dataclass
 class FakeEngine:
     init: dict
     calls: list = field(default_factory=list)
+    tokenizer: object = None  # what get_tokenizer() hands out: a real transformers tokenizer, as vLLM's is
+    refuse: str | None = None  # a conversation holding this text is refused as too long
+    refusal: type = ValueError
+
+    @property
+    def llm_engine(self):
+        """vLLM's engine, as far as the backend reads it: ``llm_engine.model_config.max_model_len``."""
+        return types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=self.init.get("max_model_len", 8192)))
+
+    def get_tokenizer(self):
+        return self.tokenizer
 
     def sleep(self, level: int = 1):
         self.calls.append(("sleep", level))
@@ -46,6 +71,8 @@ class FakeEngine:
     def chat(self, conversations, sampling, lora_request=None, use_tqdm=False, add_generation_prompt=True, continue_final_message=False):
         assert add_generation_prompt != continue_final_message
         self.calls.append((conversations, sampling, lora_request))
+        if self.refuse and any(self.refuse in m["content"] for conversation in conversations for m in conversation):
+            raise self.refusal(VLLM_TOO_LONG.format(length=9000, limit=self.llm_engine.model_config.max_model_len))
         out = []
         for conversation in conversations:
             samples = []
@@ -147,3 +174,22 @@ def test_the_engine_sleeps_through_each_training_stage_when_asked(fake_vllm, tmp
     assert llm.engine.calls[-1:] == ([("wake_up",)] if sleeps else [])
     run.timed("iter_3/train_policy", job, release=False)  # a GRPO stage: its reward generates
     assert seen[-1] == llm.engine.calls
+
+
+@pytest.mark.parametrize("refusal", [ValueError, VLLMValidationError], ids=["vllm-0.8.5", "vllm-0.34.0"])
+def test_the_engines_context_and_tokenizer_count_prompts_and_its_refusal_skips_one_request(fake_vllm, tmp_path, hf_llm, refusal):
+    from tailor.errors import PromptTooLong
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    llm = VLLMBackend(str(tmp_path), max_model_len=2048)
+    llm.engine.tokenizer = hf_llm.tokenizer  # SmolLM2's own tokenizer and chat template
+    assert llm.context_length() == 2048
+    plain, prefilled = ChatRequest.of("Name a bird.", system="Be brief."), ChatRequest.of("Name a bird.", prefill='{"bird": "')
+    # LLM.chat (0.8.5, vllm/entrypoints/llm.py) encodes the template's text without special tokens; a prefilled conversation
+    # renders with continue_final_message: the same prompt as the hf backend's template then the prefill
+    assert [llm.prompt_tokens(r) for r in (plain, prefilled)] == [hf_llm.prompt_tokens(r) for r in (plain, prefilled)]
+    llm.engine.refuse, llm.engine.refusal = "REFUSE", refusal
+    out = llm.generate_each([plain, ChatRequest.of("REFUSE this"), ChatRequest.of("another")], SamplingParams(max_tokens=8))
+    assert [type(o).__name__ for o in out] == ["Completion", "PromptTooLong", "Completion"]
+    assert isinstance(out[1], PromptTooLong) and "longer than the maximum model length of 2048" in str(out[1]) and out[1].context_length == 2048
+    assert out[2].text == "reply 0 to another" and llm.usage.too_long == 1

@@ -316,6 +316,19 @@ def test_a_configured_name_serves_its_spec_wherever_its_adapter_lies(tmp_path):
         assert {"tuned", "planned", "rag"} <= {m["id"] for m in client.get("/v1/models").json()["data"]}
 
 
+def test_a_long_profile_is_trimmed_to_the_context_and_a_question_too_long_alone_is_400(tmp_path):
+    service = make_service(tmp_path)
+    service.llm.context = 200  # in words; answers take up to 64
+    with TestClient(service.app) as client:
+        client.headers.update(service.headers())
+        put_user(client, "alice", [{"id": f"b{n}", "text": "I keep bees and sell honey through the long Oslo winter " * 2} for n in range(6)])
+        trace = ask(client, "alice", k=6).json()["trace"]
+        assert 0 < len(trace["retrieved"]) < 6 and len(trace["retrieved"]) + trace["trimmed"] == 6
+        refused = client.post("/v1/chat/completions", json={"model": "rag", "user": "alice", "messages": [{"role": "user", "content": "Why do bees swarm? " * 40}]})
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
+        assert "does not fit the context" in refused.json()["error"]["message"] and "swarm" not in refused.json()["error"]["message"]
+
+
 def test_a_repeated_question_is_answered_from_the_users_cache(service, client):
     put_user(client, "alice", BEES)
     first, second = ask(client, "alice").json(), ask(client, "alice").json()

@@ -122,3 +122,16 @@ def test_real_model_scores_on_the_rubric(hf_llm) -> None:
         assert score.value in {0.1, 0.3, 0.5, 0.7, 1.0}
         probabilities = score.details["probabilities"]
         assert set(probabilities) == set(RUBRIC) and 0 < sum(probabilities.values()) <= 1 + 1e-6
+
+
+def test_a_judge_prompt_too_long_for_the_context_is_an_unreadable_judgment_not_an_error() -> None:
+    from tailor.errors import PromptTooLong
+
+    def reply(request, params, _):
+        if "too long" in request.messages[-1].content:
+            raise PromptTooLong(None, params.max_tokens, 4096, "the server refused it")
+        return top_k({"7": 0.9})
+
+    run = SimilarityJudge(ScriptedLLM(reply)).score_batch([example("a"), example("b")], ["a fine answer", "an answer far too long"])
+    assert [s.value for s in run.scores] == [0.7, None] and run.failed_judgments == 1
+    assert "does not fit its context" in run.scores[1].details["reason"]

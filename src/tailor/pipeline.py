@@ -49,14 +49,19 @@ def build_method(
 
 @dataclass
 class AnswerRun:
-    answers: dict[str, Answer]
+    answers: dict[str, Answer]  # every example's, the skipped ones' included
+
+    @property
+    def skipped(self) -> list[str]:
+        """The examples that got no answer: a prompt they needed did not fit the model's context."""
+        return [qid for qid, answer in self.answers.items() if answer.skipped]
 
 
 def answer_examples(
     method: Method, examples: list[Example], out: str | Path, chunk: int | None = None, on_answers: Callable[[dict[str, Answer]], None] | None = None,
 ) -> AnswerRun:
-    """Answer every example and write ``responses.json`` (benchmark format) and
-    ``traces.jsonl`` under ``out``. ``chunk``: answer that many examples at a time (the
+    """Answer every example and write ``responses.json`` (benchmark format; skipped
+    examples have no response) and ``traces.jsonl`` (every example) under ``out``. ``chunk``: answer that many examples at a time (the
     generator batches within a chunk), handing each chunk's answers to ``on_answers`` as
     soon as they are ready; by default all in one."""
     answers: dict[str, Answer] = {}
@@ -68,6 +73,6 @@ def answer_examples(
         if on_answers is not None:
             on_answers(fresh)
     unit = UnitFolder(out)
-    write_responses({qid: a.text for qid, a in answers.items()}, unit.responses)
+    write_responses({qid: a.text for qid, a in answers.items() if not a.skipped}, unit.responses)
     atomic_write_text(unit.traces, "".join(json.dumps({"id": qid, "answer": a.text, "trace": a.trace}) + "\n" for qid, a in answers.items()))
     return AnswerRun(answers)

@@ -67,7 +67,9 @@ def answer_and_show(
     usage = built.llm.usage
     console.rule()
     console.print(
-        f"{len(result.answers)} answers -> {out}/responses.json | model calls: {usage.requests}, cache hits: {usage.cache_hits}"
+        f"{len(result.answers) - len(result.skipped)} answers -> {out}/responses.json"
+        + (f" ({len(result.skipped)} skipped for length)" if result.skipped else "")
+        + f" | model calls: {usage.requests}, cache hits: {usage.cache_hits}"
         + (f", {usage.completion_tokens} tokens at {usage.tokens_per_second:.1f} tok/s" if usage.requests else " (all answers served from the cache)")
     )
     finished(started, out)
@@ -81,6 +83,9 @@ def print_answer(example, answered, show: int) -> None:
         console.print(f"  [dim]retrieved {escape(item_id)}:[/] {escape(items[item_id].text[:160])}" if item_id in items else f"  [dim]retrieved {escape(item_id)}[/]")
     if answered.trace.get("plan"):
         console.print(f"  [dim]plan:[/] {escape('; '.join(answered.trace['plan']))}")
+    if answered.skipped:
+        console.print(f"[yellow]Skipped for length:[/] {escape(answered.skipped)}")
+        return
     flag = "" if answered.trace.get("parsed", True) else " [yellow](no JSON; raw output kept)[/]"
     console.print(f"[bold green]Answer{flag}:[/] {escape(answered.text)}")
 
@@ -134,6 +139,8 @@ def eval_command(
     for run in result.runs:
         if run.failed_judgments or run.failed_examples:
             console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.failed_judgments} of {run.judgments} judgments unreadable, {run.failed_examples} examples unscored")
+        if run.skipped_for_length:
+            console.print(f"[yellow]{run.dataset}/{run.split}/{run.method}[/]: {run.skipped_for_length} examples skipped for length (their prompt does not fit the model's context)")
     charts = ", ".join(str(c) for c in (report.chart, report.context_chart) if c)
     console.print(f"model calls: generator {result.generator_calls}, judge {result.judge_calls} | report: {report.markdown}, {report.json}, {charts}")
     finished(started, result.out)

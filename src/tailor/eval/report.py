@@ -64,6 +64,7 @@ class Row:
     failed_judgments: int
     judgments: int
     graded_only: float | None = None  # judge metrics whose headline counts ungraded items 0: the mean over graded ones
+    skipped_for_length: int = 0  # examples never answered: a prompt they needed did not fit the model's context
 
 
 @dataclass
@@ -118,7 +119,9 @@ def build_tables(result: EvalResult, p_values: dict[str, float | None] | None = 
                     cell.reference_mean = means[reference.method][column]
                 cells[column] = cell
             macro = cells.pop(MACRO)
-            table.rows.append(Row(run.method, cells, macro, run.seconds_per_query, run.failed_examples, run.failed_judgments, run.judgments, run.graded_only))
+            table.rows.append(Row(
+                run.method, cells, macro, run.seconds_per_query, run.failed_examples, run.failed_judgments, run.judgments, run.graded_only, run.skipped_for_length,
+            ))
         tables.append(table)
     return tables
 
@@ -144,6 +147,10 @@ def render_markdown(result: EvalResult, tables: list[Table], benchmark: list[Ben
         if any(r.judgments or r.failed_examples for r in table.rows):  # a metric with no judge fails no judgment
             lines += ["", "Judge parse failures (unreadable after retries) and examples left unscored:", ""]
             lines += [f"- {r.method}: {r.failed_judgments} of {r.judgments} judgments failed; {r.failed_examples} examples unscored" + graded_note(r) for r in table.rows]
+        if any(r.skipped_for_length for r in table.rows):
+            lines += ["", "Examples skipped for length (a prompt they needed did not fit the model's context even without retrieved "
+                      "items; no answer, no score, left out of the means and tests):", ""]
+            lines += [f"- {r.method}: {r.skipped_for_length} skipped for length" for r in table.rows]
         lines.append("")
     lines += render_context_markdown(contexts)
     return "\n".join(lines)
@@ -194,6 +201,7 @@ def report_document(result: EvalResult, tables: list[Table], benchmark: list[Ben
                         "failed_judgments": r.failed_judgments,
                         "judgments": r.judgments,
                         "graded_only": r.graded_only,
+                        "skipped_for_length": r.skipped_for_length,
                     }
                     for r in t.rows
                 ],

@@ -39,6 +39,7 @@ class MethodResult:
     context_words: float | None = None
     profile_tokens: float | None = None
     profile_words: float | None = None
+    skipped_for_length: int = 0  # examples with no answer and no score: a prompt they needed did not fit the model's context
 
 
 @dataclass

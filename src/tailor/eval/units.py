@@ -19,6 +19,7 @@ from tailor.metrics import JUDGELESS
 from tailor.metrics.registry import CONVENTION
 from tailor.metrics.lamp import task_report
 from tailor.pipeline import answer_examples
+from tailor.prompts.retry import TOO_LONG
 from tailor.pool import ModelPool
 from tailor.runs import RunFolder, UnitFolder
 
@@ -84,12 +85,21 @@ class Unit:
     def _ids(self) -> set[str]:
         return {e.id for e in self.examples}
 
+    def skipped(self) -> set[str]:
+        """The examples answering skipped: a prompt they needed did not fit the model's context."""
+        return set((self.folder.read_meta() or {}).get("skipped_for_length", []))
+
+    def responded(self) -> list[Example]:
+        """The examples with a response to score (all but the skipped)."""
+        skipped = self.skipped()
+        return [e for e in self.examples if e.id not in skipped]
+
     def answered(self) -> bool:
         meta = self.folder.read_meta()
         if not meta or meta.get("fingerprint") != self.answer_fingerprint:
             return False
         try:
-            return set(read_responses(self.folder.responses)) == self._ids()
+            return set(read_responses(self.folder.responses)) | self.skipped() == self._ids()
         except TailorError:
             return False
 
@@ -99,7 +109,7 @@ class Unit:
 
     def scored(self) -> bool:
         scores = self.folder.read_scores()
-        return bool(scores) and scores.get("fingerprint") == self.score_fingerprint() and set(scores.get("scores", {})) == self._ids()
+        return bool(scores) and scores.get("fingerprint") == self.score_fingerprint() and set(scores.get("scores", {})) == {e.id for e in self.responded()}
 
     def answer(self, models: EvalModels) -> None:
         spec, config = self.spec, self.config
@@ -114,7 +124,7 @@ class Unit:
         calls_before = sum(m.usage.requests for m in used)
         generation_before = sum(m.usage.generation_seconds for m in used)
         started = time.perf_counter()
-        answer_examples(method, self.examples, self.folder.path)
+        run = answer_examples(method, self.examples, self.folder.path)
         wall = time.perf_counter() - started
         # what generating these answers took, also when they were read from the cache
         generation = sum(m.usage.generation_seconds for m in used) - generation_before
@@ -131,13 +141,15 @@ class Unit:
             "generation_seconds": generation,
             "seconds_per_query": (generation or wall) / len(self.examples),
             "model_calls": self.model_calls,
+            "skipped_for_length": run.skipped,
         })
 
     def score(self, models: EvalModels) -> None:
         metric = models.metric(self.metric)
         before = models.judge_usage()
         responses = read_responses(self.folder.responses)
-        run = metric.score_batch(self.examples, [responses[e.id] for e in self.examples])
+        examples = self.responded()
+        run = metric.score_batch(examples, [responses[e.id] for e in examples])
         models.judge_calls += models.judge_usage() - before
         atomic_write_json(self.folder.scores, scores_document(run, metric.proxy, self.score_fingerprint()))
 
@@ -145,10 +157,12 @@ class Unit:
         meta = self.folder.read_meta() or {}
         scores = self.folder.read_scores() or {}
         task_scores = None
+        responded = self.responded()
         if self.task:
             responses = read_responses(self.folder.responses)
-            task_scores = task_report(self.task, [e.reference or "" for e in self.examples], [responses[e.id] for e in self.examples])
+            task_scores = task_report(self.task, [e.reference or "" for e in responded], [responses[e.id] for e in responded])
         traces = [json.loads(line)["trace"] for line in self.folder.traces.read_text(encoding="utf-8").splitlines() if line.strip()]
+        traces = [t for t in traces if TOO_LONG not in t]  # skipped examples carried no prompt
         return MethodResult(
             dataset=self.dataset,
             split=self.split,
@@ -169,6 +183,7 @@ class Unit:
             generator=describe(self.spec.generator or self.config.generator),
             task=self.task,
             task_scores=task_scores,
+            skipped_for_length=len(self.examples) - len(responded),
             **{field: _mean_of(traces, field) for field in ("context_tokens", "context_words", "profile_tokens", "profile_words")},
         )
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tailor import progress
+from tailor.errors import PromptTooLong
 from tailor.kvstore import KeyValueStore
 from tailor.paths import default_cache_path
 from tailor.llm.cache import ResponseCache, cache_key
@@ -29,6 +30,7 @@ class Usage:
     completion_tokens: int = 0
     seconds: float = 0.0  # spent generating in this process
     generation_seconds: float = 0.0  # what the returned completions took to generate, read from the cache or not
+    too_long: int = 0  # requests answered by PromptTooLong (longer than the context), by generate_each
 
     @property
     def tokens_per_second(self) -> float:
@@ -137,6 +139,41 @@ class LLM(ABC):
         """Tokens ``request`` takes as a prompt, chat template and prefill included; None
         where unknown."""
         return None
+
+    def too_long(self, request: ChatRequest, max_tokens: int) -> PromptTooLong | None:
+        """Why ``request`` and ``max_tokens`` to answer it would not fit this model's context;
+        None where they fit, or where the context length or the prompt's tokens are unknown."""
+        limit = self.context_length()
+        tokens = self.prompt_tokens(request) if limit is not None else None
+        if tokens is None or tokens + max_tokens <= limit:
+            return None
+        return PromptTooLong(tokens, max_tokens, limit, self.model_id)
+
+    def generate_each(
+        self, requests: list[ChatRequest], params: SamplingParams = SamplingParams(), adapter: str | None = None, description: str = "generating",
+    ) -> list[Completion | PromptTooLong]:
+        """``generate``, where a request too long for the context gets its ``PromptTooLong``
+        in place of a completion rather than failing the others: those this model can count
+        are never sent, and a batch the engine itself refuses is halved until each refusal
+        is pinned to its request (what was generated before a refusal is read back from the
+        response cache, where there is one)."""
+        answered: list[Completion | PromptTooLong | None] = [self.too_long(r, params.max_tokens) for r in requests]
+        sent = [i for i, refused in enumerate(answered) if refused is None]
+        for i, answer in zip(sent, self._halving([requests[i] for i in sent], params, adapter, description)):
+            answered[i] = answer
+        self.usage.too_long += sum(isinstance(a, PromptTooLong) for a in answered)
+        return answered  # type: ignore[return-value]
+
+    def _halving(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None, description: str) -> list[Completion | PromptTooLong]:
+        if not requests:
+            return []
+        try:
+            return list(self.generate(requests, params, adapter, description))
+        except PromptTooLong as refused:
+            if len(requests) == 1:
+                return [refused]
+            half = len(requests) // 2
+            return self._halving(requests[:half], params, adapter, description) + self._halving(requests[half:], params, adapter, description)
 
     def _account(self, fresh: list[Completion], seconds: float) -> None:
         """Count the cost of completions that finished together, and give each its share of

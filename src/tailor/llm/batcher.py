@@ -4,7 +4,8 @@ clients' concurrency into batch size (``vllm serve`` does it with continuous bat
 
 Requests wait in a queue; one worker thread takes the first, keeps collecting for up to
 ``wait`` seconds or ``max_batch`` requests, then generates each group that shares sampling
-settings and adapter in one ``generate`` call. The backend sees one caller, so it needs no
+settings and adapter in one ``generate_each`` call (a request too long for the model's
+context fails alone, never its batch-mates). The backend sees one caller, so it needs no
 lock of its own."""
 
 import contextlib
@@ -14,6 +15,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from tailor.errors import PromptTooLong
 from tailor.llm.base import LLM
 from tailor.llm.types import ChatRequest, Completion, SamplingParams
 
@@ -128,11 +130,14 @@ class RequestBatcher:
                 self._current = items
                 try:
                     with self.lock:
-                        completions = self.llm.generate([i.request for i in items], params, adapter=adapter)
+                        completions = self.llm.generate_each([i.request for i in items], params, adapter=adapter)
                 except Exception as err:  # every waiting request gets the error, and the worker goes on
                     for item in items:
                         item.result.set_exception(err)
                     continue
                 for item, completion in zip(items, completions):
-                    item.result.set_result(completion)
+                    if isinstance(completion, PromptTooLong):
+                        item.result.set_exception(completion)
+                    else:
+                        item.result.set_result(completion)
             self._current = []

@@ -1,17 +1,31 @@
 """The method protocol: ``answer_batch(examples) -> list[Answer]``. Methods batch their
-model calls across examples; the trace keeps every intermediate for inspection."""
+model calls across examples; the trace keeps every intermediate for inspection. An example
+whose prompt does not fit the model's context even without retrieved items gets an answer
+that is skipped (``Answer.skipped``): no text, no score, counted apart."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tailor.data.schema import Example
+from tailor.errors import PromptTooLong
 from tailor.llm.base import LLM
+from tailor.prompts.retry import TOO_LONG
 
 
 @dataclass
 class Answer:
     text: str
     trace: dict = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> str | None:
+        """Why the example got no answer (its prompt did not fit the model's context); None when it got one."""
+        return self.trace.get(TOO_LONG)
+
+
+def skipped_answer(method: str, why: str | PromptTooLong) -> Answer:
+    """The answer of an example skipped because a prompt it needed did not fit the context."""
+    return Answer("", {"method": method, TOO_LONG: str(why)})
 
 
 class Method(ABC):

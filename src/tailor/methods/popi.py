@@ -3,7 +3,9 @@ natural-language summary, stored once per user and profile; a generator (any bac
 frozen or trained) answers conditioned on that summary instead of the raw history.
 
 Summaries are keyed by the summarizer (model and adapter content), the profile and the
-length limit, never by the generator: one summary serves every generator."""
+length limit, never by the generator: one summary serves every generator. The summarizer
+reads as many of the user's items, in profile order, as fit its context; a user whose
+summary prompt does not fit even without items has none, and their examples are skipped."""
 
 import hashlib
 import json
@@ -12,9 +14,10 @@ from pathlib import Path
 from tailor.data.schema import Example
 from tailor.kvstore import KeyValueStore
 from tailor.llm.base import LLM, adapter_fingerprint
-from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method, context_size
+from tailor.llm.types import ChatRequest, SamplingParams
+from tailor.methods.base import Answer, Method, context_size, skipped_answer
 from tailor.methods.rag import AnswerConfig
+from tailor.prompts.fit import fit_items
 from tailor.prompts.formats import reply_format
 from tailor.prompts.popi import parse_summary, summary_request
 from tailor.prompts.retry import generate_parsed
@@ -39,7 +42,13 @@ class PreferenceInference:
         payload = [self.llm.kind, self.llm.model, adapter_fingerprint(self.adapter), self.max_words, [(p.id, p.text) for p in example.profile]]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
-    def summaries(self, examples: list[Example]) -> list[str]:
+    def request(self, example: Example) -> ChatRequest:
+        """The summary request: as many of the user's items as fit the summarizer's context."""
+        return fit_items(self.llm, self.max_tokens, example.profile, lambda kept: summary_request(kept, self.max_words)).request
+
+    def summaries(self, examples: list[Example]) -> list[str | None]:
+        """Each example's user's summary; None where the summary prompt does not fit the
+        summarizer's context."""
         keys = [self.key(e) for e in examples]
         known = {k: self.store.get(k) for k in set(keys)} if self.store else {}
         missing = list(dict.fromkeys(k for k in keys if known.get(k) is None))  # each user once, in order
@@ -49,12 +58,12 @@ class PreferenceInference:
                 first.setdefault(k, e)
             params = SamplingParams(temperature=0.0, max_tokens=self.max_tokens, seed=self.seed)
             batch = generate_parsed(
-                self.llm, [summary_request(first[k].profile, self.max_words) for k in missing], params,
+                self.llm, [self.request(first[k]) for k in missing], params,
                 lambda raw: parse_summary(raw, self.max_words), self.max_attempts, adapter=self.adapter, description="preference summaries",
             )
             for k, parsed in zip(missing, batch.items):
                 # an unreadable summary is used as written (cut to length) but not stored
-                known[k] = parsed.value if parsed.ok else " ".join(parsed.raw.split()[: self.max_words])
+                known[k] = None if parsed.too_long else parsed.value if parsed.ok else " ".join(parsed.raw.split()[: self.max_words])
                 if self.store and parsed.ok:
                     self.store.put(k, known[k])
         return [known[k] for k in keys]
@@ -71,14 +80,15 @@ class PreferencePersonalization(Method):
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         summaries = self.inference.summaries(examples)
+        answers: list[Answer | None] = [skipped_answer(self.name, "the summary prompt does not fit the summarizer's context") if s is None else None for s in summaries]
+        todo = [i for i, answer in enumerate(answers) if answer is None]
         fmt = reply_format(self.config.format)
-        requests = [fmt.request(e.question, None, preferences=s) for e, s in zip(examples, summaries)]
+        requests = [fmt.request(examples[i].question, None, preferences=summaries[i]) for i in todo]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description="popi answers")
-        answers = []
-        for example, summary, parsed in zip(examples, summaries, batch.items):
+        for i, parsed in zip(todo, batch.items):
             reply = parsed.value if parsed.ok else parsed.raw
-            trace = {"method": self.name, "summary": summary, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw,
-                     **fmt.trace(reply), **context_size(self.llm, [summary], example)}
-            answers.append(Answer(fmt.answer(reply), trace))
-        return answers
+            summary = summaries[i]
+            trace = {"method": self.name, "summary": summary, **parsed.trace(), **fmt.trace(reply), **context_size(self.llm, [summary], examples[i])}
+            answers[i] = Answer(fmt.answer(reply), trace)
+        return answers  # type: ignore[return-value]

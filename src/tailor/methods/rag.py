@@ -1,6 +1,9 @@
 """Answering with retrieved profile items (RAG-Personalization), or without any (NoPers):
 one mechanism, the retriever is simply absent for NoPers. The reply format decides the
-task shape: LaMP-QA answers, or LongLaMP texts with or without reasoning first."""
+task shape: LaMP-QA answers, or LongLaMP texts with or without reasoning first. The prompt
+keeps as many retrieved items as fit the model's context (``trimmed``: those dropped)."""
+
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -8,6 +11,7 @@ from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Answer, Method, context_size
+from tailor.prompts.fit import fit_items
 from tailor.prompts.formats import FormatName, reply_format
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
@@ -34,18 +38,18 @@ class RetrievalAugmented(Method):
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         retrieved = [self.retriever.retrieve(e, self.config.k) if self.retriever else None for e in examples]
         fmt = reply_format(self.config.format)
-        requests = [fmt.request(e.question, items) for e, items in zip(examples, retrieved)]
+        fitted = [fit_items(self.llm, self.config.max_tokens, items, partial(fmt.request, e.question)) for e, items in zip(examples, retrieved)]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(
-            self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
+            self.llm, [f.request for f in fitted], params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
         )
         answers = []
-        for example, items, parsed in zip(examples, retrieved, batch.items):
+        for example, fit, parsed in zip(examples, fitted, batch.items):
             # Unparseable output is kept verbatim as the reply and flagged in the trace.
             reply = parsed.value if parsed.ok else parsed.raw
-            trace = {"method": self.name, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw, **fmt.trace(reply)}
-            if items is not None:
-                trace["retrieved"] = [item.id for item in items]
-            trace.update(context_size(self.llm, [item.text for item in items or []], example))
+            trace = {"method": self.name, **parsed.trace(), **fmt.trace(reply)}
+            if fit.items is not None:
+                trace.update(retrieved=[item.id for item in fit.items], trimmed=fit.trimmed)
+            trace.update(context_size(self.llm, [item.text for item in fit.items or []], example))
             answers.append(Answer(fmt.answer(reply), trace))
         return answers

@@ -3,13 +3,18 @@ personalization; the user's items are retrieved with the question and that gener
 together; a reflection model reasons over them inside ``<think>`` and rewrites the answer
 inside ``<personalized>``. Only the personalized part is the answer; the reasoning goes to
 the trace. A reflection that cannot be read after retries falls back to the generic
-answer, flagged in the trace."""
+answer, flagged in the trace. The reflection prompt keeps as many retrieved items as fit
+the reflection model's context; an example whose generic answer or reflection prompt does
+not fit even so is skipped."""
+
+from functools import partial
 
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Answer, Method, context_size
+from tailor.methods.base import Answer, Method, context_size, skipped_answer
 from tailor.methods.rag import AnswerConfig, RetrievalAugmented
+from tailor.prompts.fit import fit_items
 from tailor.prompts.retry import generate_parsed
 from tailor.prompts.rpo import parse_reflection, reflection_request, retrieval_query
 from tailor.retrieval.base import Retriever
@@ -32,16 +37,24 @@ class ReflectivePersonalization(Method):
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         generic = self.base.answer_batch(examples)
-        retrieved = [self.retriever.retrieve(e, self.config.k, query=retrieval_query(e.question, g.text)) for e, g in zip(examples, generic)]
-        requests = [reflection_request(e.question, g.text, items) for e, g, items in zip(examples, generic, retrieved)]
+        answers: list[Answer | None] = [skipped_answer(self.name, g.skipped) if g.skipped else None for g in generic]
+        todo = [i for i, answer in enumerate(answers) if answer is None]
+        fitted = {}
+        for i in todo:
+            e, g = examples[i], generic[i]
+            items = self.retriever.retrieve(e, self.config.k, query=retrieval_query(e.question, g.text))
+            fitted[i] = fit_items(self.reflection_llm, self.reflection_tokens, items, partial(reflection_request, e.question, g.text))
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.reflection_tokens, seed=self.config.seed)
-        batch = generate_parsed(self.reflection_llm, requests, params, parse_reflection, self.config.max_attempts, adapter=self.adapter, description="rpo reflections")
-        answers = []
-        for example, g, items, parsed in zip(examples, generic, retrieved, batch.items):
+        batch = generate_parsed(
+            self.reflection_llm, [fitted[i].request for i in todo], params, parse_reflection, self.config.max_attempts, adapter=self.adapter,
+            description="rpo reflections",
+        )
+        for i, parsed in zip(todo, batch.items):
+            g, items = generic[i], fitted[i].items
             trace = {
-                "method": self.name, "generic_answer": g.text, "retrieved": [item.id for item in items],
-                "think": parsed.value.think if parsed.ok else None, "attempts": parsed.attempts, "parsed": parsed.ok, "raw": parsed.raw,
-                **context_size(self.reflection_llm, [item.text for item in items], example),
+                "method": self.name, "generic_answer": g.text, "retrieved": [item.id for item in items], "trimmed": fitted[i].trimmed,
+                "think": parsed.value.think if parsed.ok else None, **parsed.trace(),
+                **context_size(self.reflection_llm, [item.text for item in items], examples[i]),
             }
-            answers.append(Answer(parsed.value.personalized if parsed.ok else g.text, trace))
-        return answers
+            answers[i] = Answer(parsed.value.personalized if parsed.ok else g.text, trace)
+        return answers  # type: ignore[return-value]

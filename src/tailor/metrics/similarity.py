@@ -10,7 +10,7 @@ token, it is read from the first top-k like the other values."""
 import math
 
 from tailor.data.schema import Example
-from tailor.errors import BackendError
+from tailor.errors import BackendError, PromptTooLong
 from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.metrics.rouge import require_reference
 from tailor.llm.base import LLM
@@ -61,19 +61,21 @@ class SimilarityJudge(Metric):
     def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
         references = [require_reference(e, self.name) for e in examples]
         requests = [similarity_request(e.question, ref, r) for e, ref, r in zip(examples, references, responses, strict=True)]
-        completions = self.llm.generate(requests, self.params, description="judging similarity")
-        firsts = [next_token_probabilities(c, self.llm) for c in completions]
+        completions = self.llm.generate_each(requests, self.params, description="judging similarity")
+        firsts = [None if isinstance(c, PromptTooLong) else next_token_probabilities(c, self.llm) for c in completions]
         split = [i for i, first in enumerate(firsts) if first and first.get("1", 0.0) > 0]
         after_one = [requests[i].model_copy(update={"prefill": SCORE_PREFILL + "1"}) for i in split]
-        seconds = self.llm.generate(after_one, self.params, description="judging similarity (1 or 10)") if split else []
+        seconds = self.llm.generate_each(after_one, self.params, description="judging similarity (1 or 10)") if split else []
         zero_after_one: dict[int, float | None] = {}
         for i, completion in zip(split, seconds):
-            after = next_token_probabilities(completion, self.llm)
+            after = None if isinstance(completion, PromptTooLong) else next_token_probabilities(completion, self.llm)
             zero_after_one[i] = None if after is None else min(1.0, after.get("0", 0.0))
         scores = []
         for i, first in enumerate(firsts):
             if first is None:
-                scores.append(Score(None, {"probabilities": {}, "reason": "the judge's reply was empty"}))
+                refused = completions[i]
+                reason = f"the judge's prompt does not fit its context: {refused}" if isinstance(refused, PromptTooLong) else "the judge's reply was empty"
+                scores.append(Score(None, {"probabilities": {}, "reason": reason}))
                 continue
             split_one = zero_after_one.get(i, 0.0)
             winner, probabilities = judge(first, split_one)

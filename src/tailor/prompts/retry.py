@@ -1,15 +1,19 @@
 """Ask, parse, and re-ask what failed to parse, with the temperature raised on each try
-(a bounded budget). What still fails is returned with its raw text and counted."""
+(a bounded budget). What still fails is returned with its raw text and counted. A request
+too long for the model's context is never asked: it comes back unparsed and flagged, so one
+over-long prompt costs its own example, never the batch."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from tailor.errors import PromptTooLong
 from tailor.llm.base import LLM
 from tailor.llm.types import ChatRequest, SamplingParams
 
 T = TypeVar("T")
 RetryRule = Literal["capped", "benchmark"]
+TOO_LONG = "skipped_for_length"  # the trace key of an answer that was never generated: why its prompt did not fit
 
 
 def attempt_temperatures(start: float, step: float, attempts: int, rule: RetryRule = "capped") -> list[float]:
@@ -34,10 +38,16 @@ class Parsed(Generic[T]):
     raw: str  # the text the value was parsed from, or the last failed output
     attempts: int
     error: str | None = None  # why the last failed attempt did not parse
+    too_long: bool = False  # the request did not fit the model's context, so it was never asked (``error`` says why)
 
     @property
     def ok(self) -> bool:
         return self.value is not None
+
+    def trace(self) -> dict:
+        """What an answer's trace keeps of its reply; for a request too long for the
+        context, why it was skipped (``TOO_LONG``)."""
+        return {"attempts": self.attempts, "parsed": self.ok, "raw": self.raw, **({TOO_LONG: self.error} if self.too_long else {})}
 
 
 @dataclass
@@ -84,9 +94,12 @@ def generate_parsed(
         seed = (params.seed or 0) + attempt if attempt else params.seed
         tried = params.model_copy(update={"temperature": temperature, "seed": seed, "n": 1})
         label = description if attempt == 0 else f"{description} (retry {attempt})"
-        completions = llm.generate([requests[i] for i in pending], tried, adapter=adapter, description=label)
+        completions = llm.generate_each([requests[i] for i in pending], tried, adapter=adapter, description=label)
         still = []
         for i, completion in zip(pending, completions):
+            if isinstance(completion, PromptTooLong):
+                items[i] = Parsed(None, "", attempt, str(completion), too_long=True)
+                continue
             text = (requests[i].prefill or "") + completion.text
             try:
                 items[i] = Parsed(parsers[i](text), text, attempt + 1)

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from tailor.data.schema import Example
+from tailor.errors import TailorError
 from tailor.llm.base import LLM, Usage
 from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import Completion
@@ -19,6 +20,11 @@ from tailor.retrieval import Retriever
 from tailor.service.catalog import ModelCatalog, UnknownModel
 from tailor.service.store import ProfileStore
 from tailor.service.user_cache import UserCompletions, UserLLM, UserSummaries
+
+
+class DoesNotFit(TailorError):
+    """The question (with the method's instructions) does not fit the model's context even
+    without the user's items: answered 400, as an OpenAI-compatible server answers it."""
 
 
 @dataclass
@@ -73,7 +79,10 @@ class Answerer:
         llm = UserLLM(backend, UserCompletions(self.store, profile.user_pk), batcher, self._tokenizer_lock, self.timeout)
         method = make_method(MethodConfig("popi", llm, None, self.config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk)))
         example = Example(id=f"{user_id}/summary", question="(the user's preferences)", profile=profile.items, user_id=user_id)
-        return method.inference.summaries([example])[0]
+        summary = method.inference.summaries([example])[0]
+        if summary is None:
+            raise DoesNotFit(f"the preference summary's prompt does not fit the context of model {model!r}")
+        return summary
 
     def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None,
                slot: Callable[[], AbstractContextManager] = nullcontext) -> Answered:
@@ -89,4 +98,7 @@ class Answerer:
         method = make_method(MethodConfig(
             choice.method, llm, self.retriever, config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk),
         ))
-        return Answered(choice.method, method.answer(example), llm.usage, llm.returned)
+        answer = method.answer(example)
+        if answer.skipped:
+            raise DoesNotFit(f"the question does not fit the context of model {model!r}: {answer.skipped}")
+        return Answered(choice.method, answer, llm.usage, llm.returned)

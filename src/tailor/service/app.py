@@ -14,7 +14,7 @@ from tailor.llm import LLMConfig, make_llm
 from tailor.llm.server import error_response, openai_validation_error
 from tailor.methods import AnswerConfig
 from tailor.retrieval import make_retriever
-from tailor.service.answering import Answerer
+from tailor.service.answering import Answerer, DoesNotFit
 from tailor.service.answers import answer_router
 from tailor.service.auth import Access, AdminAuth, BearerAuth
 from tailor.service.browser import make_browser_router
@@ -94,6 +94,7 @@ def create_app(
     app.add_exception_handler(ProfileFull, _error(413))
     app.add_exception_handler(TooManyRequests, _too_many)
     app.add_exception_handler(GenerationTimeout, _error(504))
+    app.add_exception_handler(DoesNotFit, _error(400))
     summaries = Summaries(answerer, on_write=summaries_on_write)
     app.include_router(profile_router(store, auth, limits, summaries))
     throttle = Throttle(limits.requests_per_minute, limits.concurrent_answers)

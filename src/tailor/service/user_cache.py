@@ -70,6 +70,14 @@ class UserLLM(LLM):
         with self.lock:  # a tokenizer is not safe to share across threads either
             return self.backend.count_tokens(text)
 
+    def context_length(self) -> int | None:
+        with self.lock:  # read from the tokenizer where the model config has none
+            return self.backend.context_length()
+
+    def prompt_tokens(self, request: ChatRequest) -> int | None:
+        with self.lock:
+            return self.backend.prompt_tokens(request)
+
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
         try:
             with self.slot():

@@ -28,10 +28,10 @@ from pydantic import Field
 from tailor.data.schema import Example
 from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
-from tailor.llm.types import SamplingParams
+from tailor.llm.types import ChatRequest, SamplingParams
 from tailor.methods.base import Method
 from tailor.methods.popi import PreferenceInference, PreferencePersonalization
-from tailor.prompts.popi import parse_summary, summary_request
+from tailor.prompts.popi import parse_summary
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
@@ -106,10 +106,15 @@ class _POPIRun(Run):
         inference = PreferenceInference(self.roles["summarizer"], None, summarizer, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
         return PreferencePersonalization(self.policy_llm, inference, c.answer, generator)
 
+    def summary_request(self, user: Example) -> ChatRequest:
+        """The summarizer's request for a user, as at inference: as many of their items as fit its context."""
+        c = self.config
+        return PreferenceInference(self.roles["summarizer"], None, None, c.summary_words, c.summary_max_tokens).request(user)
+
     def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> ParsedBatch[str]:
         c = self.config
         params = SamplingParams(temperature=c.summary_temperature, max_tokens=c.summary_max_tokens, seed=c.sample_seed(j))
-        requests = [summary_request(u.profile, c.summary_words) for u in users]
+        requests = [self.summary_request(u) for u in users]
         return generate_parsed(self.roles["summarizer"], requests, params, lambda raw: parse_summary(raw, c.summary_words), c.max_attempts,
                                adapter=adapter, description="popi summaries")
 
@@ -176,7 +181,7 @@ def train_popi(
             if row["score"] is not None and (row["user"] not in best or row["score"] > best[row["user"]]["score"]):
                 best[row["user"]] = row
         write_jsonl(out / "chosen_summaries.jsonl", list(best.values()))
-        summary_rows = [sft_row(summary_request(u.profile, c.summary_words), best[user_key(u)]["summary"]) for u in users if user_key(u) in best]
+        summary_rows = [sft_row(run.summary_request(u), best[user_key(u)]["summary"]) for u in users if user_key(u) in best]
         write_jsonl(out / "summarizer_sft.jsonl", summary_rows)
         summarizer = run.train(f"iter_{t}/train_summarizer", c.summarizer_llm.model, summary_rows, out / "summarizer_model", summarizer) if summary_rows else summarizer
 

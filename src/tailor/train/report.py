@@ -115,13 +115,14 @@ def _self_training(folder: Path, t: int) -> SelfTraining | None:
 
 
 def _cost_rows(run: LoopSummary) -> list[list[str]]:
-    rows, totals = [], [0.0, 0, 0, 0]
+    rows, totals = [], [0.0, 0, 0, 0, 0]
     for name, stage in run.stages.items():
         calls, tokens, unparsed = sum(stage["calls"].values()), sum(stage["tokens"].values()), stage.get("unparsed", 0)
+        too_long = stage.get("skipped_for_length", 0)
         held = f"{stage['eval_rows']} (best loss {number(stage.get('best_eval_loss'))})" if stage.get("eval_rows") else ""
-        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens), str(unparsed), held])
-        totals = [totals[0] + stage["seconds"], totals[1] + calls, totals[2] + tokens, totals[3] + unparsed]
-    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", f"**{totals[1]}**", f"**{totals[2]}**", f"**{totals[3]}**", ""])
+        rows.append([f"{run.label}: {name}", f"{stage['seconds']:.1f}", str(calls), str(tokens), str(unparsed), str(too_long), held])
+        totals = [totals[0] + stage["seconds"], totals[1] + calls, totals[2] + tokens, totals[3] + unparsed, totals[4] + too_long]
+    rows.append([f"**{run.label}: total**", f"**{totals[0]:.1f}**", *(f"**{total}**" for total in totals[1:]), ""])
     return rows
 
 
@@ -189,9 +190,10 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
         lines += markdown_table(["m", *names, "Average (macro)"], [[str(m), *(number(s.get(c)) for c in names), number(_mean(list(s.values())))] for m, s in budget.items()])
     lines += ["", "## Training cost", ""]
     lines += ["Wall time, backend calls and tokens (prompt + completion) per stage; the rows whose model output did not parse "
-              "after every retry (left out of every training set and selection); and for a fine-tuning stage the rows it held out, "
-              "whose lowest loss picked the checkpoint kept. A stage read back from disk costs nothing again.", ""]
-    header = ["Stage", "Seconds", "Backend calls", "Tokens", "Unparsed (left out)", "Held-out rows"]
+              "after every retry (left out of every training set and selection); the requests never sent because they did not fit "
+              "their model's context even without retrieved items (their rows are among the unparsed); and for a fine-tuning stage "
+              "the rows it held out, whose lowest loss picked the checkpoint kept. A stage read back from disk costs nothing again.", ""]
+    header = ["Stage", "Seconds", "Backend calls", "Tokens", "Unparsed (left out)", "Too long (not sent)", "Held-out rows"]
     lines += markdown_table(header, [row for r in runs for row in _cost_rows(r)])
     if case_file:
         lines += ["", f"Case studies (initial answer, feedback, revision): [{case_file}]({case_file})"]

@@ -32,6 +32,7 @@ from tailor.errors import TailorError
 from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
+from tailor.prompts.fit import fit_items
 from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
@@ -84,9 +85,13 @@ class _RestEMRun(Run):
     config: RestEMConfig
 
     def reasoning(self, examples: list[Example], retrieved, reasoner: LLM) -> list[dict]:
-        """Reasoning summaries of the references (their quotations dropped), one per input."""
+        """Reasoning summaries of the references (their quotations dropped), one per input,
+        each from as many of its items as fit the reasoner's context."""
         c = self.config
-        requests = [reasoning_request(e.question, items, e.reference) for e, items in zip(examples, retrieved)]
+        requests = [
+            fit_items(reasoner, c.reasoning_max_tokens, items, lambda kept, e=e: reasoning_request(e.question, kept, e.reference)).request
+            for e, items in zip(examples, retrieved)
+        ]
         params = SamplingParams(temperature=0.0, max_tokens=c.reasoning_max_tokens, seed=c.seed)
         parsers = [partial(parse_reasoning, expected=e.reference) for e in examples]
         batch = generate_parsed(reasoner, requests, params, parsers, c.max_attempts, description="reasoning data")
@@ -109,7 +114,7 @@ def train_rest_em(
     check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
     run_dir = Path(c.run_dir)
     run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer, run_kind(c))
-    retrieved = [retriever.retrieve(e, c.k) for e in train_examples]
+    retrieved = run.retrieve(train_examples)
     fmt = c.reply
 
     policy: str | None = None

@@ -2,14 +2,19 @@
 whose stages are cached on disk as jsonl, timed and costed in ``history.json``.
 
 A rerun reads finished stages back, ``train_sft`` reuses finished adapters, and a run
-folder holding other settings is refused.
+folder holding other settings is refused. A prompt too long for its model's context never
+stops a stage: its retrieved items are trimmed to fit, and a request that does not fit even
+so is never sent; its row is unparsed (never a target) and the stage counts it as skipped
+for length.
 """
 
 import contextlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from statistics import mean
 from typing import ClassVar, Self
@@ -27,13 +32,15 @@ from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
 from tailor.methods.base import Method
 from tailor.methods.rag import AnswerConfig, RetrievalAugmented
+from tailor.prompts.fit import fit_items
 from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
-from tailor.prompts.retry import ParsedBatch, generate_parsed
+from tailor.prompts.retry import TOO_LONG, ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.runs import RunFolder
 from tailor.train.sft import SFTResult, SFTSettings
 
 Trainer = Callable[..., SFTResult]
+log = logging.getLogger(__name__)
 
 
 class LoopConfig(BaseModel):
@@ -254,18 +261,20 @@ class Run:
         return rows
 
     def record(self, name: str, started: float, before: dict, unparsed: int = 0) -> None:
-        """A stage's cost, and how many of its rows hold output that did not parse (left
-        out of every training set and selection)."""
+        """A stage's cost, how many of its rows hold output that did not parse (left out of
+        every training set and selection), and how many of its requests were never sent
+        because they did not fit their model's context (their rows are among the unparsed)."""
         self.history["stages"][name] = {
             "seconds": round(time.perf_counter() - started, 3),
             "calls": {role: llm.usage.requests - before[role][0] for role, llm in self.llms.items()},
             "tokens": {role: llm.usage.prompt_tokens + llm.usage.completion_tokens - before[role][1] for role, llm in self.llms.items()},
             "unparsed": unparsed,
+            "skipped_for_length": sum(llm.usage.too_long - before[role][2] for role, llm in self.llms.items()),
         }
         self.save_history()
 
     def usage(self) -> dict:
-        return {role: (llm.usage.requests, llm.usage.prompt_tokens + llm.usage.completion_tokens) for role, llm in self.llms.items()}
+        return {role: (llm.usage.requests, llm.usage.prompt_tokens + llm.usage.completion_tokens, llm.usage.too_long) for role, llm in self.llms.items()}
 
     def train(
         self, name: str, model: str, rows: list[dict], output_dir: Path, init_adapter: str | None,
@@ -301,11 +310,24 @@ class Run:
     def save_history(self) -> None:
         self.folder.write_history(self.history)
 
+    def retrieve(self, examples: list[Example]) -> list[list[ProfileItem]]:
+        """Each example's top-k profile items, as many as fit the policy's answer prompt
+        (the lowest-ranked dropped first), so that the prompts the policy answers are the
+        prompts it learns from; the items dropped are counted in the history."""
+        c = self.config
+        fitted = [fit_items(self.policy_llm, c.answer_max_tokens, self.retriever.retrieve(e, c.k), partial(c.reply.request, e.question)) for e in examples]
+        trimmed = [f.trimmed for f in fitted if f.trimmed]
+        if trimmed:
+            log.warning("%d of %d training prompts dropped their %d lowest-ranked items to fit the policy's context", len(trimmed), len(fitted), sum(trimmed))
+        self.history["trimmed"] = {"inputs": len(trimmed), "items": sum(trimmed)}
+        self.save_history()
+        return [f.items for f in fitted]
+
     def answers(
         self, examples: list[Example], retrieved: list[list[ProfileItem]], adapter: str | None, temperature: float | None = None, seed: int | None = None,
     ) -> ParsedBatch[str]:
         """The policy's replies to the plain prompt of the config's format (at the config's
-        answer temperature and seed unless given)."""
+        answer temperature and seed unless given), from items ``retrieve`` fitted."""
         c = self.config
         requests = [c.reply.request(e.question, items) for e, items in zip(examples, retrieved)]
         params = SamplingParams(
@@ -333,10 +355,12 @@ class Run:
 
         def answer_and_score() -> list[dict]:
             answers = method.answer_batch(examples)
-            run = self.metric.score_batch(examples, [a.text for a in answers])
+            answered = [(e, a) for e, a in zip(examples, answers) if not a.skipped]  # a skipped example has nothing to score
+            run = self.metric.score_batch([e for e, _ in answered], [a.text for _, a in answered])
+            scores = {e.id: s.value for (e, _), s in zip(answered, run.scores)}
             return [
-                {"id": e.id, "response": a.text, "score": s.value, "parsed": a.trace.get("parsed", True)}
-                for e, a, s in zip(examples, answers, run.scores)
+                {"id": e.id, "response": a.text, "score": scores.get(e.id), "parsed": a.trace.get("parsed", True), **({TOO_LONG: a.skipped} if a.skipped else {})}
+                for e, a in zip(examples, answers)
             ]
 
         return self.stage(name, path, answer_and_score)
@@ -347,7 +371,7 @@ class Run:
         score = mean_scored(rows)
         self.history["validation"][str(t)] = {
             "score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows),
-            "unparsed": sum(not parsed(row) for row in rows),
+            "unparsed": sum(not parsed(row) for row in rows), "skipped_for_length": sum(TOO_LONG in row for row in rows),
         }
         self.save_history()
         return score
@@ -382,6 +406,7 @@ class Run:
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
             "p_value": paired_p_value(scores[1], scores[0], [e.id for e in examples]), "scored": [sum(v is not None for v in s.values()) for s in scores],
             "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)],
+            "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)],
         }
         self.history["test"] = result
         self.save_history()

@@ -30,9 +30,10 @@ from pydantic import Field, model_validator
 from tailor.data.schema import Example
 from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
-from tailor.llm.types import SamplingParams
+from tailor.llm.types import ChatRequest, SamplingParams
 from tailor.prompts.answer import answer_request, parse_answer
 from tailor.prompts.feedback import FEEDBACK_FIELD, feedback_request, parse_feedback, revision_request
+from tailor.prompts.fit import fit_items
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
@@ -86,19 +87,30 @@ class VACResult:
 
 
 class _VACRun(Run):
-    """A run with the feedback model's stages: sampling feedback and applying it."""
+    """A run with the feedback model's stages: sampling feedback and applying it. Each
+    prompt keeps as many of the retrieved items as fit its model's context."""
 
     config: VACConfig
 
-    def feedbacks(self, examples, retrieved, answers, adapter: str | None, temperature: float, seed: int) -> ParsedBatch[str]:
-        requests = [feedback_request(e.question, items, a, e.narrative) for e, items, a in zip(examples, retrieved, answers)]
+    def feedback_requests(self, examples, retrieved, answers) -> list[ChatRequest]:
+        """phi's request for each answer: what it is sampled from and what it learns from."""
+        c = self.config
+        return [
+            fit_items(self.roles["feedback"], c.feedback_max_tokens, items, lambda kept, e=e, a=a: feedback_request(e.question, kept, a, e.narrative)).request
+            for e, items, a in zip(examples, retrieved, answers)
+        ]
+
+    def feedbacks(self, requests: list[ChatRequest], adapter: str | None, temperature: float, seed: int) -> ParsedBatch[str]:
         c = self.config
         params = SamplingParams(temperature=temperature, max_tokens=c.feedback_max_tokens, seed=seed)
         return generate_parsed(self.roles["feedback"], requests, params, parse_feedback, c.max_attempts, adapter=adapter, description="vac feedback")
 
     def revisions(self, examples, retrieved, answers, feedbacks, adapter: str | None) -> ParsedBatch[str]:
-        requests = [revision_request(e.question, items, a, f) for e, items, a, f in zip(examples, retrieved, answers, feedbacks)]
         c = self.config
+        requests = [
+            fit_items(self.policy_llm, c.answer_max_tokens, items, lambda kept, e=e, a=a, f=f: revision_request(e.question, kept, a, f)).request
+            for e, items, a, f in zip(examples, retrieved, answers, feedbacks)
+        ]
         params = SamplingParams(temperature=c.answer_temperature, max_tokens=c.answer_max_tokens, seed=c.seed)
         return generate_parsed(self.policy_llm, requests, params, parse_answer, c.max_attempts, adapter=adapter, description="vac revisions")
 
@@ -129,7 +141,7 @@ def train_vac(
     check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
     run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer, "vac")
-    retrieved = [retriever.retrieve(e, c.k) for e in train_examples]
+    retrieved = run.retrieve(train_examples)
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
     feedback: str | None = None
@@ -154,6 +166,7 @@ def train_vac(
         improved = c.targets == "improved"
         initial_score = {row["id"]: row["initial"] for row in run.stage(f"iter_{t}/initial_scores", out / "initial_scores.jsonl", score_initial)} if improved else {}
         above = " above its initial answer" if improved else ""
+        asked = run.feedback_requests(train_examples, retrieved, initial)
 
         def improves(score: float | None, example_id: str) -> bool:
             """Whether a revision scoring ``score`` may be a target: always, or (targets: improved) when it beats the initial answer."""
@@ -166,7 +179,7 @@ def train_vac(
                 rows = []
                 for j in range(c.n_feedback):
                     seed = c.sample_seed(j)
-                    notes = run.feedbacks(train_examples, retrieved, initial, feedback, c.feedback_temperature, seed)
+                    notes = run.feedbacks(asked, feedback, c.feedback_temperature, seed)
                     rows += [{"id": e.id, "j": j, "seed": seed, "feedback": f, "parsed": ok and e.id in answered}
                              for e, f, ok in zip(train_examples, notes.texts, notes.parsed)]
                 repeated = train_examples * c.n_feedback  # rows are sample-major: row j*len + i is example i
@@ -181,10 +194,7 @@ def train_vac(
             # (e) the feedback whose revision scored highest is phi_t's target.
             chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: [row for row in top_scored(sampled, train_examples) if improves(row["score"], row["id"])])
             picked = {row["id"]: row["feedback"] for row in chosen}
-            feedback_rows = [
-                sft_row(feedback_request(e.question, items, a, e.narrative), json_reply(FEEDBACK_FIELD, picked[e.id]))
-                for e, items, a in zip(train_examples, retrieved, initial) if e.id in picked
-            ]
+            feedback_rows = [sft_row(request, json_reply(FEEDBACK_FIELD, picked[e.id])) for e, request in zip(train_examples, asked) if e.id in picked]
             write_jsonl(out / "feedback_sft.jsonl", feedback_rows)
             if feedback_rows:
                 feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out / "feedback_model", feedback)
@@ -194,7 +204,7 @@ def train_vac(
 
         # (f) phi_t's greedy feedback, applied by pi_{t-1}, gives pi_t's targets (those that parsed).
         def revise() -> list[dict]:
-            notes = run.feedbacks(train_examples, retrieved, initial, feedback, 0.0, c.seed)
+            notes = run.feedbacks(asked, feedback, 0.0, c.seed)
             revised = run.revisions(train_examples, retrieved, initial, notes.texts, policy)
             return [
                 {"id": e.id, "feedback": f, "revision": r, "parsed": e.id in answered and f_ok and r_ok}

@@ -1,11 +1,14 @@
-"""transformers backend: batched generation, PEFT LoRA adapters, logprobs of chosen tokens."""
+"""transformers backend: batched generation, PEFT LoRA adapters, logprobs of chosen tokens.
+Its context length is the ``max_model_len`` option, else the model config's
+``max_position_embeddings``, else the tokenizer's ``model_max_length``."""
 
 import contextlib
 import threading
 from functools import cached_property
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers.tokenization_utils_base import VERY_LARGE_INTEGER  # what a tokenizer without a length limit reports
 
 from tailor import logs
 from tailor.llm.base import LLM, adapter_fingerprint
@@ -36,9 +39,12 @@ class HFBackend(LLM):
         batch_size: int = 8,
         dtype: str = "float32",
         device: str | None = None,
+        max_model_len: int | None = None,
     ):
+        """``max_model_len``: the most tokens a prompt and its answer may take together
+        (default: the model's own limit)."""
         super().__init__(model, cache)
-        self.batch_size = batch_size
+        self.batch_size, self.max_model_len = batch_size, max_model_len
         self.path = resolve_model(model)
         self.dtype = getattr(torch, dtype)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -60,6 +66,25 @@ class HFBackend(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
+    def context_length(self) -> int | None:
+        return self.max_model_len or self._model_context
+
+    @cached_property
+    def _model_context(self) -> int | None:
+        positions = getattr(AutoConfig.from_pretrained(self.path).get_text_config(), "max_position_embeddings", None)
+        if positions:
+            return positions
+        limit = self.tokenizer.model_max_length
+        return limit if limit < VERY_LARGE_INTEGER else None
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        return self.count_tokens(self._prompt(request))
+
+    def _prompt(self, request: ChatRequest) -> str:
+        """The prompt as the model reads it: the chat template's rendering, then the prefill."""
+        messages = [m.model_dump() for m in request.messages]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + (request.prefill or "")
+
     @cached_property
     def base_model(self):
         return AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype).to(self.device).eval()
@@ -70,10 +95,7 @@ class HFBackend(LLM):
         return self._peft if self._peft is not None else self.base_model
 
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
-        prompts = [
-            self.tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True) + (r.prefill or "")
-            for r in requests
-        ]
+        prompts = [self._prompt(r) for r in requests]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         config = GenerationConfig(
             max_new_tokens=params.max_tokens,

@@ -5,12 +5,15 @@ Requests are served one at a time and each of the ``n`` samples is its own call 
 ``j`` uses seed ``seed + j``). Prompts are rendered with the GGUF's own chat template and
 sent as plain completions, so a request's prefill simply continues the rendered prompt. Only the base model is served: PEFT LoRA adapters are not
 GGUF LoRA files, so use the hf or vllm backend for adapters.
+
+The context length is ``n_ctx``; prompts are counted with the GGUF's tokenizer as
+``create_completion`` counts them (its special tokens parsed, the BOS token the model adds).
 """
 
 from pathlib import Path
 from typing import Any
 
-from tailor.errors import BackendError, ModelNotFound
+from tailor.errors import BackendError, ModelNotFound, PromptTooLong
 from tailor.llm.base import LLM
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
@@ -72,6 +75,16 @@ class LlamaCppBackend(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
 
+    def context_length(self) -> int:
+        return self.llama.n_ctx()
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        return len(self.llama.tokenize(self._prompt(request).encode(), add_bos=True, special=True))
+
+    def _prompt(self, request: ChatRequest) -> str:
+        """The GGUF chat template's rendering, then the prefill."""
+        return self.formatter(messages=[m.model_dump() for m in request.messages]).prompt + (request.prefill or "")
+
     def _engine(self, logprobs: bool) -> Any:
         """The loaded model; reloaded once with ``logits_all`` (an n_ctx x vocab float buffer,
         which llama.cpp needs for logprobs) the first time logprobs are asked for."""
@@ -89,7 +102,7 @@ class LlamaCppBackend(LLM):
 
     def _one(self, request: ChatRequest, params: SamplingParams) -> Completion:
         llama = self._engine(params.logprobs is not None)
-        prompt = self.formatter(messages=[m.model_dump() for m in request.messages]).prompt + (request.prefill or "")
+        prompt = self._prompt(request)
         samples, prompt_tokens = [], 0
         for j in range(params.n):
             options: dict[str, Any] = dict(
@@ -102,7 +115,12 @@ class LlamaCppBackend(LLM):
             )
             if params.logprobs is not None:
                 options["logprobs"] = max(params.logprobs, 1)
-            response: Any = llama.create_completion(**options)
+            try:
+                response: Any = llama.create_completion(**options)
+            except ValueError as err:  # llama.cpp refuses a prompt that fills the whole context
+                if "exceed context window" not in str(err):
+                    raise
+                raise PromptTooLong(None, params.max_tokens, self.context_length(), str(err)) from err
             choice = response["choices"][0]
             usage = response.get("usage") or {}
             prompt_tokens = usage.get("prompt_tokens", 0)

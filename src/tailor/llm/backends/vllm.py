@@ -5,11 +5,17 @@ One GPU for both jobs: ``gpu_memory_utilization`` (the engine's share of the GPU
 ``enable_sleep_mode`` in the options. With sleep mode, the engine sleeps through every
 training stage of a loop (``released``: level 1 moves the weights to CPU memory and drops the
 KV cache) and wakes up after it. Each trained adapter reaches the engine as a ``LoRARequest``
-with an integer id of its own."""
+with an integer id of its own.
+
+The context length is the engine's ``max_model_len`` (an engine argument, by default the
+model's own); prompts are counted with the engine's tokenizer as ``LLM.chat`` renders them.
+The engine refuses a prompt longer than ``max_model_len`` with an error naming "the maximum
+model length" (a ``ValueError``, ``VLLMValidationError`` in recent releases), which becomes
+``PromptTooLong``."""
 
 import contextlib
 
-from tailor.errors import BackendError
+from tailor.errors import BackendError, PromptTooLong
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
@@ -47,6 +53,16 @@ class VLLMBackend(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.engine.get_tokenizer().encode(text, add_special_tokens=False))
 
+    def context_length(self) -> int:
+        return self.engine.llm_engine.model_config.max_model_len  # ``llm_engine``: a public attribute of vllm.LLM since 0.1
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        prefilled = bool(request.prefill)
+        text = self.engine.get_tokenizer().apply_chat_template(
+            request.openai_messages(), tokenize=False, add_generation_prompt=not prefilled, continue_final_message=prefilled,
+        )
+        return self.count_tokens(text)
+
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
         sampling = self._vllm.SamplingParams(
             n=params.n,
@@ -62,10 +78,15 @@ class VLLMBackend(LLM):
         for prefilled in (False, True):
             rows = [i for i, r in enumerate(requests) if bool(r.prefill) == prefilled]
             if rows:
-                outputs = self.engine.chat(
-                    [requests[i].openai_messages() for i in rows], sampling, lora_request=self._lora(adapter), use_tqdm=False,
-                    add_generation_prompt=not prefilled, continue_final_message=prefilled,
-                )
+                try:
+                    outputs = self.engine.chat(
+                        [requests[i].openai_messages() for i in rows], sampling, lora_request=self._lora(adapter), use_tqdm=False,
+                        add_generation_prompt=not prefilled, continue_final_message=prefilled,
+                    )
+                except Exception as err:
+                    if "maximum model length" not in str(err):
+                        raise
+                    raise PromptTooLong(None, params.max_tokens, self.context_length(), str(err)) from err
                 completions.update({i: self._completion(out) for i, out in zip(rows, outputs)})
         return [completions[i] for i in range(len(requests))]
 
