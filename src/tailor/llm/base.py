@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tailor import progress
+from tailor.errors import BackendError
 from tailor.kvstore import KeyValueStore
 from tailor.paths import default_cache_path
 from tailor.llm.cache import ResponseCache, cache_key
@@ -113,6 +114,13 @@ class LLM(ABC):
         completions = [done[k] for k in keys]
         self.usage.generation_seconds += sum(c.seconds for c in completions)
         return completions
+
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        """The backend's ``options`` made to generate every answer independently of its batch
+        (``LLMConfig.deterministic``), or a ``BackendError`` saying why this backend cannot,
+        so that no answer is cached as batch-invariant unless it is."""
+        raise BackendError(f"the {cls.kind} backend cannot generate batch-invariantly: leave deterministic off")
 
     def cancel(self) -> None:
         """Cut short the generation under way, where the engine can (hf: at its next token),
