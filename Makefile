@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/service_load.py $(if $(findstring --quick,$(BENCH_FLAGS)),--requests 50,)
 	$(BIN)/python bench/service_flood.py $(BENCH_FLAGS)
 	$(BIN)/python bench/demo_start.py $(BENCH_FLAGS)
+	$(BIN)/python bench/loss_memory.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) .gpu-image runs/demo runs/planner-sample runs/vac-sample runs/lampqa-sample
