@@ -146,6 +146,13 @@ class LLM(ABC):
         where unknown."""
         return None
 
+    def preflight(self, probe_adapter: str | None = None) -> list[str]:
+        """What would stop a run on this model, found before it starts (each problem a line
+        naming the server at fault): where the model is served, and whether an untrained
+        LoRA adapter shaped like the run's (``probe_adapter``) can be registered there and
+        dropped again. Nothing by default: a local engine loads adapters from this machine."""
+        return []
+
     def _account(self, fresh: list[Completion], seconds: float) -> None:
         """Count the cost of completions that finished together, and give each its share of
         the time since the last ones finished."""
