@@ -251,7 +251,7 @@ def create_app(
             stop=stop,
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         )
-        refused = overflow(llm, body.request(), params.max_tokens)
+        refused = await asyncio.to_thread(overflow, llm, body.request(), params.max_tokens)  # counting may take a tokenizer's time
         if refused:
             return error_response(400, refused, "BadRequestError", "input_tokens")
         pending = batcher.enqueue([body.request()], params, adapters.get(body.model))

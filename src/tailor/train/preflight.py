@@ -12,6 +12,7 @@ loaded), its LoRA weights written as zeros, in ``<run_dir>/preflight/``: a path 
 must be able to read, as they must read the adapters the run will train beside it."""
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,11 @@ def probe_adapter(model: str, settings: SFTSettings, folder: Path) -> str:
     with torch.device("meta"):
         network = get_peft_model(AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model))), LoraConfig(**lora_arguments(settings)))
     zeros = {name: torch.zeros(tensor.shape) for name, tensor in get_peft_model_state_dict(network).items()}
-    network.save_pretrained(target, state_dict=zeros)
+    partial = target.with_name(f"{target.name}.partial")  # a killed build is never taken for a probe
+    shutil.rmtree(partial, ignore_errors=True)
+    network.save_pretrained(partial, state_dict=zeros)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
     return str(target)
 
 

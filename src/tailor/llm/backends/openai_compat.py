@@ -233,12 +233,13 @@ class OpenAIBackend(LLM):
                 body.update(add_generation_prompt=False, continue_final_message=True)
             for replica in self.route(request):
                 try:
-                    count = replica.tokenize(body).get("count")
+                    answer = replica.tokenize(body)
                 except TRANSIENT:
                     continue
                 except openai.APIStatusError:
                     self._servers_tokenize = False  # no /tokenize there (OpenAI, llama.cpp's server)
                     break
+                count = answer.get("count") if isinstance(answer, dict) else None
                 if isinstance(count, int):
                     return count
         return self._local_count(request) if self.tokenizer_name else None
@@ -278,6 +279,7 @@ class OpenAIBackend(LLM):
                 except TRANSIENT as err:
                     problems.append(f"{replica.url} did not answer registering LoRA adapter {name!r}: {type(err).__name__}: {err}")
         return problems
+
 
 def server_urls(base_url: str | list[str] | None) -> list[str | None]:
     """The servers' URLs; ``[None]`` (the client's default, OpenAI) when none is given."""
