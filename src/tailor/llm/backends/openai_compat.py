@@ -75,6 +75,13 @@ def served_adapter_name(path: str) -> str:
 class OpenAIBackend(LLM):
     kind = "openai"
 
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        raise BackendError(
+            "the openai backend cannot generate batch-invariantly: no server says over the API whether it does "
+            "(vLLM's VLLM_BATCH_INVARIANT=1 is the server's own setting), so leave deterministic off; answers are then cached as batched ones"
+        )
+
     def __init__(
         self,
         model: str,
