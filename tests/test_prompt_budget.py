@@ -59,6 +59,27 @@ def test_rag_drops_the_lowest_ranked_items_to_fit_a_small_hf_context(hf_llm, mon
     assert not answer.skipped and answer.trace["raw"].startswith(ANSWER_PREFILL)
 
 
+def test_a_remote_model_trims_by_its_servers_count_and_skips_what_does_not_fit(hf_llm, monkeypatch):
+    """The openai backend against ``tailor serve-llm`` (hf behind it): the context from
+    /v1/models, the prompt's tokens from /tokenize, as from a vLLM server."""
+    from conftest import ServerThread
+
+    from tailor.llm.backends.openai_compat import OpenAIBackend
+    from tailor.llm.server import create_app
+
+    example = load_examples(SAMPLE_LAMPQA, split="test")[0]
+    long = example.model_copy(update={"id": "long", "question": "Why do my bees swarm every spring? " * 80})
+    retriever = BM25Retriever()
+    ranked = retriever.retrieve(example, 3)
+    fitting = hf_llm.prompt_tokens(reply_format("answer").request(example.question, ranked[:2])) + 4
+    monkeypatch.setattr(hf_llm, "max_model_len", fitting)
+    with ServerThread(create_app(hf_llm, "smol")) as server:
+        remote = OpenAIBackend("smol", base_url=server.url + "/v1")
+        answered, skipped = RetrievalAugmented(remote, retriever, AnswerConfig(k=3, max_tokens=4)).answer_batch([example, long])
+    assert answered.trace["retrieved"] == [item.id for item in ranked[:2]] and answered.trace["trimmed"] == 1 and not answered.skipped
+    assert f"exceed the model's context length {fitting}" in skipped.skipped and remote.usage.requests == 1
+
+
 def bees(path):
     profile = [ProfileItem(id=f"p{i}", text=text) for i, text in enumerate(
         ["I keep two beehives on my roof in Oslo.", "Our winters are long, so the bees stay inside until April.", "I sell honey at the market."]

@@ -348,7 +348,8 @@ def test_every_engine_setting_changes_the_backend_built(monkeypatch, tmp_path):
             self.given = [type(self).__name__, model, cache and cache.path, options]
 
     for module, name in ((tailor.llm.backends.hf, "HFBackend"), (tailor.llm.backends.openai_compat, "OpenAIBackend")):
-        monkeypatch.setattr(module, name, type(name, (Recorded,), {}))
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, type(name, (Recorded,), {"batch_invariant": real.batch_invariant}))
 
     def built(config: LLMConfig):
         llm = make_llm(config)

@@ -21,6 +21,7 @@ def serve_llm(
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long the first request of a batch waits for others")] = 10.0,
     deterministic: Annotated[bool, typer.Option(help="answers independent of their batch: the hf backend generates one request at a time")] = False,
     max_tokens_cap: Annotated[int, typer.Option(min=1, help="the longest answer a request may ask for (more: 422)")] = 1024,
+    max_lora_rank: Annotated[Optional[int], typer.Option(min=1, help="refuse adapters of a higher LoRA rank, as vLLM's --max-lora-rank does")] = None,
     shutdown_grace: Annotated[float, typer.Option(min=0, help="seconds in-flight requests get after SIGTERM before they are cancelled")] = 10.0,
 ) -> None:
     """An OpenAI-compatible chat endpoint in front of a tailor backend; concurrent requests are
@@ -34,7 +35,7 @@ def serve_llm(
     logs.to_stderr()
     adapters = dict(a.split("=", 1) for a in adapter or [])
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
-    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap), host=host, port=port,
+    uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap, max_lora_rank=max_lora_rank), host=host, port=port,
                 timeout_graceful_shutdown=shutdown_grace)
 
 

@@ -36,15 +36,24 @@ class RecipeCommand(TyperCommand):
         pass
 
 
-def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int) -> None:
+def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int, check: bool = False) -> None:
     """What every ``tailor train`` loop command does: the recipe (or the run to resume)
-    with the command line's overrides, the run and its variants, then the report."""
+    with the command line's overrides, the run and its variants, then the report; with
+    ``check``, only the generation servers' preflight."""
     started = time.perf_counter()
     trainer_class = TRAINERS[kind].trainer
     if (config is None) == (resume is None):
         raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
     settings = trainer_class.config_class.from_yaml(config) if config else trainer_class.config_class.resume(resume)
     settings = settings.model_copy(update={k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None})
+    if check:
+        from tailor.pool import ModelPool
+        from tailor.train.preflight import preflight
+
+        lines = preflight(settings, ModelPool(settings.policy))
+        console.print("\n".join(lines) or "nothing to check: every model of the recipe runs in this process", markup=False)
+        console.print(f"preflight: ready ({time.perf_counter() - started:.1f} s)")
+        return
     trainer = trainer_class(settings, announce=lambda line: console.print(f"[bold]{line}[/bold]"))
     result = trainer.run(resume=resume is not None, cases=cases)
     for name, run in {"main": result, **result.variants}.items():
@@ -66,8 +75,9 @@ def loop_command(kind: str) -> None:
         run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
         iterations: Annotated[Optional[int], typer.Option(help="T (RPO: RL epochs), replacing the config's (a run may be extended)")] = None,
         cases: Annotated[int, typer.Option(help="case studies in the report (VAC: the largest gains of revision over initial answer)")] = 3,
+        check: Annotated[bool, typer.Option("--check", help="only ask the recipe's generation servers whether they serve its models and take its LoRA adapters (every run does so first)")] = False,
     ) -> None:
-        run_loop(kind, config, resume, run_dir, iterations, cases)
+        run_loop(kind, config, resume, run_dir, iterations, cases, check)
 
     command(train_app, kind, help=entry.summary, cls=type(f"{entry.label}Command", (RecipeCommand,), {"kind": kind}))(train_loop)
 

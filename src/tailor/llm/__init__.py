@@ -4,8 +4,6 @@
 >>> llm.generate([ChatRequest.of("Hello")], SamplingParams(max_tokens=32))[0].text
 """
 
-import os
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailor.llm.base import LLM, Usage
@@ -30,19 +28,13 @@ class LLMConfig(BaseModel):
     options: dict = Field(default_factory=dict, description="the backend's own settings, e.g. base_url for openai, batch_size for hf")
     deterministic: bool = Field(
         default=False,
-        description="make every answer independent of the batch it is generated in: hf generates one request at a time, vllm runs "
-        "batch-invariant (VLLM_BATCH_INVARIANT=1, where the installed vLLM has it); start an openai-compatible server so yourself. "
-        "Its answers are cached apart from batched ones",
+        description="make every answer independent of the batch it is generated in: hf generates one request at a time, vllm runs batch-invariant (VLLM_BATCH_INVARIANT=1: vLLM >= 0.14.0, whose LoRA kernels have the mode, on an NVIDIA GPU); "
+        "refused by a backend that cannot be sure of it (llamacpp reuses the last prompt's cache; openai cannot see how its servers run). Its answers are cached apart from batched ones",
     )
 
 
 def make_llm(config: LLMConfig) -> LLM:
     cache = ResponseCache(config.cache_path or default_cache_path()) if config.cache else None
-    options = dict(config.options)
-    if config.deterministic and config.backend == "hf":
-        options["batch_size"] = 1  # padding changes greedy outputs: one request at a time
-    if config.deterministic and config.backend == "vllm":
-        os.environ["VLLM_BATCH_INVARIANT"] = "1"  # read when the engine starts
     if config.backend == "hf":
         from tailor.llm.backends.hf import HFBackend as backend
     elif config.backend == "openai":
@@ -51,6 +43,7 @@ def make_llm(config: LLMConfig) -> LLM:
         from tailor.llm.backends.vllm import VLLMBackend as backend
     else:
         from tailor.llm.backends.llamacpp import LlamaCppBackend as backend
+    options = backend.batch_invariant(dict(config.options)) if config.deterministic else dict(config.options)
     llm = backend(model=config.model, cache=cache, **options)
     llm.deterministic = config.deterministic
     return llm

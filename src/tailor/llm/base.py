@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tailor import progress
-from tailor.errors import PromptTooLong
+from tailor.errors import BackendError, PromptTooLong
 from tailor.kvstore import KeyValueStore
 from tailor.paths import default_cache_path
 from tailor.llm.cache import ResponseCache, cache_key
@@ -116,6 +116,13 @@ class LLM(ABC):
         self.usage.generation_seconds += sum(c.seconds for c in completions)
         return completions
 
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        """The backend's ``options`` made to generate every answer independently of its batch
+        (``LLMConfig.deterministic``), or a ``BackendError`` saying why this backend cannot,
+        so that no answer is cached as batch-invariant unless it is."""
+        raise BackendError(f"the {cls.kind} backend cannot generate batch-invariantly: leave deterministic off")
+
     def cancel(self) -> None:
         """Cut short the generation under way, where the engine can (hf: at its next token),
         for a server's bounded shutdown; nothing by default."""
@@ -139,6 +146,13 @@ class LLM(ABC):
         """Tokens ``request`` takes as a prompt, chat template and prefill included; None
         where unknown."""
         return None
+
+    def preflight(self, probe_adapter: str | None = None) -> list[str]:
+        """What would stop a run on this model, found before it starts (each problem a line
+        naming the server at fault): where the model is served, and whether an untrained
+        LoRA adapter shaped like the run's (``probe_adapter``) can be registered there and
+        dropped again. Nothing by default: a local engine loads adapters from this machine."""
+        return []
 
     def too_long(self, request: ChatRequest, max_tokens: int) -> PromptTooLong | None:
         """Why ``request`` and ``max_tokens`` to answer it would not fit this model's context;

@@ -52,9 +52,29 @@ class ChatMessage(BaseModel):
         return Message(role=self.role, content=self.content)
 
 
-class ChatCompletionBody(BaseModel):
-    model: str
+class ChatBody(BaseModel):
+    """Messages as a chat request: vLLM's ``continue_final_message`` makes the last
+    assistant message a prefill that the answer continues."""
+
     messages: list[ChatMessage] = Field(min_length=1)
+    continue_final_message: bool = False
+    add_generation_prompt: bool = True
+
+    def request(self) -> ChatRequest:
+        messages = [m.message() for m in self.messages]
+        if self.continue_final_message and messages[-1].role == "assistant":
+            return ChatRequest(messages=messages[:-1], prefill=messages[-1].content)
+        return ChatRequest(messages=messages)
+
+
+class TokenizeBody(ChatBody):
+    """vLLM's ``POST /tokenize`` of chat messages."""
+
+    model: str | None = None
+
+
+class ChatCompletionBody(ChatBody):
+    model: str
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -64,14 +84,6 @@ class ChatCompletionBody(BaseModel):
     stop: str | list[str] | None = None
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    continue_final_message: bool = False  # vLLM's extension: continue the last assistant message
-    add_generation_prompt: bool = True
-
-    def request(self) -> ChatRequest:
-        messages = [m.message() for m in self.messages]
-        if self.continue_final_message and messages[-1].role == "assistant":
-            return ChatRequest(messages=messages[:-1], prefill=messages[-1].content)
-        return ChatRequest(messages=messages)
 
     def max_new_tokens(self, default: int, cap: int) -> int:
         """The answer length asked for (else ``default``); over ``cap``, a 422 naming the field."""
@@ -155,15 +167,37 @@ class UnloadAdapterBody(BaseModel):
     lora_int_id: int | None = None  # vLLM accepts it; names are what tailor goes by
 
 
+def overflow(llm: LLM, request: ChatRequest, max_tokens: int) -> str | None:
+    """Why ``request`` and ``max_tokens`` more do not fit the model's context (in the words
+    vLLM's refusal shares, which clients match), or None where they fit or it is unknown."""
+    context = llm.context_length()
+    prompt = llm.prompt_tokens(request) if context is not None else None
+    if prompt is None or prompt + max_tokens <= context:
+        return None
+    return (f"This model's maximum context length is {context} tokens. However, your prompt contains {prompt} input tokens "
+            f"and asks for {max_tokens} more ({prompt} + {max_tokens} > {context}).")
+
+
+def adapter_rank(path: str) -> int:
+    """The largest LoRA rank in an adapter folder's ``adapter_config.json`` (PEFT's ``r``,
+    or a larger one in its ``rank_pattern``)."""
+    config = json.loads((Path(path) / "adapter_config.json").read_text())
+    return max([config.get("r", 0), *(config.get("rank_pattern") or {}).values()])
+
+
 def create_app(
     llm: LLM, served_name: str, adapters: dict[str, str] | None = None, default_max_tokens: int = 256,
-    max_batch: int = 16, batch_wait: float = 0.01, max_tokens: int = 1024,
+    max_batch: int = 16, batch_wait: float = 0.01, max_tokens: int = 1024, max_lora_rank: int | None = None,
 ) -> FastAPI:
     """``served_name`` answers with the base model; each key of ``adapters`` answers with
     that LoRA adapter (the way vLLM serves ``--lora-modules``), and adapters come and go at
     run time through ``/v1/load_lora_adapter`` and ``/v1/unload_lora_adapter``, answered as
-    vLLM answers them (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``). Concurrent requests are
-    generated together (``RequestBatcher``); a request may ask for ``max_tokens`` at most."""
+    vLLM 0.18.0 and later answer them (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``), an adapter of
+    a rank above ``max_lora_rank`` refused as vLLM refuses it. ``/v1/models`` gives the
+    model's context length (``max_model_len``) and ``/tokenize`` counts a prompt's tokens
+    where the model behind can; a prompt whose answer would not fit that context is refused
+    with vLLM's phrase. Concurrent requests are generated together (``RequestBatcher``); a
+    request may ask for ``max_tokens`` at most."""
     adapters = dict(adapters or {})
     batcher = RequestBatcher(llm, max_batch, batch_wait)
     app = FastAPI(title="tailor LLM server", lifespan=lambda _app: batcher.running())
@@ -172,23 +206,36 @@ def create_app(
 
     @app.get("/v1/models")
     def models() -> dict:
-        names = [served_name, *adapters]
-        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "tailor"} for n in names]}
+        base = {"id": served_name, "object": "model", "owned_by": "tailor", "max_model_len": llm.context_length()}
+        return {"object": "list", "data": [base, *({"id": n, "object": "model", "owned_by": "tailor", "parent": served_name} for n in adapters)]}
 
     @app.post("/v1/load_lora_adapter")
     def load_adapter(body: LoadAdapterBody):
-        if body.lora_name in adapters or body.lora_name == served_name:
-            return error_response(400, f"The lora adapter '{body.lora_name}' has already been loaded.", "BadRequestError")
-        if not (Path(body.lora_path) / "adapter_config.json").is_file():
-            return error_response(404, f"No adapter found for {body.lora_path}", "NotFoundError")
-        adapters[body.lora_name] = body.lora_path
-        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.")
+        name, path = body.lora_name, body.lora_path
+        if name == served_name:
+            return error_response(400, f"The lora adapter '{name}' conflicts with a served base model.", "InvalidUserInput")
+        if name in adapters:
+            return error_response(400, f"The lora adapter '{name}' has already been loaded.", "InvalidUserInput")
+        if not (Path(path) / "adapter_config.json").is_file():
+            return error_response(404, f"Loading lora {name} failed: No adapter found for {path}", "NotFoundError")
+        if max_lora_rank is not None and adapter_rank(path) > max_lora_rank:
+            reason = f"LoRA rank {adapter_rank(path)} is greater than max_lora_rank {max_lora_rank}."
+            return error_response(500, f"Call to add_lora method failed: {reason}", "InternalServerError")
+        adapters[name] = path
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
 
     @app.post("/v1/unload_lora_adapter")
     def unload_adapter(body: UnloadAdapterBody):
         if adapters.pop(body.lora_name, None) is None:
             return error_response(404, f"The lora adapter '{body.lora_name}' cannot be found.", "NotFoundError")
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
+
+    @app.post("/tokenize")
+    def tokenize(body: TokenizeBody):
+        count = llm.prompt_tokens(body.request())
+        if count is None:
+            return error_response(404, f"the {llm.kind} model behind this server counts no tokens", "NotFoundError")
+        return {"count": count, "max_model_len": llm.context_length()}
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionBody, request: Request):
@@ -204,6 +251,9 @@ def create_app(
             stop=stop,
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         )
+        refused = await asyncio.to_thread(overflow, llm, body.request(), params.max_tokens)  # counting may take a tokenizer's time
+        if refused:
+            return error_response(400, refused, "BadRequestError", "input_tokens")
         pending = batcher.enqueue([body.request()], params, adapters.get(body.model))
         result = asyncio.wrap_future(pending[0].result)
         while not (await asyncio.wait({result}, timeout=DISCONNECT_POLL))[0]:

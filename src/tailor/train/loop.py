@@ -21,6 +21,7 @@ from tailor.metrics import Metric
 from tailor.pool import ModelPool
 from tailor.retrieval.base import Retriever
 from tailor.runs import RunFolder
+from tailor.train.preflight import preflight
 from tailor.train.stages import LoopConfig
 
 if TYPE_CHECKING:
@@ -114,9 +115,9 @@ class LoopTrainer:
         return LoopInputs(train, valid, self.pool.llm(config.policy), metric, retriever, self.pool)
 
     def run(self, run_dir: str | Path | None = None, resume: bool = False, cases: int = 3) -> LoopResult:
-        """Train the recipe and each variant in ``run_dir`` (default: the config's), then
-        write the run report. A rerun reads finished stages back; ``resume`` also demands
-        that ``run_dir`` already holds this run."""
+        """Check the generation servers (``preflight``), train the recipe and each variant in
+        ``run_dir`` (default: the config's), then write the run report. A rerun reads
+        finished stages back; ``resume`` also demands that ``run_dir`` already holds this run."""
         from tailor.train.report import write_run_report
 
         config = self.config if run_dir is None else self.config.model_copy(update={"run_dir": Path(run_dir)})
@@ -124,6 +125,7 @@ class LoopTrainer:
         if resume and not folder.config_file.exists():
             raise TailorError(f"{folder.path} holds no run to resume (no config.json)")
         with folder.attempt(self.kind_of(config)), logs.into(folder.path):
+            preflight(config, self.pool)  # the generation servers, before any model is loaded or asked
             inputs = self.inputs(config)
             results: dict[str, LoopResult] = {}
             for name, variant in config.runs():

@@ -114,6 +114,19 @@ def lora_arguments(settings: SFTSettings) -> dict:
     )
 
 
+def checkpointing_argument() -> str:
+    """The name the installed transformers gives gradient checkpointing in its
+    ``TrainingArguments``: ``activation_checkpointing`` in recent 5.x releases (5.24 here, where
+    ``gradient_checkpointing`` is a deprecated alias), ``gradient_checkpointing`` before (5.17,
+    the lent GPU machine's)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda: bool, bf16: bool) -> dict:
     """The TRL config's arguments: the ones every trainer shares, then the trainer's own
     (``settings.trainer_arguments()``); ``evaluation``: whether there are eval rows."""
@@ -131,7 +144,7 @@ def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda
         weight_decay=0.0,
         max_grad_norm=settings.max_grad_norm,
         max_length=settings.max_length,
-        activation_checkpointing=settings.gradient_checkpointing,
+        **{checkpointing_argument(): settings.gradient_checkpointing},
         seed=settings.seed,
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,

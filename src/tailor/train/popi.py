@@ -64,6 +64,9 @@ class POPIConfig(LoopConfig):
     def summarizer_llm(self) -> LLMConfig:
         return self.summarizer or self.policy
 
+    def adapter_models(self) -> list[LLMConfig]:
+        return [self.policy, self.summarizer_llm]
+
 
 @dataclass
 class POPIResult:

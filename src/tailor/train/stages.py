@@ -134,6 +134,14 @@ class LoopConfig(BaseModel):
                 raise TailorError(f"variant {name!r}: {err}") from err
         return out
 
+    def models(self) -> dict[str, LLMConfig]:
+        """The models the recipe names, by setting (a model left unset is the policy's)."""
+        return {name: value for name in type(self).model_fields if isinstance(value := getattr(self, name), LLMConfig)}
+
+    def adapter_models(self) -> list[LLMConfig]:
+        """The models that generate with the LoRA adapters the run trains (shaped as ``sft``)."""
+        return [self.policy]
+
     def staged(self) -> dict:
         """The settings the run's stages depend on."""
         return self.model_dump(mode="json", exclude=set(self.unstaged))

@@ -76,6 +76,9 @@ class VACConfig(LoopConfig):
     def feedback_llm(self) -> LLMConfig:
         return self.feedback or self.policy
 
+    def adapter_models(self) -> list[LLMConfig]:
+        return [self.policy, self.feedback_llm] if self.train_feedback else [self.policy]
+
 
 @dataclass
 class VACResult:

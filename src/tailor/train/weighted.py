@@ -19,11 +19,21 @@ def weighted_sft_trainer() -> type:
     its mean and the Trainer divides by the number of micro-batches. TRL's entropy and
     token-accuracy metrics are not logged.
 
-    The loss is computed from the model's logits and the collator's labels (-100 where
-    the loss skips), with public APIs only. The weight survives TRL's preparation (its
-    ``map`` calls keep extra columns); the trainer keeps every column
-    (``remove_unused_columns=False``) and wraps TRL's collator to batch the weights.
-    Built on first use, as TRL is imported lazily."""
+    The per-token log-likelihoods come from TRL's fused LM head, as TRL's own SFT and DPO
+    losses do. ``SFTTrainer.__init__`` (TRL >= 1.15) patches the model with
+    ``trl.trainer.add_fused_lm_head`` (exported by ``trl.trainer``, not by ``trl``); then
+    ``model(..., labels=, fused_lm_head=True)``, a TRL internal, returns each next token's
+    log-probability, 0 where its label is -100. It projects the hidden states through the
+    LM head's weight in tiles of at most 4096 tokens x 32,768 vocabulary entries and
+    recomputes them in the backward pass, so neither pass holds the (tokens x vocabulary)
+    logits, which at Gemma's vocabulary of 256,000 and 4 rows of 6656 tokens take 27 GB in
+    float32 alone (bench/loss_memory.py, docs/scaling.md). As the head reads the LM head's
+    base weight, TRL refuses a LoRA adapter on it (PEFT's all-linear, tailor's default,
+    leaves the LM head out).
+
+    The weight survives TRL's preparation (its ``map`` calls keep extra columns); the
+    trainer keeps every column (``remove_unused_columns=False``) and wraps TRL's collator
+    to batch the weights. Built on first use, as TRL is imported lazily."""
     import torch
     from trl import SFTTrainer
 
@@ -46,12 +56,11 @@ def weighted_sft_trainer() -> type:
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             weight, labels = inputs.pop("weight"), inputs.pop("labels")
-            outputs = model(**inputs)
-            # token t predicts token t + 1; -100 marks what the loss skips (prompt, padding)
-            logits, targets = outputs.logits[:, :-1, :].float(), labels[:, 1:]
-            token_losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
-            per_sequence = token_losses.sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
+            # log p(token t + 1 | tokens up to t), 0 where label t + 1 is -100 (prompt, padding)
+            outputs = model(**inputs, labels=labels, fused_lm_head=True)
+            completion_tokens = (labels[:, 1:] != -100).sum(dim=1)
+            per_sequence = -outputs.log_probs.sum(dim=1) / completion_tokens.clamp(min=1)
             loss = (weight.to(per_sequence.dtype) * per_sequence).mean()
-            return (loss, outputs) if return_outputs else loss
+            return (loss, outputs) if return_outputs else loss  # TRL's FusedCausalLMOutput: log-probabilities, no logits
 
     return WeightedSFTTrainer

@@ -51,6 +51,10 @@ class HFBackend(LLM):
         self._peft = None  # a PeftModel around base_model once an adapter is used
         self._cancelled = threading.Event()
 
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        return {**options, "batch_size": 1}  # padding to a batch's longest prompt changes greedy outputs
+
     def cancel(self) -> None:
         self._cancelled.set()
 

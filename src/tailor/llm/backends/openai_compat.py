@@ -11,31 +11,57 @@ only when no server answers in ``max_retries + 1`` rounds does the run stop.
 
 A LoRA adapter given as a folder (a training loop's new adapter) is registered on each
 server the first time a request for it goes there (vLLM's runtime LoRA updating:
-``POST /v1/load_lora_adapter``), under a name made of the folder and its content hash, and
-asked for as ``model: <name>``. Each server keeps at most ``max_adapters`` of them; the
-least recently used one is unloaded to make room. A server that failed is assumed to have
-lost its adapters, and gets them registered again before it is used again. An adapter given
-as a name is one the servers already serve (``--lora-modules``)."""
+``POST /v1/load_lora_adapter``), by its absolute path, under a name made of the folder and
+its content hash, and asked for as ``model: <name>``. Each server keeps at most
+``max_adapters`` of them; the least recently used one is unloaded to make room. A server
+that failed is assumed to have lost its adapters, and gets them registered again before it
+is used again; a server that refuses an adapter stops the run, saying why (``replica``). An
+adapter given as a name is one the servers already serve (``--lora-modules``).
+
+The context length is what the servers report (vLLM's ``/v1/models``: ``max_model_len``),
+else the ``max_model_len`` option; prompt tokens are counted by the servers' ``/tokenize``
+where they have one, else by the ``tokenizer`` option's local tokenizer. A request its
+server refuses as longer than the context raises ``PromptTooLong``."""
 
 import hashlib
 import os
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import cached_property
 from pathlib import Path
 
-import httpx
 import openai
 
-from tailor.errors import BackendError
+from tailor.errors import BackendError, PromptTooLong
+from tailor.llm.backends.replica import TRANSIENT, Replica, error_message
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
 
-TRANSIENT = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)  # timeouts are connection errors
+# vLLM's 400 for a prompt its context cannot hold, from 0.8.5 to 0.34.0: "This model's
+# maximum context length is N tokens. However, ..." (serving_engine.py's _validate_input to
+# 0.14.x, vllm/renderers/params.py from 0.18.0), but "You passed P input tokens and requested
+# M output tokens. However, the model's context length is only N tokens, ..." in 0.16.x and
+# 0.17.x (vllm/renderers/params.py). The prompt's tokens are "(P in the messages, ...)" in
+# 0.8.5, "your request has P input tokens" in 0.11.0 to 0.14.x, "your prompt contains [at
+# least] P input tokens" from 0.18.0. Up to 0.31.x a prompt is refused when it leaves less
+# than max_tokens; from 0.32.0 vLLM lowers max_tokens instead, and refuses only a prompt
+# longer than the context by itself.
+CONTEXT_PHRASE = re.compile(r"(?:maximum context length is|context length is only) (\d+) tokens")
+PROMPT_PHRASE = re.compile(r"(\d+) in the messages|(?:has|contains|passed) (?:at least )?(\d+) input tokens")
+
+
+def too_long(message: str, max_tokens: int, server: str) -> PromptTooLong | None:
+    """vLLM's refusal of a prompt its context cannot hold, as a ``PromptTooLong`` (with the
+    prompt's tokens where the message gives them); None for any other refusal."""
+    context = CONTEXT_PHRASE.search(message)
+    if context is None:
+        return None
+    prompt = PROMPT_PHRASE.search(message)
+    counted = int(prompt.group(1) or prompt.group(2)) if prompt else None
+    return PromptTooLong(counted, max_tokens, int(context.group(1)), f"{server}: {message}")
 
 
 def served_adapter_name(path: str) -> str:
@@ -46,57 +72,15 @@ def served_adapter_name(path: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', where)}-{adapter_fingerprint(path)[:12]}"
 
 
-class Replica:
-    """One server: its client, and the adapters registered on it (least recently used first)."""
-
-    def __init__(self, client: openai.OpenAI):
-        self.client = client
-        self.url = str(client.base_url).rstrip("/")
-        self.loaded: OrderedDict[str, str] = OrderedDict()
-        self.down_until = 0.0
-        self.lock = threading.Lock()
-
-    def failed(self, cooldown: float) -> None:
-        """It did not answer: set it aside, and assume it comes back without its adapters."""
-        with self.lock:
-            self.down_until = time.monotonic() + cooldown
-            self.loaded.clear()
-
-    def lost(self, name: str) -> None:
-        """It answered that ``name`` is not served (it restarted): register it again."""
-        with self.lock:
-            self.loaded.pop(name, None)
-
-    def ensure(self, name: str, path: str, keep: int) -> None:
-        """Register adapter ``path`` as ``name`` here unless it is; keep at most ``keep``."""
-        with self.lock:
-            if name in self.loaded:
-                self.loaded.move_to_end(name)
-                return
-            while len(self.loaded) >= keep:
-                old, _ = self.loaded.popitem(last=False)
-                self._post("/unload_lora_adapter", {"lora_name": old}, name=old, path=None)
-            self._post("/load_lora_adapter", {"lora_name": name, "lora_path": path}, name=name, path=path)
-            self.loaded[name] = path
-
-    def _post(self, route: str, body: dict, name: str, path: str | None) -> None:
-        try:
-            self.client.post(route, body=body, cast_to=httpx.Response)
-        except openai.APIStatusError as err:
-            if err.status_code >= 500 or err.status_code == 429:
-                raise
-            text = str(err.message)
-            if path is None or "already been loaded" in text:
-                return  # unloading one that is gone, or loading one it kept: as wanted
-            raise BackendError(
-                f"{self.url} could not register LoRA adapter {name!r} from {path}: {text}. Generation servers read adapters "
-                "from their own disk: the folder must exist at that same path on every server (shared storage), and vLLM must "
-                "run with --enable-lora, a --max-lora-rank at least the adapter's rank, and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
-            ) from err
-
-
 class OpenAIBackend(LLM):
     kind = "openai"
+
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        raise BackendError(
+            "the openai backend cannot generate batch-invariantly: no server says over the API whether it does "
+            "(vLLM's VLLM_BATCH_INVARIANT=1 is the server's own setting), so leave deterministic off; answers are then cached as batched ones"
+        )
 
     def __init__(
         self,
@@ -110,10 +94,14 @@ class OpenAIBackend(LLM):
         backoff: float = 0.5,
         cooldown: float = 10.0,
         max_adapters: int = 4,
+        max_model_len: int | None = None,
+        tokenizer: str | None = None,
     ):
         """``concurrency``: requests in flight per server; ``max_retries``: rounds over the
         servers after the first, ``backoff`` seconds before the second, doubling after;
-        ``max_adapters``: runtime-registered adapters kept per server."""
+        ``max_adapters``: runtime-registered adapters kept per server; ``max_model_len``: the
+        context length where the servers do not report theirs; ``tokenizer``: a local
+        tokenizer (model name or path) that counts prompt tokens where the servers cannot."""
         super().__init__(model, cache)
         urls = server_urls(base_url or os.environ.get("OPENAI_BASE_URL"))
         key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
@@ -121,6 +109,10 @@ class OpenAIBackend(LLM):
         self.concurrency = concurrency * len(self.replicas)
         self.batch_size = max(self.concurrency * 4, 32)
         self.max_retries, self.backoff, self.cooldown, self.max_adapters = max_retries, backoff, cooldown, max_adapters
+        self.max_model_len, self.tokenizer_name = max_model_len, tokenizer
+        self._reported_length: int | None = None
+        self._asked_length = False
+        self._servers_tokenize = True  # until a server answers that it has no /tokenize
 
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
         finished = dict(pair for group in self._stream(requests, params, adapter) for pair in group)
@@ -147,13 +139,14 @@ class OpenAIBackend(LLM):
     def _one(self, request: ChatRequest, params: SamplingParams, adapter: str | None) -> Completion:
         local = adapter is not None and Path(adapter).is_dir()
         model = served_adapter_name(adapter) if local else adapter or self.model
+        path = str(Path(adapter).resolve()) if local else None  # a server resolves a relative one against its own folder
         failures: list[str] = []
         for round_ in range(self.max_retries + 1):
             if round_:
                 time.sleep(self.backoff * 2 ** (round_ - 1))
             for replica in self.route(request):
                 try:
-                    return self._on(replica, request, params, model, adapter if local else None)
+                    return self._on(replica, request, params, model, path)
                 except TRANSIENT as err:
                     replica.failed(self.cooldown)
                     failures.append(f"{replica.url}: {type(err).__name__}: {err}")
@@ -200,6 +193,9 @@ class OpenAIBackend(LLM):
         try:
             response = replica.client.chat.completions.create(**options)
         except openai.BadRequestError as err:
+            refused = too_long(error_message(err), params.max_tokens, replica.url)
+            if refused is not None:
+                raise refused from err
             raise BackendError(f"{replica.url} refused the request for model {model!r}: {err.message}") from err
         samples = []
         for choice in sorted(response.choices, key=lambda c: c.index):
@@ -218,6 +214,78 @@ class OpenAIBackend(LLM):
             per_sample = usage.completion_tokens // max(len(samples), 1)
             samples = [s.model_copy(update={"tokens": per_sample}) for s in samples]
         return Completion(samples=samples, prompt_tokens=usage.prompt_tokens if usage else 0)
+
+    def context_length(self) -> int | None:
+        """The smallest ``max_model_len`` the servers report for the model (asked once),
+        else the ``max_model_len`` option."""
+        if not self._asked_length:
+            reported = [length for replica in self.replicas if (length := self._reported(replica)) is not None]
+            self._reported_length, self._asked_length = min(reported, default=None), True
+        return self._reported_length or self.max_model_len
+
+    def _reported(self, replica: Replica) -> int | None:
+        try:
+            cards = replica.models()
+        except (openai.APIError, *TRANSIENT):
+            return None
+        lengths = [card.get("max_model_len") for card in cards if card.get("id") == self.model]
+        return lengths[0] if lengths and isinstance(lengths[0], int) else None
+
+    def prompt_tokens(self, request: ChatRequest) -> int | None:
+        """Counted by the request's server (vLLM's ``POST /tokenize``, with the chat template
+        and prefill as generation applies them), else by the ``tokenizer`` option."""
+        if self._servers_tokenize:
+            body = {"model": self.model, "messages": request.openai_messages()}
+            if request.prefill:
+                body.update(add_generation_prompt=False, continue_final_message=True)
+            for replica in self.route(request):
+                try:
+                    answer = replica.tokenize(body)
+                except TRANSIENT:
+                    continue
+                except openai.APIStatusError:
+                    self._servers_tokenize = False  # no /tokenize there (OpenAI, llama.cpp's server)
+                    break
+                count = answer.get("count") if isinstance(answer, dict) else None
+                if isinstance(count, int):
+                    return count
+        return self._local_count(request) if self.tokenizer_name else None
+
+    def _local_count(self, request: ChatRequest) -> int:
+        messages = [m.model_dump() for m in request.messages]
+        prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + (request.prefill or "")
+        return len(self._tokenizer(prompt, add_special_tokens=False).input_ids)
+
+    @cached_property
+    def _tokenizer(self):
+        from transformers import AutoTokenizer
+
+        from tailor.models import resolve_model
+
+        return AutoTokenizer.from_pretrained(resolve_model(self.tokenizer_name))
+
+    def preflight(self, probe_adapter: str | None = None) -> list[str]:
+        """Each server asked whether it serves the model, and, given a probe adapter, made
+        to register it and drop it again: the problems found, each naming its server."""
+        problems = []
+        for replica in self.replicas:
+            try:
+                served = [card.get("id") for card in replica.models()]
+            except (openai.APIError, *TRANSIENT) as err:
+                problems.append(f"{replica.url}: GET /v1/models failed: {type(err).__name__}: {err}")
+                continue
+            if self.model not in served:
+                problems.append(f"{replica.url} does not serve model {self.model!r} (it serves: {', '.join(map(str, served)) or 'nothing'})")
+            if probe_adapter is not None:
+                name = f"tailor-preflight-{adapter_fingerprint(probe_adapter)[:12]}"
+                try:
+                    replica.load(name, probe_adapter)
+                    replica.unload(name)
+                except BackendError as err:
+                    problems.append(str(err))
+                except TRANSIENT as err:
+                    problems.append(f"{replica.url} did not answer registering LoRA adapter {name!r}: {type(err).__name__}: {err}")
+        return problems
 
 
 def server_urls(base_url: str | list[str] | None) -> list[str | None]:

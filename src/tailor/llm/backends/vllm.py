@@ -14,6 +14,10 @@ model length" (a ``ValueError``, ``VLLMValidationError`` in recent releases), wh
 ``PromptTooLong``."""
 
 import contextlib
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+from packaging.version import Version
 
 from tailor.errors import BackendError, PromptTooLong
 from tailor.llm.base import LLM, adapter_fingerprint
@@ -22,9 +26,49 @@ from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, To
 from tailor.models import resolve_model
 
 
+# Where vLLM's batch-invariant mode (VLLM_BATCH_INVARIANT=1) exists, from its released source:
+# vllm 0.11.1 vllm/model_executor/layers/batch_invariant.py is the first to read the variable
+# (PR #25603); vllm 0.14.0 vllm/lora/ops/triton_ops/utils.py the first whose LoRA kernels honour
+# it (PR #30097), and this backend always runs with LoRA enabled. docs/features/batch_invariance.md
+# asks for NVIDIA compute capability 9.0 up to 0.14.0 and 8.0 in 0.34.0.
+BATCH_INVARIANT_WITH_LORA = Version("0.14.0")
+CAPABILITY_8_SINCE = Version("0.34.0")
+
+
+def batch_invariance_problem(installed: str | None, capability: tuple[int, int] | None) -> str | None:
+    """Why vLLM ``installed`` on a GPU of compute ``capability`` (None: no CUDA GPU) cannot
+    generate batch-invariantly with LoRA enabled; None when it can."""
+    if installed is None:
+        return "vLLM is not installed"
+    if Version(installed) < BATCH_INVARIANT_WITH_LORA:
+        return f"vLLM {installed} has no batch-invariant LoRA kernels (VLLM_BATCH_INVARIANT with LoRA needs vLLM >= {BATCH_INVARIANT_WITH_LORA})"
+    if capability is None:
+        return "vLLM's batch-invariant mode needs a CUDA GPU, and none is visible"
+    needed = (8, 0) if Version(installed) >= CAPABILITY_8_SINCE else (9, 0)
+    if capability < needed:
+        return f"vLLM {installed}'s batch-invariant mode needs compute capability {needed[0]}.{needed[1]}, this GPU has {capability[0]}.{capability[1]}"
+    return None
+
+
 class VLLMBackend(LLM):
     kind = "vllm"
     batch_size = 1024  # vLLM schedules continuously; large chunks only bound cache write-back
+
+    @classmethod
+    def batch_invariant(cls, options: dict) -> dict:
+        """Sets VLLM_BATCH_INVARIANT=1, which the engine reads when it starts, where the
+        installed vLLM and the GPU have the mode; refuses with the reason otherwise."""
+        import torch
+
+        try:
+            installed = version("vllm")
+        except PackageNotFoundError:
+            installed = None
+        problem = batch_invariance_problem(installed, torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
+        if problem:
+            raise BackendError(f"deterministic: {problem}; leave deterministic off (answers are then cached as batched ones)")
+        os.environ["VLLM_BATCH_INVARIANT"] = "1"
+        return options
 
     def __init__(self, model: str, cache: ResponseCache | None = None, max_lora_rank: int = 64, enable_sleep_mode: bool = False, **engine_args):
         super().__init__(model, cache)
