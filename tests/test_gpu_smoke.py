@@ -40,7 +40,7 @@ def test_the_gpu_smoke_launches_its_sft_stage_generates_with_the_adapter_and_run
     assert (versions["transformers"], versions["huggingface_hub"]) == ("5.17.0", "1.33.0")  # the image's, not this environment's
     assert any(line.startswith("SFT stage (accelerate launch, 1 process) finished: 4 steps") for line in lines), done.stdout
     generated = {line.split()[0] + " " + line.split()[1]: line.split() for line in lines if line.startswith(("base model ", "LoRA adapter "))}
-    assert set(generated) == {"base model", "LoRA adapter"} and all(float(row[-1]) > 0 for row in generated.values()), done.stdout
+    assert set(generated) == {"base model", "LoRA adapter"} and all(float(row[-1].replace(",", "")) > 0 for row in generated.values()), done.stdout
     assert any(line.startswith("VAC iteration finished in ") and "validation [" in line for line in lines), done.stdout
     assert "   peak GPU memory (this process; the launched stage's is its own): n/a" in lines
     rss = next(line for line in lines if line.startswith("   peak resident memory: "))

@@ -2,6 +2,8 @@
 folder's tailor.log; only the known deprecations are filtered, and only where raised."""
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -73,3 +75,23 @@ def test_only_the_known_deprecations_are_filtered_and_only_inside_the_block():
 def test_tailor_log_debug_means_verbose(monkeypatch, level, shown):
     monkeypatch.setenv("TAILOR_LOG", level)
     assert logs.verbose() is shown
+
+
+def test_deepspeed_speaks_into_the_run_log_not_on_stdout(tmp_path, monkeypatch):
+    """DeepSpeed fits its logger with a stdout handler of its own as it is imported, which
+    TRL's trainers do wherever it is installed (its first words on a CPU machine: "Setting
+    accelerator to CPU"); adopted, its records reach the run log and not the terminal."""
+    monkeypatch.delenv("TAILOR_LOG", raising=False)
+    code = f"""
+from tailor import logs
+logs.configure()
+logs.adopt_library_loggers()
+from deepspeed.utils import logger
+logger.warning("a word from DeepSpeed")
+with logs.into({str(tmp_path)!r}):
+    pass
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "a word from DeepSpeed" not in done.stdout + done.stderr
+    assert "WARNING DeepSpeed: a word from DeepSpeed" in (tmp_path / "tailor.log").read_text()

@@ -125,6 +125,20 @@ def test_replayed_vllm_that_takes_the_probe_passes(tmp_path, version):
     assert unloaded == {"lora_name": loaded["lora_name"]}
 
 
+def test_a_model_whose_config_cannot_be_read_is_one_more_listed_problem(tmp_path, monkeypatch):
+    """No network, a hub model: the probe cannot be built; that is listed beside the servers'
+    problems, never a traceback that hides them."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with Replay({}, vllm.VERSIONS[-1]) as server:
+        policy = remote(f"{server.url}/v1").model_copy(update={"model": "no-such-org/no-such-model"})
+        config = VACConfig(policy=policy, sft=SFT, train_feedback=False, run_dir=tmp_path / "run")
+        with pytest.raises(TailorError) as caught:
+            preflight(config, ModelPool(config.policy))
+    problems = str(caught.value).split("\n- ")[1:]
+    assert any("no probe adapter could be built from the model's config" in p for p in problems), problems
+    assert any("GET /v1/models failed" in p and server.url in p for p in problems), problems
+
+
 def test_local_backends_have_nothing_to_check(tmp_path):
     config = VACConfig(policy=LLMConfig(backend="hf", model=MODEL), sft=SFT, run_dir=tmp_path / "run")
     pool = ModelPool(config.policy)

@@ -116,7 +116,7 @@ def fitting(monkeypatch):
         jobs.append([model, train_rows, eval_rows, settings.model_dump(mode="json"), init_adapter])
         return str(len(jobs))
 
-    def fit(model, settings, output_dir, fingerprint, init_adapter, prepare, build):
+    def fit(model, settings, output_dir, fingerprint, init_adapter, prepare, configure, build):
         adapter = Path(output_dir) / "adapter"
         adapter.mkdir(parents=True, exist_ok=True)
         (adapter / "adapter_config.json").write_text(json.dumps({"job": fingerprint}))

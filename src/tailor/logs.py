@@ -139,15 +139,34 @@ def to_stderr() -> None:
     _console.every_logger = True
 
 
+class ToRoot(logging.Filter):
+    """On a library's logger: its records go to tailor's handlers (the root logger's)
+    instead of the stream handler the library gave that logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logging.getLogger().handle(record)
+        return False
+
+
+# Loggers a library fits with a handler of its own when it is imported, and never lets
+# propagate: DeepSpeed's (to stdout), which TRL's trainers import wherever it is installed.
+OWN_HANDLER_LOGGERS = ("DeepSpeed",)
+
+
 def adopt_library_loggers() -> None:
     """transformers logs through a stderr handler of its own that bypasses the root
-    logger: route its records to tailor's handlers (call after importing it)."""
+    logger: route its records to tailor's handlers (call after importing it). The same
+    for ``OWN_HANDLER_LOGGERS``, which may be imported later."""
     if _run_log is None or verbose():
         return
     module = sys.modules.get("transformers.utils.logging")
     if module is not None:
         module.disable_default_handler()
         module.enable_propagation()
+    for name in OWN_HANDLER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ToRoot) for f in logger.filters):
+            logger.addFilter(ToRoot())
 
 
 @contextlib.contextmanager

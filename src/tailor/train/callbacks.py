@@ -24,6 +24,8 @@ class StepBar(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.advance = self.stack.enter_context(progress.bar(self.description, state.max_steps))
+            if state.global_step:  # resumed from a checkpoint
+                self.advance(state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.advance is not None:

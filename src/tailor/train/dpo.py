@@ -56,7 +56,4 @@ def train_dpo(
 
     from trl import DPOConfig, DPOTrainer
 
-    def build(args: dict, **parts) -> DPOTrainer:
-        return DPOTrainer(args=DPOConfig(**args), **parts)
-
-    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train, evaluation), build)
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (train, evaluation), lambda args: DPOConfig(**args), DPOTrainer)

@@ -100,14 +100,17 @@ def train_grpo(
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
         return [float(r) for r in reward(texts, **columns)]
 
-    def build(args: dict, **parts) -> GRPOTrainer:
+    def configure(args: dict) -> GRPOConfig:
         args.pop("max_length")  # applied to the prompts above; GRPOConfig has no such cap
-        trainer = GRPOTrainer(reward_funcs=scored, args=GRPOConfig(**args), **parts)
+        return GRPOConfig(**args)
+
+    def build(**parts) -> GRPOTrainer:
+        trainer = GRPOTrainer(reward_funcs=scored, **parts)
         if reference_adapter and settings.beta > 0:  # without a KL term there is no reference to replace
             load_reference(trainer.model, reference_adapter)
         return trainer
 
-    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (fitting_prompts(train_rows, tokenizer, settings), []), build)
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, lambda tokenizer: (fitting_prompts(train_rows, tokenizer, settings), []), configure, build)
 
 
 def load_reference(model, adapter: str) -> None:

@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
-from tailor.train.lora import SFTResult, SFTSettings
+from tailor.train.lora import SFTResult, SFTSettings, bf16_training
 
 log = logging.getLogger(__name__)
 RANK_ERROR = re.compile(r"^\[rank\d+\]: ([\w.]+: .*)$", re.MULTILINE)  # a rank's exception, as torchrun prefixes it
@@ -54,14 +55,18 @@ def needs_launch(settings: SFTSettings) -> bool:
 
 def launch_command(settings: SFTSettings, job: Path) -> list[str]:
     """``accelerate launch`` over ``settings.num_processes`` processes: with the recipe's
-    accelerate config file (DDP, DeepSpeed, FSDP), or plain data-parallel (DDP; gloo on CPU)."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings.num_processes), "--num_machines", "1"]
+    accelerate config file (DDP, DeepSpeed, FSDP), or plain data-parallel (DDP; gloo on CPU).
+    The precision is tailor's (``bf16_training``), whatever the file says: DeepSpeed refuses
+    a config whose bf16 disagrees with the Trainer's."""
+    precision = "bf16" if bf16_training() else "no"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings.num_processes), "--num_machines", "1",
+               "--mixed_precision", precision]
     if settings.accelerate_config:
         if not Path(settings.accelerate_config).is_file():
             raise TailorError(f"accelerate_config {settings.accelerate_config} does not exist (see configs/accelerate/)")
         command += ["--config_file", settings.accelerate_config]
     else:
-        command += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        command += ["--multi_gpu", "--dynamo_backend", "no"]
     return command + ["-m", "tailor.train.launch", str(job)]
 
 
@@ -90,8 +95,24 @@ def launch_stage(
     return SFTResult(**json.loads(done.read_text())["result"])
 
 
+def die_with_launcher() -> None:
+    """End this rank when its launcher ends. torchrun (under ``accelerate launch``) starts
+    each rank in a session of its own, so a killed loop and launcher would leave the ranks
+    training on as orphans, racing the rerun's ranks for the stage's checkpoints. Linux
+    only (``prctl(PR_SET_PDEATHSIG)``); elsewhere the ranks outlive a killed launcher."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    launcher, pr_set_pdeathsig = os.getppid(), 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != launcher:  # it was gone before the line above: this rank is already an orphan
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(job_path: str) -> None:
     """One rank of a launched stage."""
+    die_with_launcher()
     job = json.loads(Path(job_path).read_text())
     trainer, settings_class = (_load(where) for where in STAGES[job["stage"]])
     settings = settings_class.model_validate(job["settings"])

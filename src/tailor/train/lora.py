@@ -1,12 +1,15 @@
 """The LoRA fitting every TRL trainer here shares (SFT, DPO, GRPO): the settings, the
 result, the fingerprint that lets a finished run be reused, and the training run itself.
 A finished run leaves ``adapter/``, ``curve.json`` and ``done.json`` (the fingerprint of
-model, data and settings); a rerun with the same fingerprint returns at once.
+model, data and settings); a rerun with the same fingerprint returns at once. An
+unfinished run leaves ``checkpoints/`` (its last checkpoint, the best one, and the
+fingerprint they belong to): a rerun with the same fingerprint resumes from there.
 """
 
 import gc
 import hashlib
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -21,6 +24,8 @@ from tailor.errors import TailorError
 from tailor.io import atomic_write_json
 from tailor.llm.base import adapter_fingerprint
 from tailor.models import resolve_model
+
+log = logging.getLogger(__name__)
 
 
 class SFTSettings(BaseModel):
@@ -42,7 +47,7 @@ class SFTSettings(BaseModel):
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0, description="fraction of steps warming the learning rate up (then linear decay)")
     max_grad_norm: float = Field(default=1.0, gt=0.0, description="gradient clipping")
     max_steps: int = Field(default=2000, ge=1, description="optimizer steps")
-    eval_steps: int = Field(default=250, ge=1, description="steps between evaluations (with eval rows)")
+    eval_steps: int = Field(default=250, ge=1, description="steps between checkpoints (a stopped stage resumes from the last), each evaluated when there are eval rows")
     logging_steps: int = Field(default=10, ge=1, description="steps between logged losses")
     max_length: int = Field(default=8192, ge=16, description="the longest row, in tokens (longer rows are left out)")
     seed: int = Field(default=0, description="seeds initialisation and data order")
@@ -93,6 +98,8 @@ class SFTResult:
     seconds: float
     rows: int  # training rows used (rows longer than max_length are dropped)
     reused: bool = False  # returned from an earlier identical run
+    wrapper: str | None = None  # the Trainer's distributed wrapper: "deepspeed-zero2", "deepspeed-zero3", "fsdp", "ddp"; None on one plain process
+    resumed_at: int = 0  # the step this run resumed from, where an earlier run of it stopped (0: from the start)
 
 
 def fingerprint_job(model: str, train_rows: list[dict], eval_rows: list[dict] | None, settings: SFTSettings, init_adapter: str | None) -> str:
@@ -127,9 +134,24 @@ def checkpointing_argument() -> str:
     return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
+def bf16_training() -> bool:
+    """Whether stages train in bf16: where the GPU has it (Ampere or later), else float32.
+    A launched stage passes the same choice to ``accelerate launch``, so an accelerate
+    config never disagrees with the Trainer (DeepSpeed refuses a mismatch)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda: bool, bf16: bool) -> dict:
     """The TRL config's arguments: the ones every trainer shares, then the trainer's own
-    (``settings.trainer_arguments()``); ``evaluation``: whether there are eval rows."""
+    (``settings.trainer_arguments()``); ``evaluation``: whether there are eval rows.
+
+    A checkpoint every ``eval_steps`` (evaluated, with eval rows) holds the adapter and the
+    optimizer, scheduler and RNG states: a stopped stage resumes from the last one, and
+    under DeepSpeed and FSDP the best one can be loaded back (the Trainer refuses
+    ``save_only_model`` with ``load_best_model_at_end`` there). The last and the best
+    checkpoints are kept."""
     eval_steps = min(settings.eval_steps, settings.max_steps)  # at least one evaluation
     keep_best = settings.keep_best and evaluation
     return dict(
@@ -150,10 +172,10 @@ def training_arguments(settings: SFTSettings, work: Path, evaluation: bool, cuda
         logging_steps=settings.logging_steps,
         eval_strategy="steps" if evaluation else "no",
         eval_steps=eval_steps,
-        save_strategy="steps" if keep_best else "no",
+        save_strategy="steps",
         save_steps=eval_steps,
         save_total_limit=1,
-        save_only_model=True,
+        save_only_model=False,
         load_best_model_at_end=keep_best,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
@@ -184,6 +206,34 @@ def reused_result(output_dir: Path, fingerprint: str) -> SFTResult | None:
     return None
 
 
+def ready_checkpoints(work: Path, fingerprint: str) -> None:
+    """Ready ``work``, the Trainer's checkpoint folder, for a run with ``fingerprint``: the
+    checkpoints of an earlier unfinished run with the same fingerprint stay (the run
+    resumes from the last), those of another fingerprint (other data or settings) go, and
+    so does a checkpoint cut off while it was being written (the Trainer writes
+    ``trainer_state.json`` last). The main process alone calls it."""
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import sort_checkpoints
+
+    stamp = work / "fingerprint"
+    if not stamp.is_file() or stamp.read_text() != fingerprint:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        stamp.write_text(fingerprint)
+    for checkpoint in sort_checkpoints(str(work)):
+        if not (Path(checkpoint) / TRAINER_STATE_NAME).is_file():
+            shutil.rmtree(checkpoint)
+
+
+def _wrapper(trainer) -> str | None:
+    """The distributed wrapper the Trainer really runs under, as it reports it."""
+    if trainer.is_deepspeed_enabled:
+        return f"deepspeed-zero{trainer.accelerator.state.deepspeed_plugin.zero_stage}"
+    if trainer.is_fsdp_enabled:
+        return "fsdp"
+    return "ddp" if trainer.accelerator.num_processes > 1 else None
+
+
 def fit_lora(
     model: str,
     settings: SFTSettings,
@@ -191,15 +241,20 @@ def fit_lora(
     fingerprint: str,
     init_adapter: str | None,
     prepare: Callable[[Any], tuple[list[dict], list[dict]]],
+    configure: Callable[[dict], Any],
     build: Callable[..., Any],
 ) -> SFTResult:
     """The LoRA training run every TRL trainer here shares: load the model (a fresh adapter
     or ``init_adapter`` continued), train, keep the best checkpoint by eval loss, write
-    ``adapter/`` atomically with ``curve.json`` and ``done.json``.
+    ``adapter/`` atomically with ``curve.json`` and ``done.json``. A run stopped on the way
+    resumes from its last checkpoint when rerun with the same fingerprint.
 
-    ``prepare(tokenizer)`` gives the (train, eval) rows; ``build(model=, args=, train_dataset=,
-    eval_dataset=, processing_class=, peft_config=)`` makes the TRL trainer, where ``args`` are
-    the shared training arguments for the trainer's own config class.
+    ``prepare(tokenizer)`` gives the (train, eval) rows; ``configure(args)`` makes the
+    trainer's TRL config from the shared training arguments; ``build(model=, args=,
+    train_dataset=, eval_dataset=, processing_class=, peft_config=)`` makes the TRL trainer
+    with that config. The config is made before the model is loaded: under DeepSpeed ZeRO-3
+    its DeepSpeed config is what makes ``from_pretrained`` load the weights already
+    partitioned over the ranks (``zero.Init``), rather than whole on every rank.
 
     On several processes (a stage ``tailor.train.launch`` started), every rank trains on its
     shard of the data, rank 0 alone writes, and the ranks meet at barriers."""
@@ -208,6 +263,8 @@ def fit_lora(
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import get_last_checkpoint
 
     from tailor.train.callbacks import StepBar
 
@@ -228,8 +285,19 @@ def fit_lora(
         tokenizer.pad_token = tokenizer.eos_token
     train, evaluation = prepare(tokenizer)
 
-    bf16 = cuda and torch.cuda.is_bf16_supported()
-    set_seed(settings.seed)  # the fresh adapter's initialisation, the same on every rank
+    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
+    work, partial = output_dir / "checkpoints", output_dir / "adapter.partial"
+    if main:
+        done_file.unlink(missing_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)
+        ready_checkpoints(work, fingerprint)
+    state.wait_for_everyone()
+    resume = get_last_checkpoint(str(work))  # None: a fresh start
+    resumed_at = json.loads((Path(resume) / TRAINER_STATE_NAME).read_text())["global_step"] if resume else 0
+    if resume and main:
+        log.info("%s resumes from step %d of %d (%s)", output_dir, resumed_at, settings.max_steps, resume)
+    bf16 = bf16_training()
+    config = configure(training_arguments(settings, work, bool(evaluation), cuda, bf16))  # before the model: see above
     network = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
     lora = None
     if init_adapter:
@@ -237,18 +305,11 @@ def fit_lora(
     else:
         lora = LoraConfig(**lora_arguments(settings))
 
-    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
-    work, partial = output_dir / "checkpoints", output_dir / "adapter.partial"
-    if main:
-        done_file.unlink(missing_ok=True)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(partial, ignore_errors=True)
-    state.wait_for_everyone()
-    args = training_arguments(settings, work, bool(evaluation), cuda, bf16)
+    set_seed(settings.seed)  # the fresh adapter's initialisation, the same on every rank however the model loaded
     with logs.known_deprecations():
         trainer = build(
             model=network,
-            args=args,
+            args=config,
             train_dataset=Dataset.from_list(train),
             eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
             processing_class=tokenizer,
@@ -258,25 +319,25 @@ def fit_lora(
         bar = StepBar(f"training {Path(output_dir.parent.name, output_dir.name)}")  # e.g. iter_1/policy_model
         trainer.add_callback(bar)
         try:
-            trainer.train()
+            trainer.train(resume_from_checkpoint=resume)
         finally:
             bar.close()  # also when training fails: the terminal gets its cursor back
     trainer.save_model(str(partial))  # every rank takes part (ZeRO-3, FSDP gather the weights); rank 0 writes
     curve = _curve(trainer.state.log_history)
     eval_losses = [point["eval_loss"] for point in curve if point["eval_loss"] is not None]
-    best = trainer.state.best_metric if args["load_best_model_at_end"] else (eval_losses[-1] if eval_losses else None)
-    steps = trainer.state.global_step
+    best = trainer.state.best_metric if config.load_best_model_at_end else (eval_losses[-1] if eval_losses else None)
+    steps, wrapper = trainer.state.global_step, _wrapper(trainer)
     del trainer, network
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
-    result = SFTResult(str(adapter_dir), best, steps, time.perf_counter() - started, len(train))
+    result = SFTResult(str(adapter_dir), best, steps, time.perf_counter() - started, len(train), wrapper=wrapper, resumed_at=resumed_at)
     state.wait_for_everyone()
     if main:
         shutil.rmtree(adapter_dir, ignore_errors=True)
         partial.rename(adapter_dir)
-        shutil.rmtree(work, ignore_errors=True)
         atomic_write_json(output_dir / "curve.json", curve)
         atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
+        shutil.rmtree(work, ignore_errors=True)  # the stage is done: its checkpoints are no longer needed
     state.wait_for_everyone()
     return result

@@ -85,8 +85,13 @@ def preflight(config: LoopConfig, pool: ModelPool) -> list[str]:
     budget, budget_field = longest_answer(config)
     for remote in remote_models(config):
         llm, who = pool.llm(remote.config), f"{'/'.join(remote.roles)} ({remote.config.model})"
-        probes = [probe_adapter(remote.config.model, shape, Path(config.run_dir) / "preflight") for shape in remote.shapes.values()]
-        found = [problem for probe in probes or [None] for problem in llm.preflight(probe)]
+        probes, found = [], []
+        for shape in remote.shapes.values():
+            try:
+                probes.append(probe_adapter(remote.config.model, shape, Path(config.run_dir) / "preflight"))
+            except (OSError, ValueError, TailorError) as err:  # the model's config cannot be read here
+                found.append(f"no probe adapter could be built from the model's config, which training needs too: {type(err).__name__}: {str(err).splitlines()[0]}")
+        found += [problem for probe in probes or [None] for problem in llm.preflight(probe)]
         context = llm.context_length()
         if context is not None and context <= budget:
             found.append(f"the servers' context, {context} tokens, leaves no room for a prompt beside the recipe's {budget_field} ({budget} tokens)")

@@ -90,8 +90,10 @@ def train_sft(
             raise TailorError(f"every training row is longer than max_length={settings.max_length} tokens")
         return train, _fitting(eval_pairs, tokenizer, settings.max_length, "eval")
 
-    def build(args: dict, **parts) -> SFTTrainer:
-        trainer = weighted_sft_trainer() if weighted else SFTTrainer
-        return trainer(args=SFTConfig(**args, completion_only_loss=True), **parts)
+    def configure(args: dict) -> SFTConfig:
+        return SFTConfig(**args, completion_only_loss=True)
 
-    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, prepare, build)
+    def build(**parts) -> SFTTrainer:
+        return (weighted_sft_trainer() if weighted else SFTTrainer)(**parts)
+
+    return fit_lora(model, settings, output_dir, fingerprint, init_adapter, prepare, configure, build)
