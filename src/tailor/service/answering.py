@@ -100,5 +100,5 @@ class Answerer:
         ))
         answer = method.answer(example)
         if answer.skipped:
-            raise DoesNotFit(f"the question does not fit the context of model {model!r}: {answer.skipped}")
+            raise DoesNotFit(f"the question does not fit the context of model {model!r}, even without the user's items")
         return Answered(choice.method, answer, llm.usage, llm.returned)

@@ -98,7 +98,7 @@ class VLLMBackend(LLM):
         return len(self.engine.get_tokenizer().encode(text, add_special_tokens=False))
 
     def context_length(self) -> int:
-        return self.engine.llm_engine.model_config.max_model_len  # ``llm_engine``: a public attribute of vllm.LLM since 0.1
+        return self.engine.llm_engine.model_config.max_model_len  # vllm.LLM's engine and its config, 0.8.5 through 0.34.0
 
     def prompt_tokens(self, request: ChatRequest) -> int:
         prefilled = bool(request.prefill)
