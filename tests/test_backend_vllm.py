@@ -176,10 +176,13 @@ def test_the_engine_sleeps_through_each_training_stage_when_asked(fake_vllm, tmp
     assert seen[-1] == llm.engine.calls
 
 
-@pytest.mark.parametrize("refusal", [ValueError, VLLMValidationError], ids=["vllm-0.8.5", "vllm-0.34.0"])
-def test_the_engines_context_and_tokenizer_count_prompts_and_its_refusal_skips_one_request(fake_vllm, tmp_path, hf_llm, refusal):
+@pytest.mark.parametrize(("installed", "refusal"), [("0.11.1", ValueError), ("0.34.0", VLLMValidationError)], ids=["vllm-0.11.1", "vllm-0.34.0"])
+def test_the_engines_context_and_tokenizer_count_prompts_and_its_refusal_skips_one_request(fake_vllm, tmp_path, hf_llm, installed, refusal, monkeypatch):
     from tailor.errors import PromptTooLong
+    from tailor.llm.backends import vllm
     from tailor.llm.backends.vllm import VLLMBackend
+
+    monkeypatch.setattr(vllm, "installed_version", lambda: installed)
 
     llm = VLLMBackend(str(tmp_path), max_model_len=2048)
     llm.engine.tokenizer = hf_llm.tokenizer  # SmolLM2's own tokenizer and chat template
@@ -193,3 +196,17 @@ def test_the_engines_context_and_tokenizer_count_prompts_and_its_refusal_skips_o
     assert [type(o).__name__ for o in out] == ["Completion", "PromptTooLong", "Completion"]
     assert isinstance(out[1], PromptTooLong) and "longer than the maximum model length of 2048" in str(out[1]) and out[1].context_length == 2048
     assert out[2].text == "reply 0 to another" and llm.usage.too_long == 1
+
+
+def test_an_older_vllm_that_keeps_a_refused_batch_queued_stops_rather_than_mix_answers_up(fake_vllm, tmp_path, hf_llm, monkeypatch):
+    """vllm 0.8.5 to 0.11.0 (vllm/entrypoints/llm.py) leave the requests added before a refused
+    one queued: their outputs would come back with the next call, paired with other requests."""
+    from tailor.llm.backends import vllm
+    from tailor.llm.backends.vllm import VLLMBackend
+
+    monkeypatch.setattr(vllm, "installed_version", lambda: "0.8.5")
+    llm = VLLMBackend(str(tmp_path), max_model_len=2048)
+    llm.engine.tokenizer = hf_llm.tokenizer  # the count finds nothing too long: the engine refuses by itself
+    llm.engine.refuse, llm.engine.refusal = "REFUSE", ValueError
+    with pytest.raises(BackendError, match=r"vLLM 0.8.5 refused a prompt longer than its context .* use vLLM >= 0.11.1"):
+        llm.generate_each([ChatRequest.of("REFUSE this"), ChatRequest.of("another")], SamplingParams(max_tokens=8))

@@ -39,6 +39,9 @@ def test_a_stage_is_launched_once_and_not_again_from_its_own_ranks(monkeypatch, 
     monkeypatch.delenv(LAUNCHED, raising=False)
     assert needs_launch(settings) and not needs_launch(SFTSettings())
     assert needs_launch(SFTSettings(accelerate_config="configs/accelerate/zero3.yaml"))  # one process, under the launcher
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not needs_launch(settings)  # a rank of the user's own launcher: fit_lora refuses it, it does not launch N more
+    monkeypatch.delenv("WORLD_SIZE")
     monkeypatch.setenv(LAUNCHED, "1")
     assert not needs_launch(settings)  # a rank trains, it does not launch again
     command = launch_command(settings, tmp_path / "job.json")
@@ -271,3 +274,33 @@ def test_one_stage_on_two_processes_matches_one_process_with_accumulation(tiny_m
     assert abs(one.best_eval_loss - two.best_eval_loss) <= 1e-3 * one.best_eval_loss
     assert largest_difference(adapter_weights(tmp_path / "one"), adapter_weights(tmp_path / "two")) <= 1e-5
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["adapter", "curve.json", "done.json", "job.json", "launch.log"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's prctl")
+def test_a_launcher_ends_when_the_loop_that_started_it_is_killed(tmp_path):
+    """The loop is killed alone (SIGKILL, as the kernel's out-of-memory killer does): the
+    process it started with ``on_parent_death`` gets its signal instead of training on."""
+    import os
+    import signal
+    import time
+
+    loop = subprocess.Popen([sys.executable, "-c", (
+        "import signal, subprocess, sys\n"
+        "from tailor.train.launch import on_parent_death\n"
+        "child = subprocess.Popen(['sleep', '60'], preexec_fn=on_parent_death(signal.SIGTERM))\n"
+        "print(child.pid, flush=True)\n"
+        "child.wait()\n"
+    )], stdout=subprocess.PIPE, text=True)
+    launcher = int(loop.stdout.readline())
+    os.kill(loop.pid, signal.SIGKILL)
+    loop.wait()
+    def alive() -> bool:
+        try:
+            return Path(f"/proc/{launcher}/stat").read_text().split()[2] != "Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive()

@@ -171,7 +171,10 @@ class LLM(ABC):
         are never sent, and a batch the engine itself refuses is halved until each refusal
         is pinned to its request (what was generated before a refusal is read back from the
         response cache, where there is one)."""
-        answered: list[Completion | PromptTooLong | None] = [self.too_long(r, params.max_tokens) for r in requests]
+        fingerprint = adapter_fingerprint(adapter)
+        keys = [cache_key(self.model_id, fingerprint, r, params) for r in requests]
+        cached = self.cache.get_many(keys) if self.cache else {}  # answered before: nothing to count
+        answered: list[Completion | PromptTooLong | None] = [None if key in cached else self.too_long(r, params.max_tokens) for key, r in zip(keys, requests)]
         sent = [i for i, refused in enumerate(answered) if refused is None]
         for i, answer in zip(sent, self._halving([requests[i] for i in sent], params, adapter, description)):
             answered[i] = answer

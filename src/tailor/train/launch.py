@@ -21,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tailor.errors import TailorError
@@ -49,8 +50,10 @@ LAUNCHED = "TAILOR_LAUNCHED_STAGE"  # set in a launched stage's processes, so th
 def needs_launch(settings: SFTSettings) -> bool:
     """Whether a stage with ``settings`` must be launched: it asks for several processes or
     names an accelerate config (DeepSpeed and FSDP need the launcher even on one process),
-    and this process is not already one that tailor launched."""
-    return (settings.num_processes > 1 or settings.accelerate_config is not None) and LAUNCHED not in os.environ
+    and this process is neither one that tailor launched nor a rank of a launcher of the user's
+    (which ``fit_lora`` then refuses, naming num_processes)."""
+    launched = LAUNCHED in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return (settings.num_processes > 1 or settings.accelerate_config is not None) and not launched
 
 
 def launch_command(settings: SFTSettings, job: Path) -> list[str]:
@@ -85,7 +88,9 @@ def launch_stage(
     done.unlink(missing_ok=True)  # an earlier run's, with other data: only this launch's result counts
     log.info("training %s on %d processes (accelerate launch); its output: %s", output_dir, settings.num_processes, logfile)
     with logfile.open("w") as out:
-        finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, LAUNCHED: "1"})
+        # the launcher ends with the loop (SIGTERM: torchrun stops its ranks), so a killed loop leaves no stage training on
+        finished = subprocess.run(launch_command(settings, job), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, LAUNCHED: "1"},
+                                  preexec_fn=on_parent_death(signal.SIGTERM))
     if finished.returncode or not done.exists():
         output = logfile.read_text(errors="replace")
         errors = RANK_ERROR.findall(output)
@@ -95,17 +100,24 @@ def launch_stage(
     return SFTResult(**json.loads(done.read_text())["result"])
 
 
+def on_parent_death(sig: int) -> Callable[[], None]:
+    """A function that, called in a process, has the kernel send it ``sig`` when its parent
+    ends (Linux ``prctl(PR_SET_PDEATHSIG)``; nothing elsewhere). The C library is loaded
+    here, so calling it in a forked child before exec does no more than the one call."""
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    import ctypes
+
+    prctl, pr_set_pdeathsig = ctypes.CDLL(None, use_errno=True).prctl, 1  # <linux/prctl.h>
+    return lambda: prctl(pr_set_pdeathsig, sig)
+
+
 def die_with_launcher() -> None:
     """End this rank when its launcher ends. torchrun (under ``accelerate launch``) starts
     each rank in a session of its own, so a killed loop and launcher would leave the ranks
-    training on as orphans, racing the rerun's ranks for the stage's checkpoints. Linux
-    only (``prctl(PR_SET_PDEATHSIG)``); elsewhere the ranks outlive a killed launcher."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    launcher, pr_set_pdeathsig = os.getppid(), 1  # <linux/prctl.h>
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    training on as orphans, racing the rerun's ranks for the stage's checkpoints."""
+    launcher = os.getppid()
+    on_parent_death(signal.SIGKILL)()
     if os.getppid() != launcher:  # it was gone before the line above: this rank is already an orphan
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -18,6 +18,7 @@ continuing the previous stage.
 Each pi_t is validated end to end (base answer, retrieval, reflection); the best is kept.
 """
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
@@ -35,7 +36,7 @@ from tailor.methods.rag import RetrievalAugmented
 from tailor.methods.rpo import ReflectivePersonalization
 from tailor.prompts.formats import FormatName
 from tailor.prompts.quotes import without_quotes
-from tailor.prompts.retry import generate_parsed
+from tailor.prompts.retry import TOO_LONG, generate_parsed
 from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.retrieval.base import Retriever
 from tailor.train.curriculum import shots, stage_slices
@@ -43,6 +44,8 @@ from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, write_jsonl
+
+log = logging.getLogger(__name__)
 
 
 class RPOConfig(LoopConfig):
@@ -160,9 +163,15 @@ def train_rpo(
     # (a) generic answers, and the top item retrieved with question + generic answer.
     def answer() -> list[dict]:
         answers = RetrievalAugmented(base, None, c.answer).answer_batch(train_examples)
-        return [{"id": e.id, "generic": a.text} for e, a in zip(train_examples, answers)]
+        return [{"id": e.id, "generic": a.text, **({TOO_LONG: a.skipped} if a.skipped else {})} for e, a in zip(train_examples, answers)]
 
-    generic = [row["generic"] for row in run.stage("generic", run_dir / "generic.jsonl", answer)]
+    generic_rows = run.stage("generic", run_dir / "generic.jsonl", answer)
+    # an example whose question did not fit the base model's context has no generic answer to rewrite: it leaves the run
+    skipped = {row["id"] for row in generic_rows if row.get(TOO_LONG)}
+    if skipped:
+        log.warning("RPO: %d training example(s) left out, their question too long for %s: %s", len(skipped), base.model, ", ".join(sorted(skipped)))
+    train_examples = [e for e in train_examples if e.id not in skipped]
+    generic = [row["generic"] for row in generic_rows if row["id"] not in skipped]
     queries = [retrieval_query(e.question, g) for e, g in zip(train_examples, generic)]
 
     def top(k: int) -> list[list]:

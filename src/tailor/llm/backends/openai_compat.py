@@ -35,6 +35,7 @@ from pathlib import Path
 import openai
 
 from tailor.errors import BackendError, PromptTooLong
+from tailor.kvstore import KeyValueStore
 from tailor.llm.backends.replica import TRANSIENT, Replica, error_message
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
@@ -233,23 +234,41 @@ class OpenAIBackend(LLM):
 
     def prompt_tokens(self, request: ChatRequest) -> int | None:
         """Counted by the request's server (vLLM's ``POST /tokenize``, with the chat template
-        and prefill as generation applies them), else by the ``tokenizer`` option."""
-        if self._servers_tokenize:
-            body = {"model": self.model, "messages": request.openai_messages()}
-            if request.prefill:
-                body.update(add_generation_prompt=False, continue_final_message=True)
-            for replica in self.route(request):
-                try:
-                    answer = replica.tokenize(body)
-                except TRANSIENT:
-                    continue
-                except openai.APIStatusError:
+        and prefill as generation applies them), else by the ``tokenizer`` option. A count is
+        kept beside the response cache, so a rerun asks no server for it again."""
+        key = hashlib.sha256(f"{self.model_id}\n{request.model_dump_json()}".encode()).hexdigest()
+        known = self._counts.get(key) if self._counts else None
+        if known is not None:
+            return int(known)
+        count = self._server_count(request)
+        if count is None and self.tokenizer_name:
+            count = self._local_count(request)
+        if count is not None and self._counts:
+            self._counts.put(key, str(count))
+        return count
+
+    @cached_property
+    def _counts(self) -> KeyValueStore | None:
+        return KeyValueStore(self.cache.path, "prompt_tokens", "tokens") if self.cache else None
+
+    def _server_count(self, request: ChatRequest) -> int | None:
+        if not self._servers_tokenize:
+            return None
+        body = {"model": self.model, "messages": request.openai_messages()}
+        if request.prefill:
+            body.update(add_generation_prompt=False, continue_final_message=True)
+        for replica in self.route(request):
+            try:
+                answer = replica.tokenize(body)
+            except TRANSIENT:
+                continue
+            except openai.APIStatusError as err:
+                if err.status_code in (404, 405):
                     self._servers_tokenize = False  # no /tokenize there (OpenAI, llama.cpp's server)
-                    break
-                count = answer.get("count") if isinstance(answer, dict) else None
-                if isinstance(count, int):
-                    return count
-        return self._local_count(request) if self.tokenizer_name else None
+                return None  # a refusal of this one request: counted locally, where a tokenizer is configured
+            count = answer.get("count") if isinstance(answer, dict) else None
+            return count if isinstance(count, int) else None
+        return None
 
     def _local_count(self, request: ChatRequest) -> int:
         messages = [m.model_dump() for m in request.messages]

@@ -33,6 +33,17 @@ from tailor.models import resolve_model
 # asks for NVIDIA compute capability 9.0 up to 0.14.0 and 8.0 in 0.34.0.
 BATCH_INVARIANT_WITH_LORA = Version("0.14.0")
 CAPABILITY_8_SINCE = Version("0.34.0")
+# vllm 0.11.1 vllm/entrypoints/llm.py aborts the requests of a batch added before one it refuses;
+# before, they stay queued and come back with the next call's outputs.
+ABORTS_REFUSED_BATCH = Version("0.11.1")
+
+
+def installed_version() -> str | None:
+    """The installed vLLM's version; None where it is not installed."""
+    try:
+        return version("vllm")
+    except PackageNotFoundError:
+        return None
 
 
 def batch_invariance_problem(installed: str | None, capability: tuple[int, int] | None) -> str | None:
@@ -60,11 +71,7 @@ class VLLMBackend(LLM):
         installed vLLM and the GPU have the mode; refuses with the reason otherwise."""
         import torch
 
-        try:
-            installed = version("vllm")
-        except PackageNotFoundError:
-            installed = None
-        problem = batch_invariance_problem(installed, torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
+        problem = batch_invariance_problem(installed_version(), torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
         if problem:
             raise BackendError(f"deterministic: {problem}; leave deterministic off (answers are then cached as batched ones)")
         os.environ["VLLM_BATCH_INVARIANT"] = "1"
@@ -127,9 +134,17 @@ class VLLMBackend(LLM):
                         [requests[i].openai_messages() for i in rows], sampling, lora_request=self._lora(adapter), use_tqdm=False,
                         add_generation_prompt=not prefilled, continue_final_message=prefilled,
                     )
-                except Exception as err:
-                    if "maximum model length" not in str(err):
+                except Exception as err:  # vLLM 0.34's VLLMValidationError is no ValueError
+                    # the phrase of a refused prompt (vllm 0.8.5 v1/engine/processor.py, vllm 0.34.0 v1/engine/input_processor.py),
+                    # not the engine's start-up "estimated maximum model length"
+                    if "longer than the maximum model length" not in str(err):
                         raise
+                    if Version(installed_version() or "0") < ABORTS_REFUSED_BATCH:
+                        raise BackendError(
+                            f"vLLM {installed_version()} refused a prompt longer than its context and keeps the rest of that batch queued, "
+                            f"so the batch cannot be retried without mixing answers up: {err}. Set max_model_len so tailor can count "
+                            f"prompts before sending them, or use vLLM >= {ABORTS_REFUSED_BATCH}"
+                        ) from err
                     raise PromptTooLong(None, params.max_tokens, self.context_length(), str(err)) from err
                 completions.update({i: self._completion(out) for i, out in zip(rows, outputs)})
         return [completions[i] for i in range(len(requests))]
