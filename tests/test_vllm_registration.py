@@ -160,6 +160,17 @@ def test_context_length_and_prompt_tokens_come_from_the_server(version):
     assert asked["continue_final_message"] is True and asked["add_generation_prompt"] is False  # as generation renders a prefill
 
 
+def test_a_count_is_kept_beside_the_response_cache_so_a_rerun_asks_no_server(tmp_path):
+    from tailor.llm.cache import ResponseCache
+
+    request = ChatRequest.of("What should I cook tonight?")
+    with Replay({"POST /tokenize": vllm.tokenized(42, 6656)}) as server:
+        assert backend(server, cache=ResponseCache(tmp_path / "cache.sqlite")).prompt_tokens(request) == 42
+    with Replay({}) as gone:  # the rerun's server would not count it
+        assert backend(gone, cache=ResponseCache(tmp_path / "cache.sqlite")).prompt_tokens(request) == 42
+    assert gone.calls("POST /tokenize") == []
+
+
 def test_without_what_the_server_reports_the_options_stand_in():
     """A server with no max_model_len and no /tokenize (OpenAI's, llama.cpp's): the
     max_model_len option, and no count (no tokenizer option given)."""
