@@ -125,12 +125,12 @@ def test_replayed_vllm_that_takes_the_probe_passes(tmp_path, version):
     assert unloaded == {"lora_name": loaded["lora_name"]}
 
 
-def test_a_model_whose_config_cannot_be_read_is_one_more_listed_problem(tmp_path, monkeypatch):
-    """No network, a hub model: the probe cannot be built; that is listed beside the servers'
-    problems, never a traceback that hides them."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_a_model_whose_config_cannot_be_read_is_one_more_listed_problem(tmp_path):
+    """A model whose config is not on this machine (a hub model without a network): the probe
+    cannot be built; that is listed beside the servers' problems, never a traceback hiding them."""
+    (tmp_path / "weightless").mkdir()  # a model folder without config.json
     with Replay({}, vllm.VERSIONS[-1]) as server:
-        policy = remote(f"{server.url}/v1").model_copy(update={"model": "no-such-org/no-such-model"})
+        policy = remote(f"{server.url}/v1").model_copy(update={"model": str(tmp_path / "weightless")})
         config = VACConfig(policy=policy, sft=SFT, train_feedback=False, run_dir=tmp_path / "run")
         with pytest.raises(TailorError) as caught:
             preflight(config, ModelPool(config.policy))

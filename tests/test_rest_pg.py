@@ -17,7 +17,7 @@ from tailor.prompts.quotes import COPY_RUN
 from tailor.retrieval import BM25Retriever
 from tailor.train.rest_em import RestEMConfig, train_rest_em
 from tailor.train.sft import SFTSettings
-from tailor.train.stages import top_scored
+from tailor.train.rows import top_scored
 
 M, MAX_ATTEMPTS = 4, 3
 

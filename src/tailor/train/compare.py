@@ -13,7 +13,7 @@ from tailor.prompts.quotes import quotes
 from tailor.render import figure, markdown_table, number, png
 from tailor.runs import RunFolder
 from tailor.train.report import LoopSummary
-from tailor.train.stages import read_jsonl
+from tailor.train.rows import read_jsonl
 
 SIGNIFICANCE = 0.05
 

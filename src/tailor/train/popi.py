@@ -37,7 +37,8 @@ from tailor.retrieval.base import Retriever
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, dpo_row, sft_row, unparsed_scored, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
+from tailor.train.rows import dpo_row, sft_row, unparsed_scored, write_jsonl
 
 
 class POPIConfig(LoopConfig):

@@ -23,7 +23,7 @@ from tailor.errors import TailorError
 from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from tailor.render import figure, markdown_table, number, png
 from tailor.runs import RunFolder
-from tailor.train.stages import read_jsonl
+from tailor.train.rows import read_jsonl
 
 
 @dataclass

@@ -38,7 +38,8 @@ from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, top_scored, unparsed_scored, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
+from tailor.train.rows import sft_row, top_scored, unparsed_scored, write_jsonl
 
 
 class RestEMConfig(LoopConfig):

@@ -43,7 +43,8 @@ from tailor.train.curriculum import shots, stage_slices
 from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
-from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs, sft_row, write_jsonl
+from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
+from tailor.train.rows import sft_row, write_jsonl
 
 log = logging.getLogger(__name__)
 
