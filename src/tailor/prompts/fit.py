@@ -1,7 +1,9 @@
 """Retrieved context cut to fit a model's context: a prompt keeps as many of its ranked
 items (best first) as leave room for the answer, the lowest-ranked dropped first. Every
-method and training loop builds its prompts with items through ``fit_items``; a prompt
-too long even without any item is left to ``LLM.generate_each``, which skips it."""
+prompt a method or loop generates from with items is built through ``fit_items``; the rows
+that are only trained on (the planner's, RPO's reflection rows) are bounded by
+``sft.max_length`` instead. A prompt too long even without any item is left to
+``LLM.generate_each``, which skips it."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
