@@ -170,10 +170,10 @@ class UnloadAdapterBody(BaseModel):
 def overflow(llm: LLM, request: ChatRequest, max_tokens: int) -> str | None:
     """Why ``request`` and ``max_tokens`` more do not fit the model's context (in the words
     vLLM's refusal shares, which clients match), or None where they fit or it is unknown."""
-    context = llm.context_length()
-    prompt = llm.prompt_tokens(request) if context is not None else None
-    if prompt is None or prompt + max_tokens <= context:
+    refused = llm.too_long(request, max_tokens)
+    if refused is None:
         return None
+    context, prompt = refused.context_length, refused.prompt_tokens
     return (f"This model's maximum context length is {context} tokens. However, your prompt contains {prompt} input tokens "
             f"and asks for {max_tokens} more ({prompt} + {max_tokens} > {context}).")
 

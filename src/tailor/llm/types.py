@@ -29,6 +29,12 @@ class ChatRequest(BaseModel):
         messages = [m.model_dump() for m in self.messages]
         return messages + [{"role": "assistant", "content": self.prefill}] if self.prefill else messages
 
+    def rendered(self, tokenizer) -> str:
+        """The prompt as a model reads it: a transformers ``tokenizer``'s chat template over
+        the messages, then the prefill."""
+        messages = [m.model_dump() for m in self.messages]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + (self.prefill or "")
+
 
 class SamplingParams(BaseModel):
     """How to sample. ``n`` samples per request; ``seed`` makes sampling repeatable and is

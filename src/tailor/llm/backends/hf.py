@@ -82,12 +82,7 @@ class HFBackend(LLM):
         return limit if limit < VERY_LARGE_INTEGER else None
 
     def prompt_tokens(self, request: ChatRequest) -> int:
-        return self.count_tokens(self._prompt(request))
-
-    def _prompt(self, request: ChatRequest) -> str:
-        """The prompt as the model reads it: the chat template's rendering, then the prefill."""
-        messages = [m.model_dump() for m in request.messages]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + (request.prefill or "")
+        return self.count_tokens(request.rendered(self.tokenizer))
 
     @cached_property
     def base_model(self):
@@ -99,7 +94,7 @@ class HFBackend(LLM):
         return self._peft if self._peft is not None else self.base_model
 
     def _generate(self, requests: list[ChatRequest], params: SamplingParams, adapter: str | None) -> list[Completion]:
-        prompts = [self._prompt(r) for r in requests]
+        prompts = [r.rendered(self.tokenizer) for r in requests]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         config = GenerationConfig(
             max_new_tokens=params.max_tokens,

@@ -271,9 +271,7 @@ class OpenAIBackend(LLM):
         return None
 
     def _local_count(self, request: ChatRequest) -> int:
-        messages = [m.model_dump() for m in request.messages]
-        prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + (request.prefill or "")
-        return len(self._tokenizer(prompt, add_special_tokens=False).input_ids)
+        return len(self._tokenizer(request.rendered(self._tokenizer), add_special_tokens=False).input_ids)
 
     @cached_property
     def _tokenizer(self):
