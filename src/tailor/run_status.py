@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tailor.metrics.lamp import REPORTED  # whether higher is better, by metric
+from tailor.metrics import METRICS
 from tailor.runs import EVAL_KIND, RunFolder, find_runs
 
 STATUSES = ("running", "finished", "resumable", "failed")
@@ -85,7 +85,8 @@ def headline(run: RunFolder, kind: str) -> str:
         if not rows:
             return "–"
         table = tables[0]
-        best = (max if REPORTED.get(table["metric"], True) else min)(rows, key=lambda r: r["macro"]["mean"])
+        info = METRICS.get(table["metric"])  # None: not a table name (proxy-coverage), or one since removed
+        best = (max if info is None or info.higher_is_better else min)(rows, key=lambda r: r["macro"]["mean"])
         return f"{best['method']} {best['macro']['mean']:.4f} {table['metric']} ({table['dataset']}/{table['split']})"
     history = run.history() or {}
     best = history.get("best_iteration")
