@@ -19,6 +19,7 @@ FLOORS = [
     {"train"},
     {"pipeline"},
     {"eval", "run_status"},
+    {"browser"},
     {"service", "doctor"},
     {"cli"},
 ]

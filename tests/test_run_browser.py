@@ -20,8 +20,8 @@ from tailor.eval.report import write_report
 from tailor.eval.config import EvalConfig
 from tailor.eval.runner import run_eval
 from tailor.retrieval import BM25Retriever
-from tailor.service import browser
-from tailor.service.browser import make_browser_router
+from tailor.browser import router as browser
+from tailor.browser.router import make_browser_router
 from tailor.train.report import write_run_report
 from tailor.train.sft import SFTSettings
 from tailor.train.vac import VACConfig, train_vac
