@@ -39,10 +39,11 @@ def _alive(pid: int) -> bool:
 def _finished(run: RunFolder, kind: str) -> bool:
     """Whether the run's outputs are complete, for folders that predate the attempt stamp."""
     if kind == EVAL_KIND:
-        return run.file("report.json").exists()
+        return run.report_json.exists()
     if kind == "planner":
-        return (run.path / "adapter").exists()
-    return "best_iteration" in (run.history() or {})
+        return run.job.adapter.exists()
+    history = run.history()
+    return history is not None and history.best_iteration is not None
 
 
 def status(run: RunFolder, kind: str) -> str:
@@ -88,13 +89,11 @@ def headline(run: RunFolder, kind: str) -> str:
         info = METRICS.get(table["metric"])  # None: not a table name (proxy-coverage), or one since removed
         best = (max if info is None or info.higher_is_better else min)(rows, key=lambda r: r["macro"]["mean"])
         return f"{best['method']} {best['macro']['mean']:.4f} {table['metric']} ({table['dataset']}/{table['split']})"
-    history = run.history() or {}
-    best = history.get("best_iteration")
-    score = history.get("validation", {}).get(str(best), {}).get("score") if best is not None else None
-    if score is None:
+    history = run.history()
+    summary = history.summary() if history else None
+    if summary is None or summary.best_score is None:
         return "–"
-    metric = history.get("metric", {})
-    return f"π_{best} {score:.4f} {_metric(metric.get('name', 'score'), metric.get('proxy', False))}"
+    return f"π_{summary.best_iteration} {summary.best_score:.4f} {_metric(summary.metric.name, summary.metric.proxy)}"
 
 
 def summarize(run: RunFolder) -> RunSummary:

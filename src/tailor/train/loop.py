@@ -20,9 +20,11 @@ from tailor.llm import LLM
 from tailor.metrics import Metric
 from tailor.pool import ModelPool
 from tailor.retrieval.base import Retriever
+from tailor.run_history import HeldOutTest
 from tailor.runs import RunFolder
 from tailor.train.preflight import preflight
 from tailor.train.stages import LoopConfig
+from tailor.train.views import VALIDATION_ANSWERS, ExampleView, ReportSection
 
 if TYPE_CHECKING:
     from tailor.train.report import RunReport
@@ -56,17 +58,17 @@ class LoopResult:
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
     report: "RunReport | None" = None
     summary: str = ""  # what the CLI prints when there is no per-iteration validation
-    test: dict | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
+    test: HeldOutTest | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
 
     def test_line(self) -> str | None:
         """The held-out test, as the CLI and the run report state it."""
         if not self.test:
             return None
         t = self.test
-        p = "n/a" if t["p_value"] is None else f"{t['p_value']:.3g}"
-        unparsed = t.get("unparsed", [0, 0])
-        return (f"test ({t['split']}, {t['examples']} examples): {self.metric} untrained {t['start']:.4f} → "
-                f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}"
+        p = "n/a" if t.p_value is None else f"{t.p_value:.3g}"
+        unparsed = t.unparsed if t.unparsed is not None else [0, 0]
+        return (f"test ({t.split}, {t.examples} examples): {self.metric} untrained {t.start:.4f} → "
+                f"π_{t.end_iteration} {t.end:.4f}, paired t-test p = {p}"
                 + (f"; unparsed answers {unparsed[0]} → {unparsed[1]}" if any(unparsed) else ""))
 
     def lines(self) -> list[str]:
@@ -81,12 +83,26 @@ class LoopResult:
         return lines + [self.summary or f"best policy adapter: {kept} | history: {RunFolder(self.run_dir).history_file}"]
 
 
+def held_out_test(folder: RunFolder) -> HeldOutTest | None:
+    history = folder.history()
+    return history.test if history else None
+
+
 class LoopTrainer:
     """A training loop over a ``LoopConfig``. Subclasses set ``kind`` and ``config_class``,
-    and implement ``train_one`` (and ``title``)."""
+    and implement ``train_one`` (and ``title``); they declare what their runs show beyond
+    what every run has (``train/views.py``): ``report_sections``, the report's, and
+    ``example_views``, the run browser's per example (by default the validation answers)."""
 
     kind: ClassVar[str]
     config_class: ClassVar[type[LoopConfig]]
+    report_sections: ClassVar[tuple[ReportSection, ...]] = ()
+    example_views: ClassVar[tuple[ExampleView, ...]] = (VALIDATION_ANSWERS,)
+
+    @classmethod
+    def report_label(cls, config: dict) -> str:
+        """What the report calls the recipe's own run (its ``config.json`` given) beside its variants."""
+        return "main"
 
     def __init__(self, config: LoopConfig, pool: ModelPool | None = None, announce: Callable[[str], None] | None = None):
         if not isinstance(config, self.config_class):
@@ -133,7 +149,7 @@ class LoopTrainer:
                 trained = self.train_one(variant, inputs)
                 results[name] = LoopResult(
                     RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
-                    inputs.metric.name, inputs.metric.proxy, test=(RunFolder(variant.run_dir).history() or {}).get("test"),
+                    inputs.metric.name, inputs.metric.proxy, test=held_out_test(RunFolder(variant.run_dir)),
                 )
             main = results.pop("main")
             main.variants = results

@@ -78,7 +78,7 @@ class PlannerTrainer:
     def run(self, run_dir: str | Path | None = None, resume: bool = False) -> LoopResult:
         c = self.config
         folder = RunFolder(run_dir or c.run_dir)
-        if resume and not (folder.path / "adapter").exists():
+        if resume and not folder.job.adapter.exists():
             raise TailorError(f"{folder.path} holds no planner run to resume")
         with folder.attempt(self.kind), logs.into(folder.path):
             retriever = self.pool.retriever(c.retriever)

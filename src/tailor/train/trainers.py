@@ -6,6 +6,10 @@ their trainer's module, imported on first use, so reading the table costs nothin
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tailor.train.loop import LoopTrainer
 
 
 @dataclass(frozen=True)
@@ -13,7 +17,7 @@ class TrainerEntry:
     """``label``: how reports and the run browser name a run of this kind; ``where``: the
     trainer class as ``module:Class``; ``recipe``: the sample recipe the command's help
     points at (None: the trainer takes flags, not a recipe); ``keeps``: the adapter roles a
-    finished run keeps (``tailor.runs.KEPT``); ``summary``: the command's help."""
+    finished run keeps (its history's ``kept``); ``summary``: the command's help."""
 
     kind: str
     label: str
@@ -46,6 +50,16 @@ TRAINERS: dict[str, TrainerEntry] = {
                      keeps=("policy", "summarizer")),
     )
 }
+
+
+def trainer_of(kind: str | None) -> type["LoopTrainer"]:
+    """The training loop that made a run of ``kind``, whose declarations its report and the
+    run browser render; ``LoopTrainer`` itself (what every run shows, no more) for a kind
+    no entry names, or whose trainer is no loop (the planner's run has no iterations)."""
+    from tailor.train.loop import LoopTrainer
+
+    trainer = TRAINERS[kind].trainer if kind in TRAINERS else LoopTrainer
+    return trainer if issubclass(trainer, LoopTrainer) else LoopTrainer
 
 
 def label_of(kind: str | None) -> str:
