@@ -55,6 +55,11 @@ class RunFolder:
     def kind_file(self) -> Path:
         return self.path / "run.json"
 
+    @property
+    def inference_file(self) -> Path:
+        """The method a finished training run kept, as ``tailor.methods.inference.InferenceSpec``."""
+        return self.path / "inference.json"
+
     def file(self, name: str) -> Path:
         """A file at the top of the run: ``report.md``, ``report.json``, ``curves.png``, …"""
         return self.path / name
