@@ -35,7 +35,7 @@ from tailor.service.auth import create_tenant
 from tailor.service.catalog import ModelCatalog
 from tailor.service.store import ProfileStore, make_engine
 from tailor.train.grpo import GRPOSettings
-from tailor.train.kept import kept_method
+from tailor.train.kept import kept_method, served_adapter
 from tailor.train.popi import POPIConfig, train_popi
 from tailor.train.rest_em import RestEMConfig, train_rest_em
 from tailor.train.rpo import RPOConfig, train_rpo
@@ -215,3 +215,12 @@ def test_a_run_describes_its_kept_method_once_and_a_moved_run_still_works(traine
     RunFolder(moved).inference_file.unlink()
     older = kept_method(moved).model_copy(update={"adapters": kept.adapters})  # the history names the adapters where they were trained
     assert older == kept
+
+
+def test_serve_llm_and_the_services_role_defaults_take_a_training_run(trained):
+    """``serve-llm --adapter NAME=RUN`` serves the model the run trained; ``serve --adapter ROLE=RUN`` gives that role the run's adapter."""
+    kind, config, _ = trained
+    kept = kept_method(config.run_dir)
+    assert served_adapter(str(config.run_dir)) == kept.adapters[kept.trained_role] is not None
+    catalog = ModelCatalog(config.run_dir.parent, defaults={kept.trained_role: str(config.run_dir)})
+    assert catalog.resolve(kept.method).adapters == {kept.trained_role: kept.adapters[kept.trained_role]}

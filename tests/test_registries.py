@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict
 from test_eval_runner import fake_models, sample_config
 from test_service import BEES, ask, make_service, put_user
 
+from tailor.cli.common import role_adapters
 from tailor.data.schema import Example
+from tailor.errors import TailorError
 from tailor.eval.runner import run_eval
 from tailor.llm import ChatRequest, LLMConfig, SamplingParams
 from tailor.methods.base import Answer, Method
@@ -116,7 +118,9 @@ def critiques(llm: ScriptedLLM) -> list[tuple[int, str | None]]:
 def test_method_with_a_new_helper_role_is_served_from_its_training_run(tmp_path, critique):
     service = make_service(tmp_path)
     run, adapter = critic_run(service.runs_root, LLMConfig())
-    assert "critic" in adapter_roles()
+    assert "critic" in adapter_roles() and role_adapters([f"critic={run}"]) == {"critic": run}  # `--adapter critic=RUN` on the command line
+    with pytest.raises(TailorError, match="ROLE one of policy, planner, reflection, summarizer, critic"):
+        role_adapters(["critc=x"])
     with TestClient(service.app, headers=service.headers()) as client:
         put_user(client, "alice", BEES)
         answered = ask(client, "alice", method=f"critique:{run}")
