@@ -1,7 +1,7 @@
 """The one list of trainers. Every trainer has the same shape (a config object in,
 ``Trainer(config).run(run_dir, resume) -> LoopResult`` out); the CLI makes one
-``tailor train <kind>`` command per entry, the run browser names runs by it, and the
-service catalog reads which adapters a finished run of each kind keeps. Entries name
+``tailor train <kind>`` command per entry, the run browser names runs by it, and a run
+made before ``inference.json`` is described through its kind's config class. Entries name
 their trainer's module, imported on first use, so reading the table costs nothing."""
 
 import importlib
@@ -16,15 +16,14 @@ if TYPE_CHECKING:
 class TrainerEntry:
     """``label``: how reports and the run browser name a run of this kind; ``where``: the
     trainer class as ``module:Class``; ``recipe``: the sample recipe the command's help
-    points at (None: the trainer takes flags, not a recipe); ``keeps``: the adapter roles a
-    finished run keeps (its history's ``kept``); ``summary``: the command's help."""
+    points at (None: the trainer takes flags, not a recipe); ``summary``: the command's help.
+    What a finished run keeps, its ``inference.json`` says (``config.inference``)."""
 
     kind: str
     label: str
     where: str
     recipe: str | None
     summary: str
-    keeps: tuple[str, ...] = ("policy",)
 
     @property
     def trainer(self) -> type:
@@ -36,7 +35,7 @@ TRAINERS: dict[str, TrainerEntry] = {
     entry.kind: entry
     for entry in (
         TrainerEntry("planner", "PlanPers planner", "tailor.train.planner:PlannerTrainer", None,
-                     "Train the PlanPers planner: predict the rubric aspect titles from question + profile.", keeps=()),
+                     "Train the PlanPers planner: predict the rubric aspect titles from question + profile."),
         TrainerEntry("vac", "VAC", "tailor.train.vac:VACTrainer", "configs/vac-sample-cpu.yaml",
                      "Train a policy with natural-language feedback (VAC) and the recipe's variants (e.g. a frozen feedback model)."),
         TrainerEntry("rest-em", "ReST-EM", "tailor.train.rest_em:RestEMTrainer", "configs/rest-em-sample-cpu.yaml",
@@ -46,8 +45,7 @@ TRAINERS: dict[str, TrainerEntry] = {
         TrainerEntry("rpo", "RPO", "tailor.train.rpo:RPOTrainer", "configs/rpo-sample-cpu.yaml",
                      "RPO: a reflection model learns to rewrite a black-box model's generic answer for the user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."),
         TrainerEntry("popi", "POPI-style (rejection sampling + DPO)", "tailor.train.popi:POPITrainer", "configs/popi-sample-cpu.yaml",
-                     "POPI-style (rejection sampling + DPO): a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them.",
-                     keeps=("policy", "summarizer")),
+                     "POPI-style (rejection sampling + DPO): a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them."),
     )
 }
 
