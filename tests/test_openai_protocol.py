@@ -11,7 +11,9 @@ from fakes import ScriptedLLM
 from fastapi.testclient import TestClient
 from test_service import BEES, make_service, put_user
 
+from tailor.llm.protocol import TokenizeRequest
 from tailor.llm.server import create_app as create_llm_app
+from tailor.llm.types import ChatRequest
 
 SERVICE = make_service(Path(tempfile.mkdtemp(prefix="tailor-protocol-")))
 LLM_SERVER = create_llm_app(ScriptedLLM(lambda *_: "reply"), "rag")
@@ -78,3 +80,11 @@ def test_a_bad_body_gets_the_same_openai_error_from_both():
         "message": "temperature: Input should be less than or equal to 2; top_p: Input should be greater than 0",
         "type": "invalid_request_error", "param": "temperature", "code": 422,
     }}
+
+
+@pytest.mark.parametrize("prefill", [None, '{"answer": "'])
+def test_a_request_the_client_sends_is_read_back_by_the_server_as_it_was(prefill):
+    request = ChatRequest.of("What should I cook tonight?", system="Be brief.", prefill=prefill)
+    sent = TokenizeRequest.of(request, model="smol").model_dump(exclude_defaults=True)
+    assert TokenizeRequest.model_validate(sent).request() == request
+    assert sent.get("continue_final_message", False) is (prefill is not None)  # vLLM continues the prefill, as generation does

@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, Self
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -59,7 +59,7 @@ class ChatMessages(BaseModel):
     add_generation_prompt: bool = True
 
     @classmethod
-    def of(cls, request: ChatRequest, **fields):
+    def of(cls, request: ChatRequest, **fields) -> Self:
         """``request`` on the wire, its prefill as a final assistant message to continue."""
         return cls(messages=request.openai_messages(), **(CONTINUE_PREFILL if request.prefill else {}), **fields)
 
@@ -182,7 +182,7 @@ class ChatCompletionResponse(BaseModel):
     usage: UsageInfo
 
     @classmethod
-    def of(cls, model: str, completion: Completion, **fields):
+    def of(cls, model: str, completion: Completion, **fields) -> Self:
         """``completion`` as answered for ``model``; ``fields`` set a subclass's own."""
         usage = UsageInfo(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
                           total_tokens=completion.prompt_tokens + completion.completion_tokens)
