@@ -212,9 +212,9 @@ def test_a_run_describes_its_kept_method_once_and_a_moved_run_still_works(traine
     moved = tmp_path / "elsewhere" / kind
     shutil.copytree(config.run_dir, moved)
     assert kept_method(moved).adapters == {role: adapter and str(moved / Path(adapter).relative_to(config.run_dir)) for role, adapter in kept.adapters.items()}
+    described = kept_method(moved)
     RunFolder(moved).inference_file.unlink()
-    older = kept_method(moved).model_copy(update={"adapters": kept.adapters})  # the history names the adapters where they were trained
-    assert older == kept
+    assert kept_method(moved) == described  # its history's adapters, named where they were trained, found in the moved folder
 
 
 def test_serve_llm_and_the_services_role_defaults_take_a_training_run(trained):
@@ -224,3 +224,40 @@ def test_serve_llm_and_the_services_role_defaults_take_a_training_run(trained):
     assert served_adapter(str(config.run_dir)) == kept.adapters[kept.trained_role] is not None
     catalog = ModelCatalog(config.run_dir.parent, defaults={kept.trained_role: str(config.run_dir)})
     assert catalog.resolve(kept.method).adapters == {kept.trained_role: kept.adapters[kept.trained_role]}
+
+
+@pytest.fixture(scope="module")
+def popi_relative(tmp_path_factory):
+    """A one-round POPI run trained from its parent folder with a relative ``run_dir`` (its history records adapters relative to that folder)."""
+    root = tmp_path_factory.mktemp("relative")
+    config_class, settings = CASES["popi"]
+    with pytest.MonkeyPatch.context() as cwd:
+        cwd.chdir(root)
+        train("popi", config_class(policy=MODEL, iterations=1, sft=SFT, run_dir=Path("runs/popi"), **settings), Scripted())
+    return root / "runs" / "popi"
+
+
+def test_a_rounds_adapters_are_found_from_another_folder_after_a_move_and_without_inference_json(popi_relative, tmp_path, monkeypatch):
+    moved, older = tmp_path / "moved", tmp_path / "older"
+    shutil.copytree(popi_relative, moved)
+    shutil.copytree(popi_relative, older)
+    RunFolder(older).inference_file.unlink()
+    monkeypatch.chdir(tmp_path)
+    for run in (popi_relative, moved, older):
+        for iteration in (None, 1):
+            adapters = kept_method(run, iteration).adapters
+            assert set(adapters) == {"policy", "summarizer"}
+            assert all(adapter and Path(adapter).is_dir() and Path(adapter).resolve().is_relative_to(run.resolve()) for adapter in adapters.values()), adapters
+
+
+def test_a_popi_round_pairs_its_policy_with_its_own_summarizer(popi_relative):
+    """pi_t answers from phi_t's summaries, as round t was validated; a history written before rounds recorded
+    their adapters falls back to the kept summarizer."""
+    assert kept_method(popi_relative, 0).adapters == {"policy": None, "summarizer": None}
+    assert kept_method(popi_relative, 1).adapters == kept_method(popi_relative).adapters
+    folder = RunFolder(popi_relative)
+    document = json.loads(folder.history_file.read_text())
+    for entry in document["validation"].values():
+        entry.pop("adapters", None)
+    folder.history_file.write_text(json.dumps(document))
+    assert kept_method(popi_relative, 0).adapters == {"policy": None, "summarizer": kept_method(popi_relative).adapters["summarizer"]}

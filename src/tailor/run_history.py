@@ -34,11 +34,14 @@ class StageCost(_Record):
 
 
 class Validated(_Record):
-    """pi_t on the validation split: its mean score, its adapter (None: the base model), how
-    many answers were scored, of how many, and those unparsed or never sent for length."""
+    """pi_t on the validation split: its mean score, its adapter (None: the base model), the
+    adapters of every role of the method validated, relative to the run folder (a history
+    written before has none), how many answers were scored, of how many, and those
+    unparsed or never sent for length."""
 
     score: float | None = None
     adapter: str | None = None
+    adapters: dict[str, str | None] | None = None
     scored: int = 0
     examples: int = 0
     unparsed: int = 0

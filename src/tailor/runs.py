@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
-from tailor.run_history import History
+from tailor.run_history import History, Validated
 
 EVAL_KIND = "eval"
 
@@ -307,14 +307,20 @@ class RunFolder(StageFolder):
             raise TailorError(f"{self.path} holds no finished training run; train it first (`tailor train …`)")
         return history
 
-    def kept_adapter(self, role: str = "policy", iteration: int | None = None) -> str | None:
-        """The adapter a finished run kept for ``role``, or its pi_``iteration``; None: the
-        untrained base model."""
+    def validated(self, iteration: int) -> Validated:
+        """What a finished run recorded of its round ``iteration`` (pi_t) on the validation split."""
         history = self.finished_history()
+        if iteration not in history.validation:
+            raise TailorError(f"{self.path} has no policy pi_{iteration}; it validated pi_{', pi_'.join(map(str, history.validation))}")
+        return history.validation[iteration]
+
+    def kept_adapter(self, role: str = "policy", iteration: int | None = None) -> str | None:
+        """The adapter a finished run kept for ``role``, or its pi_``iteration``, as training
+        named it (``tailor.methods.inference.found_adapter`` finds it now); None: the
+        untrained base model."""
         if iteration is not None:
-            if iteration not in history.validation:
-                raise TailorError(f"{self.path} has no policy pi_{iteration}; it validated pi_{', pi_'.join(map(str, history.validation))}")
-            return history.validation[iteration].adapter
+            return self.validated(iteration).adapter
+        history = self.finished_history()
         if role not in history.kept:
             raise TailorError(f"{self.path} kept no {role} adapter: it is not a run that trains one")
         return history.kept[role]

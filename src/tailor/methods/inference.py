@@ -4,7 +4,8 @@ description of the method it kept to ``inference.json`` (``RunFolder.inference_f
 its validation, ``tailor eval``, ``tailor answer``, ``tailor serve`` and ``serve-llm`` all
 build from it through ``make_method``, so the kept method is served as it was selected.
 
-Adapters inside the run folder are written relative to it, so a moved run still works."""
+Adapters inside the run folder are written relative to it, so a moved run still works;
+``found_adapter`` finds any adapter a run recorded (here, in its history) where it is now."""
 
 from pathlib import Path
 from typing import Self
@@ -18,7 +19,7 @@ from tailor.llm import LLM, LLMConfig
 from tailor.methods.base import Method
 from tailor.methods.popi import SummaryCache
 from tailor.methods.rag import AnswerConfig
-from tailor.methods.registry import POLICY, MethodConfig, make_method, method_info, method_options
+from tailor.methods.registry import MethodConfig, make_method, method_info, method_options
 from tailor.retrieval.base import Retriever
 from tailor.runs import RunFolder
 
@@ -72,12 +73,22 @@ class InferenceSpec(BaseModel):
         return make_method(config)
 
     def at_iteration(self, folder: RunFolder, t: int) -> "InferenceSpec":
-        """The method with the trained model of ``folder``'s round ``t`` (pi_t) in its place."""
-        return self.model_copy(update={"adapters": {**self.adapters, self.trained_role: folder.kept_adapter(POLICY, t)}})
+        """The method as ``folder``'s round ``t`` was validated: every role's model of that
+        round (pi_t, and POPI's phi_t beside it); for a history written before rounds
+        recorded theirs, pi_t in the trained model's place and the kept models beside it."""
+        validated = folder.validated(t)
+        if validated.adapters is not None:
+            adapters = {role: found_adapter(adapter, folder) for role, adapter in validated.adapters.items()}
+        else:
+            adapters = {**self.adapters, self.trained_role: found_adapter(validated.adapter, folder)}
+        return self.model_copy(update={"adapters": adapters})
+
+    def adapters_in(self, folder: RunFolder) -> dict[str, str | None]:
+        """The adapters by role as ``folder`` records them: relative to it where inside it."""
+        return {role: _inside(adapter, folder.path) for role, adapter in self.adapters.items()}
 
     def write(self, folder: RunFolder) -> None:
-        relative = {role: _inside(adapter, folder.path) for role, adapter in self.adapters.items()}
-        atomic_write_text(folder.inference_file, self.model_copy(update={"adapters": relative}).model_dump_json(indent=2) + "\n")
+        atomic_write_text(folder.inference_file, self.model_copy(update={"adapters": self.adapters_in(folder)}).model_dump_json(indent=2) + "\n")
 
     @classmethod
     def read(cls, folder: RunFolder) -> "InferenceSpec | None":
@@ -89,7 +100,7 @@ class InferenceSpec(BaseModel):
             spec = cls.model_validate_json(folder.inference_file.read_text(encoding="utf-8"))
         except ValueError as err:
             raise TailorError(f"{folder.inference_file} does not describe a method: {err}") from err
-        found = {role: None if adapter is None else str(folder.path / adapter) for role, adapter in spec.adapters.items()}
+        found = {role: found_adapter(adapter, folder) for role, adapter in spec.adapters.items()}
         return spec.model_copy(update={"adapters": found})
 
 
@@ -99,3 +110,20 @@ def _inside(adapter: str | None, root: Path) -> str | None:
         return None
     path, root = Path(adapter).resolve(), root.resolve()
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def found_adapter(adapter: str | None, folder: RunFolder) -> str | None:
+    """An adapter ``folder``'s run recorded, where it is now. ``inference.json`` and a round's
+    adapters record it relative to the folder; a history's kept adapters as training named
+    it, relative to the directory training ran from (unknown here) or absolute: it is found
+    by the longest end of its path that names a file in the folder (the run may have moved,
+    or be opened from another directory). One found nowhere is taken as the run recorded it
+    (a relative path: relative to the folder)."""
+    if adapter is None:
+        return None
+    path = Path(adapter)
+    parts = path.relative_to(path.anchor).parts
+    for start in range(len(parts)):
+        if (here := folder.path.joinpath(*parts[start:])).exists():
+            return str(here)
+    return str(folder.path / path)

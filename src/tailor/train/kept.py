@@ -6,7 +6,7 @@ history kept."""
 from pathlib import Path
 
 from tailor.errors import TailorError
-from tailor.methods.inference import InferenceSpec
+from tailor.methods.inference import InferenceSpec, found_adapter
 from tailor.runs import RunFolder, is_training_run
 from tailor.train.trainers import TRAINERS
 
@@ -56,4 +56,4 @@ def _from_config(folder: RunFolder) -> InferenceSpec:
         config = config_class.model_validate({**folder.config(), "run_dir": folder.path})
     except ValueError as err:
         raise TailorError(f"{folder.config_file} is not a {kind} config: {err}") from err
-    return config.inference({role: folder.kept_adapter(role) for role in config.kept_roles})
+    return config.inference({role: found_adapter(folder.kept_adapter(role), folder) for role in config.kept_roles})

@@ -339,10 +339,11 @@ class Run:
 
     def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
         """pi_t's mean validation score."""
-        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t).of(VALIDATION), self.method_at(t, adapter), examples)
+        spec = self.config.inference(self.adapters_at(t, adapter))
+        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t).of(VALIDATION), self.built(spec), examples)
         score = mean_scored(rows)
         self.history.validation[t] = Validated(
-            score=score, adapter=adapter, scored=sum(row["score"] is not None for row in rows), examples=len(rows),
+            score=score, adapter=adapter, adapters=spec.adapters_in(self.folder), scored=sum(row["score"] is not None for row in rows), examples=len(rows),
             unparsed=sum(not parsed(row) for row in rows), skipped_for_length=sum(TOO_LONG in row for row in rows),
         )
         self.save_history()
