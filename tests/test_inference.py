@@ -218,12 +218,14 @@ def test_a_run_describes_its_kept_method_once_and_a_moved_run_still_works(traine
 
 
 def test_serve_llm_and_the_services_role_defaults_take_a_training_run(trained):
-    """``serve-llm --adapter NAME=RUN`` serves the model the run trained; ``serve --adapter ROLE=RUN`` gives that role the run's adapter."""
+    """``serve-llm --adapter NAME=RUN`` serves the model the run trained; ``serve --adapter ROLE=RUN`` gives that
+    role the run's adapter, and the method the run kept its options (as an eval row's ``adapters: {ROLE: RUN}``)."""
     kind, config, _ = trained
     kept = kept_method(config.run_dir)
     assert served_adapter(str(config.run_dir)) == kept.adapters[kept.trained_role] is not None
     catalog = ModelCatalog(config.run_dir.parent, defaults={kept.trained_role: str(config.run_dir)})
     assert catalog.resolve(kept.method).adapters == {kept.trained_role: kept.adapters[kept.trained_role]}
+    assert catalog.resolve(kept.method).options == kept.options
 
 
 @pytest.fixture(scope="module")

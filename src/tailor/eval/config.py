@@ -15,7 +15,7 @@ from tailor.methods.registry import METHODS, method_info, method_options
 from tailor.metrics.lamp import LampTask
 from tailor.metrics import MetricName, check_judge, check_options, task_metric
 from tailor.prompts.formats import FormatName
-from tailor.train.kept import is_run, kept_method, trained_adapter
+from tailor.train.kept import kept_method, options_of_runs, trained_adapter
 
 
 def folder_name(name: str) -> str:
@@ -129,19 +129,10 @@ class MethodSpec(BaseModel):
             method=self.name, generator=generator, helpers=helpers,
             adapters={**(kept.adapters if kept else {}), **adapters},
             answer=answer.model_copy(update={"seed": seed, "k": answer.k if self.k is None else self.k, "format": self.format or answer.format}),
-            options={**(kept.options if kept else self._options_of_adapter_runs()), **self.options},
+            options={**(kept.options if kept else options_of_runs(self.name, self.adapters)), **self.options},
             retriever=self.retriever or (kept.retriever if kept else retriever),
             retriever_options=self.retriever_options if self.retriever_options is not None else kept.retriever_options if kept else retriever_options,
         )
-
-    def _options_of_adapter_runs(self) -> dict:
-        """The options of the run that trained the row's helper (else its trained model), when it ran this method."""
-        info = method_info(self.name)
-        for role in dict.fromkeys(r for r in (info.helper, info.adapter) if r):
-            path = self.adapters.get(role)
-            if path and is_run(path) and (kept := kept_method(path)).method == self.name:
-                return kept.options
-        return {}
 
 
 class DatasetSpec(BaseModel):

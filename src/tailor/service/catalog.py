@@ -12,7 +12,7 @@ from pathlib import Path
 from tailor.errors import TailorError
 from tailor.methods import AnswerConfig
 from tailor.methods.registry import METHODS
-from tailor.train.kept import is_run, kept_method, trained_adapter
+from tailor.train.kept import is_run, kept_method, options_of_runs, trained_adapter
 
 
 def served_methods() -> list[str]:
@@ -61,15 +61,16 @@ class ModelCatalog:
             raise UnknownModel(f"model {name!r} is not served: {err}") from err
 
     def _choice(self, method: str, adapter: str) -> ModelChoice:
+        """The role defaults, and ``adapter`` for the method's trained role; a run that kept
+        this method gives all of it instead, and a run among the others its options."""
         info = METHODS[method]
-        defaults = {role: trained_adapter(path, role) for role, path in self.defaults.items() if role in info.roles}
-        if not adapter:
-            return ModelChoice(method, defaults)
-        if not is_run(adapter):
-            if Path(adapter).exists() and not (Path(adapter) / "adapter_config.json").is_file():
-                raise TailorError(f"{adapter} holds no LoRA adapter (no adapter_config.json) and is not a training run")
-            return ModelChoice(method, {**defaults, info.adapter: adapter})
-        kept = kept_method(adapter)
-        if kept.method != method:
-            return ModelChoice(method, {**defaults, info.adapter: trained_adapter(adapter, info.adapter)})
-        return ModelChoice(method, {**defaults, **kept.adapters}, kept.options, kept.answer)
+        given = {role: path for role, path in self.defaults.items() if role in info.roles}
+        kept = kept_method(adapter) if adapter and is_run(adapter) else None
+        if adapter and kept is None and Path(adapter).exists() and not (Path(adapter) / "adapter_config.json").is_file():
+            raise TailorError(f"{adapter} holds no LoRA adapter (no adapter_config.json) and is not a training run")
+        if adapter and (kept is None or kept.method != method):
+            given[info.adapter] = adapter
+        adapters = {role: trained_adapter(path, role) for role, path in given.items()}
+        if kept is not None and kept.method == method:
+            return ModelChoice(method, {**adapters, **kept.adapters}, kept.options, kept.answer)
+        return ModelChoice(method, adapters, options_of_runs(method, given))

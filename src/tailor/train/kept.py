@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.methods.inference import InferenceSpec, found_adapter
+from tailor.methods.registry import method_info
 from tailor.runs import RunFolder, is_training_run
 from tailor.train.trainers import TRAINERS
 
@@ -32,6 +33,19 @@ def trained_adapter(path: str | None, role: str, iteration: int | None = None) -
     if role not in spec.adapters:
         raise TailorError(f"{path} kept no {role} adapter: its {spec.method} method has {', '.join(spec.adapters) or 'none'}")
     return spec.adapters[role]
+
+
+def options_of_runs(method: str, adapters: dict[str, str | None]) -> dict:
+    """The options ``method`` takes from the training runs among ``adapters`` (by role, each
+    an adapter or a run's folder): those of the run given for its helper role, else for its
+    trained role, when that run kept ``method`` (an eval row's ``adapters: {ROLE: RUN}``,
+    ``tailor serve --adapter ROLE=RUN``); none: {} (the method's defaults)."""
+    info = method_info(method)
+    for role in dict.fromkeys(r for r in (info.helper, info.adapter) if r):
+        path = adapters.get(role)
+        if path and is_run(path) and (kept := kept_method(path)).method == method:
+            return kept.options
+    return {}
 
 
 def served_adapter(path: str) -> str:
