@@ -186,6 +186,29 @@ def test_tailor_answer_with_a_training_run_answers_as_its_validation_did(trained
     assert sent(llm) == validation
 
 
+def test_tailor_answer_flags_replace_only_what_they_name_in_the_runs_method(trained, tmp_path, monkeypatch):
+    """``--base-url`` alone keeps the run's backend, model and options; the run's answer seed stays."""
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    kind, config, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(config.run_dir, run)
+    described = json.loads(RunFolder(run).inference_file.read_text())
+    described["generator"]["options"] = {"batch_size": 3}
+    described["answer"]["seed"] = 5
+    RunFolder(run).inference_file.write_text(json.dumps(described))
+    served = MODEL.model_copy(update={"options": {"batch_size": 3, "base_url": "http://127.0.0.1:9/v1"}})
+    llm, built = Scripted(), []
+    monkeypatch.setattr("tailor.pool.make_llm", lambda settings: built.append(settings) or llm)
+    args = ["answer", "--data", str(config.data), "--split", "validation", "--out", str(tmp_path / "out"), "--run", str(run), "--base-url", "http://127.0.0.1:9/v1"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert served in built and all(settings == served or "base_url" not in settings.options for settings in built)  # a trained helper stays on its model
+    assert {params.seed for _, params, _ in llm.received} == {5}
+
+
 def test_the_service_answers_with_a_trained_run_as_its_validation_did(trained, tmp_path):
     kind, config, validation = trained
     store, llm = ProfileStore(make_engine(str(tmp_path / "service.sqlite"))), Scripted()

@@ -44,13 +44,17 @@ def answer(
     from tailor.train.kept import kept_method
 
     pool = load_examples(data, fmt, split)
+    kept = kept_method(run) if run else None
     own = LLMConfig(backend=backend or "hf", model=model or LLMConfig().model, options=server_options(base_url))
+    if kept is not None:  # the flags given replace only what they name in the run's model
+        given = {name: value for name, value in (("backend", backend), ("model", model)) if value is not None}
+        own = LLMConfig.model_validate(kept.generator.model_dump() | given | {"options": kept.generator.options | server_options(base_url)})
     try:
-        spec = MethodSpec(name=method or (kept_method(run).method if run else "rag"), run=run, adapters=role_adapters(adapter), retriever=retriever, k=k,
+        spec = MethodSpec(name=method or (kept.method if kept else "rag"), run=run, adapters=role_adapters(adapter), retriever=retriever, k=k,
                           generator=own if backend or model or base_url else None)
     except ValueError as err:
         raise TailorError(str(err)) from err
-    described = spec.described(own, "bm25", {}, AnswerConfig(), AnswerConfig().seed)
+    described = spec.described(own, "bm25", {}, AnswerConfig(), (kept.answer if kept else AnswerConfig()).seed)
     if max_tokens is not None:
         described = described.model_copy(update={"answer": described.answer.model_copy(update={"max_tokens": max_tokens})})
     answer_and_show(pool, pool[:limit], out, described, show, chunk)
@@ -65,7 +69,7 @@ def answer_and_show(pool: list, examples: list, out: Path, spec, show: int, chun
     started = time.perf_counter()
     by_id = {e.id: e for e in examples}
     with logs.into(out):
-        built = build_method(spec, examples=pool)
+        built = build_method(spec, examples=pool, seed=spec.answer.seed)
         with progress.bar(f"answering {len(examples)} question(s) with {spec.method}", len(examples)) as advance:
 
             def print_answers(answers: dict) -> None:
