@@ -235,6 +235,16 @@ def training_copy(runs_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+def test_a_run_whose_history_does_not_fit_is_listed_as_unreadable(runs_root, tmp_path):
+    root = training_copy(runs_root, tmp_path)
+    (root / "vac-run" / "history.json").write_text(json.dumps({"validation": {"0": {"score": "high"}}}))
+    client = client_for(root)
+    listed = client.get("/runs")
+    assert listed.status_code == 200 and "unreadable" in listed.text and "validation.0.score" in listed.text
+    page = client.get("/runs/vac-run")
+    assert page.status_code == 500 and "validation.0.score" in page.text
+
+
 def test_an_example_page_shows_the_views_its_trainer_declares(runs_root, tmp_path, monkeypatch):
     root = training_copy(runs_root, tmp_path)
     initial = ExampleTable(INITIAL, title="Answers before feedback", columns=(TableColumn("answer", "Answer", "text"),))

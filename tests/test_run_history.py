@@ -72,3 +72,10 @@ def test_one_summary_is_what_every_reader_shows(tmp_path):
     assert describe_run(folder.path).summary == "2 validated policies, best π_2: 0.7500"
     report = LoopSummary.read("main", folder.path)
     assert report.validation == [0.25, None, 0.75] and report.best_adapter == "g/1" and report.metric.name == "rouge-l"
+
+
+def test_a_history_that_does_not_fit_is_refused_naming_the_file_and_the_field(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.history_file.write_text(json.dumps({**WRITTEN_BEFORE, "validation": {"0": {"score": "high"}}}))
+    with pytest.raises(TailorError, match=r"history\.json .*validation\.0\.score"):
+        folder.history()

@@ -110,3 +110,11 @@ def test_a_rest_pg_run_is_stamped_rest_pg_although_one_trainer_runs_both(recipe,
 
     config = RestEMConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / recipe)
     assert RestEMTrainer(config).kind_of(config) == kind
+
+
+def test_a_run_whose_history_does_not_fit_is_listed_as_unreadable(runs):
+    RunFolder(runs / "vac-sample").history_file.write_text(json.dumps({"validation": {"0": {"score": "high"}}, "best_iteration": 0}))
+    summary = {s.name: s for s in list_runs(runs)}["vac-sample"]
+    assert summary.status == "unreadable" and "validation.0.score" in summary.error and summary.headline == "–"
+    result = CliRunner().invoke(app, ["runs", "--root", str(runs)], env=ENV)
+    assert result.exit_code == 0 and "vac-sample unreadable:" in result.output and "history.json" in result.output, result.output

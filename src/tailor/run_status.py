@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tailor.errors import TailorError
 from tailor.metrics import METRICS
 from tailor.runs import EVAL_KIND, RunFolder, find_runs
 
-STATUSES = ("running", "finished", "resumable", "failed")
+STATUSES = ("running", "finished", "resumable", "failed", "unreadable")
 
 
 @dataclass
@@ -21,7 +22,7 @@ class RunSummary:
     status: str  # one of STATUSES
     updated: datetime
     headline: str  # the run's main number with what it measures, or "–"
-    error: str | None = None  # why the last attempt failed
+    error: str | None = None  # why the last attempt failed, or why the run cannot be read
 
 
 def _alive(pid: int) -> bool:
@@ -97,8 +98,12 @@ def headline(run: RunFolder, kind: str) -> str:
 
 
 def summarize(run: RunFolder) -> RunSummary:
+    """The run's line; one whose files cannot be read is ``unreadable``, with why."""
     kind = run.kind() or "unknown"
-    return RunSummary(run.path.name, run.path, kind, status(run, kind), _updated(run.path), headline(run, kind), run.state().get("error"))
+    try:
+        return RunSummary(run.path.name, run.path, kind, status(run, kind), _updated(run.path), headline(run, kind), run.state().get("error"))
+    except TailorError as err:
+        return RunSummary(run.path.name, run.path, kind, "unreadable", _updated(run.path), "–", str(err))
 
 
 def list_runs(root: str | Path) -> list[RunSummary]:

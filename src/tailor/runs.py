@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
 from tailor.run_history import History, Validated
@@ -289,9 +291,17 @@ class RunFolder(StageFolder):
         return _read(self.report_json)
 
     def history(self) -> History | None:
-        """``history.json``, or None when the run has written none (or it does not parse)."""
+        """``history.json``, or None when the run has written none (or it does not parse);
+        one that does not fit ``History`` is refused, naming the first field at fault."""
         document = _read(self.history_file)
-        return None if document is None else History.read(document)
+        if document is None:
+            return None
+        try:
+            return History.read(document)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(map(str, first["loc"])) or "its top"
+            raise TailorError(f"{self.history_file} is not a run's history: {field}: {first['msg']}") from err
 
     def write_history(self, history: History) -> None:
         atomic_write_json(self.history_file, history.document())

@@ -139,7 +139,10 @@ def _metric_label(name: str, proxy: bool) -> str:
 def describe_run(folder: Path) -> Run | None:
     run = RunFolder(folder)
     kind = run.kind()
-    history = read_history(run)
+    try:
+        history = run.history()
+    except TailorError as err:  # listed, as unreadable, with why
+        return Run(folder.name, folder, kind or "training", "–", f"unreadable: {err}")
     if kind != EVAL_KIND and history is not None:
         config = read_json(run.config_file, {})
         outcome = history.summary()
@@ -152,11 +155,6 @@ def describe_run(folder: Path) -> Run | None:
         parts = [f"{t['dataset']} / {t['split']}: {', '.join(r['method'] for r in t['rows'])}" for t in report["tables"]]
         return Run(folder.name, folder, EVAL_KIND, _metric_label(report.get("metric", "score"), report.get("proxy", False)), "; ".join(parts))
     return None
-
-
-def read_history(run: RunFolder) -> History | None:
-    document = read_json(run.history_file)
-    return History.read(document) if isinstance(document, dict) else None
 
 
 def find_runs(root: Path) -> list[Run]:
@@ -255,7 +253,10 @@ def make_browser_router(runs_root: Path) -> APIRouter:
         }
         if found.training:
             ids, pages = page_of(training_ids(found), page)
-            loops = [(loop, read_history(RunFolder(loop.folder)) or History()) for loop in found.loops()]
+            try:
+                loops = [(loop, RunFolder(loop.folder).history() or History()) for loop in found.loops()]
+            except TailorError as err:
+                raise HTTPException(500, str(err)) from err
             return render(request, "training_run.html", ids=ids, pages=pages, loops=loops, **context)
         lists = []
         pages = 1

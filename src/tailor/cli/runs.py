@@ -12,7 +12,7 @@ from tailor.errors import TailorError
 runs_app = typer.Typer(help="List run folders, or show one run's report.", invoke_without_command=True)
 
 Root = Annotated[Path, typer.Option(help="the folder holding the runs")]
-STYLE = {"finished": "green", "running": "cyan", "resumable": "yellow", "failed": "red"}
+STYLE = {"finished": "green", "running": "cyan", "resumable": "yellow", "failed": "red", "unreadable": "red"}
 
 
 @runs_app.callback()
@@ -33,7 +33,7 @@ def list_command(ctx: typer.Context, root: Root = Path("runs")) -> None:
     print_table(f"runs under {root}", ["run", "kind", "status", "updated", "headline"], rows)
     for s in summaries:
         if s.error:
-            console.print(f"[red]{escape(s.name)}[/] failed: {escape(s.error)}", highlight=False)
+            console.print(f"[red]{escape(s.name)}[/] {s.status}: {escape(s.error)}", highlight=False)
     console.print("a resumable or failed run continues where it stopped when its command runs again; `tailor runs show RUN` prints a report")
 
 
