@@ -166,6 +166,26 @@ def test_an_eval_row_of_a_training_run_answers_as_its_validation_did(trained, tm
     assert eval_sends(config, {"name": ROWS[kind]["name"], "run": "RUN"}, tmp_path, generator=LLMConfig(model="unused")) == validation
 
 
+def test_an_eval_row_of_a_run_deploys_its_models_where_the_eval_runs_them(trained, tmp_path):
+    """The run's server URL, batch size and cache are where it trained: an eval of the same model uses its own;
+    an eval of another model leaves the run's models as the run ran them."""
+    from tailor.eval.config import MethodSpec
+
+    kind, config, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(config.run_dir, run)
+    described = json.loads(RunFolder(run).inference_file.read_text())
+    for model in [described["generator"], *described["helpers"].values()]:
+        model |= {"cache_path": "/training/cache.sqlite", "options": {"base_url": "http://training:8000/v1", "batch_size": 64}}
+    RunFolder(run).inference_file.write_text(json.dumps(described))
+    row = MethodSpec(name=ROWS[kind]["name"], run=run)
+    here = MODEL.model_copy(update={"cache_path": str(tmp_path / "eval.sqlite"), "options": {"base_url": "http://eval:8000/v1"}})
+    spec = row.described(here, "bm25", {}, AnswerConfig(), 0)
+    assert spec.generator == here and all(model == here for model in spec.helpers.values())
+    other = LLMConfig(model="another", options={"base_url": "http://eval:8000/v1"})
+    assert row.described(other, "bm25", {}, AnswerConfig(), 0).generator == LLMConfig.model_validate(described["generator"])
+
+
 def test_an_eval_row_naming_a_runs_adapters_answers_as_its_validation_did(trained, tmp_path):
     """Rows written before ``run:`` (its adapters by the old keys; the answer settings the eval's own) get the run's options."""
     kind, config, validation = trained

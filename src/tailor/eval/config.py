@@ -114,9 +114,10 @@ class MethodSpec(BaseModel):
 
     def described(self, generator: LLMConfig, retriever: str, retriever_options: dict, answer: AnswerConfig, seed: int) -> InferenceSpec:
         """The method this row builds; ``generator``, ``retriever``, ``retriever_options`` and
-        ``answer``: the settings it takes where neither it nor its run says (eval's)."""
+        ``answer``: the settings it takes where neither it nor its run says (eval's); a run's
+        model that is ``generator``'s runs with ``generator``'s cache and backend options."""
         info = method_info(self.name)
-        kept = kept_method(self.run, self.iteration) if self.run else None
+        kept = kept_method(self.run, self.iteration).deployed_on(generator) if self.run else None
         if kept is not None and kept.method != self.name:
             raise TailorError(f"method {self.key!r}: {self.run} kept a {kept.method} method, not {self.name}; name it {kept.method}, "
                               f"or take only the adapter it kept with adapters: {{{info.adapter}: {self.run}}}")

@@ -62,6 +62,19 @@ class InferenceSpec(BaseModel):
         """The role of the model the method's trainer trains (``MethodInfo.adapter``)."""
         return method_info(self.method).adapter
 
+    def deployed_on(self, here: LLMConfig) -> "InferenceSpec":
+        """The method where ``here`` runs: each of its models that is ``here``'s backend and
+        model takes ``here``'s deployment settings (response cache, its file, the backend's
+        options: server URL, batch sizes) in place of those it was trained with; any other
+        model stays as the run ran it (its adapters need it)."""
+
+        def deployed(model: LLMConfig) -> LLMConfig:
+            if (model.backend, model.model) != (here.backend, here.model):
+                return model
+            return model.model_copy(update={"cache": here.cache, "cache_path": here.cache_path, "options": dict(here.options)})
+
+        return self.model_copy(update={"generator": deployed(self.generator), "helpers": {role: deployed(model) for role, model in self.helpers.items()}})
+
     def build(self, llm: LLM, helper: LLM | None = None, retriever: Retriever | None = None, *, pool: list[Example] | None = None,
               seed: int = 0, summary_store: SummaryCache | None = None) -> Method:
         """The method on models built for ``generator`` and ``helper`` (the caller's: a pool's,
