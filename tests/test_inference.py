@@ -306,3 +306,14 @@ def test_a_popi_round_pairs_its_policy_with_its_own_summarizer(popi_relative):
         entry.pop("adapters", None)
     folder.history_file.write_text(json.dumps(document))
     assert kept_method(popi_relative, 0).adapters == {"policy": None, "summarizer": kept_method(popi_relative).adapters["summarizer"]}
+
+
+def test_tailor_answer_naming_another_method_than_the_run_kept_says_how_to_take_its_adapter(popi_relative, tmp_path):
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    args = ["answer", "--data", str(CASES["popi"][1]["data"]), "--split", "validation", "--out", str(tmp_path), "--run", str(popi_relative), "--method", "rag"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 1 and "kept a popi method" in result.output
+    assert f"--adapter policy={popi_relative}" in " ".join(result.output.split()), result.output

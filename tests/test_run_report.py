@@ -84,7 +84,7 @@ def test_eval_answers_with_the_policy_the_run_kept(vac_run, tmp_path):
 
 
 def test_vac_needs_exactly_one_policy_source(tmp_path):
-    with pytest.raises(ValueError, match="vac needs its trained policy: set run"):
+    with pytest.raises(ValueError, match="vac needs its trained policy: give a `tailor train vac` run folder"):
         MethodSpec(name="vac")
     with pytest.raises(ValueError, match="names the policy adapter a second time"):
         MethodSpec(name="rag", policy_adapter="a", policy_run="b")

@@ -99,7 +99,8 @@ class MethodSpec(BaseModel):
         if set(self.helpers) - {info.helper}:
             raise ValueError(f"{self.name} has no {sorted(set(self.helpers) - {info.helper})[0]} model" + (f" (its second model: {info.helper})" if info.helper else ""))
         if info.needs_policy and self.run is None and self.adapters.get(info.adapter) is None:
-            raise ValueError(f"{self.name} needs its trained {info.adapter}: set run (a `tailor train {info.trainer}` run folder) or adapters: {{{info.adapter}: …}}")
+            raise ValueError(f"{self.name} needs its trained {info.adapter}: give a `tailor train {info.trainer}` run folder (an eval row's run, "
+                             f"or --run) or the adapter (adapters: {{{info.adapter}: …}}, or --adapter {info.adapter}=…)")
         if self.iteration is not None and self.run is None and not any(self.adapters.values()):
             raise ValueError("iteration picks a model of a training run; set run (or a run folder among adapters) too")
         try:
@@ -119,8 +120,8 @@ class MethodSpec(BaseModel):
         info = method_info(self.name)
         kept = kept_method(self.run, self.iteration).deployed_on(generator) if self.run else None
         if kept is not None and kept.method != self.name:
-            raise TailorError(f"method {self.key!r}: {self.run} kept a {kept.method} method, not {self.name}; name it {kept.method}, "
-                              f"or take only the adapter it kept with adapters: {{{info.adapter}: {self.run}}}")
+            raise TailorError(f"method {self.key!r}: {self.run} kept a {kept.method} method, not {self.name}; name it {kept.method}, or take only "
+                              f"the adapter it kept (an eval row's adapters: {{{info.adapter}: {self.run}}}, or --adapter {info.adapter}={self.run})")
         adapters = {role: trained_adapter(path, role, self.iteration) for role, path in self.adapters.items()}
         answer = kept.answer if kept else answer
         generator = self.generator or (kept.generator if kept else generator)

@@ -193,7 +193,6 @@ class Run:
         self.roles = {"policy": inputs.policy, **(llms or {})}
         self.policy_llm = inputs.policy
         self.folder = RunFolder(config.run_dir)
-        self.dir = self.folder.path
         self.history = self.folder.history() or History()
         self.llms: dict[str, LLM] = {}
         for role, llm in {**self.roles, "judge": getattr(self.metric, "llm", None)}.items():
