@@ -93,7 +93,7 @@ class InferenceSpec(BaseModel):
         if validated.adapters is not None:
             adapters = {role: found_adapter(adapter, folder) for role, adapter in validated.adapters.items()}
         else:
-            adapters = {**self.adapters, self.trained_role: found_adapter(validated.adapter, folder)}
+            adapters = {**self.adapters, self.trained_role: found_adapter(validated.adapter, folder, in_folder=False)}
         return self.model_copy(update={"adapters": adapters})
 
     def adapters_in(self, folder: RunFolder) -> dict[str, str | None]:
@@ -125,13 +125,13 @@ def _inside(adapter: str | None, root: Path) -> str | None:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def found_adapter(adapter: str | None, folder: RunFolder) -> str | None:
-    """An adapter ``folder``'s run recorded, where it is now. ``inference.json`` and a round's
-    adapters record it relative to the folder; a history's kept adapters as training named
-    it, relative to the directory training ran from (unknown here) or absolute: it is found
-    by the longest end of its path that names a file in the folder (the run may have moved,
-    or be opened from another directory). One found nowhere is taken as the run recorded it
-    (a relative path: relative to the folder)."""
+def found_adapter(adapter: str | None, folder: RunFolder, in_folder: bool = True) -> str | None:
+    """An adapter ``folder``'s run recorded, where it is now: found by the longest end of its
+    path that names a file in the folder, so it is found in a moved run, or from another
+    directory than training ran from. ``in_folder``: recorded relative to the folder
+    (``inference.json``, a round's adapters); else as training named it (a history's kept
+    adapters: relative to the directory it ran from, or absolute). One found nowhere is
+    given back as recorded (relative to the folder where ``in_folder``)."""
     if adapter is None:
         return None
     path = Path(adapter)
@@ -139,4 +139,4 @@ def found_adapter(adapter: str | None, folder: RunFolder) -> str | None:
     for start in range(len(parts)):
         if (here := folder.path.joinpath(*parts[start:])).exists():
             return str(here)
-    return str(folder.path / path)
+    return str(folder.path / path) if in_folder else adapter

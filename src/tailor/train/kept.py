@@ -70,4 +70,4 @@ def _from_config(folder: RunFolder) -> InferenceSpec:
         config = config_class.model_validate({**folder.config(), "run_dir": folder.path})
     except ValueError as err:
         raise TailorError(f"{folder.config_file} is not a {kind} config: {err}") from err
-    return config.inference({role: found_adapter(folder.kept_adapter(role), folder) for role in config.kept_roles})
+    return config.inference({role: found_adapter(folder.kept_adapter(role), folder, in_folder=False) for role in config.kept_roles})
