@@ -40,8 +40,6 @@ def _finished(run: RunFolder, kind: str) -> bool:
     """Whether the run's outputs are complete, for folders that predate the attempt stamp."""
     if kind == EVAL_KIND:
         return run.file("report.json").exists()
-    if kind == "planner":
-        return (run.path / "adapter").exists()
     return "best_iteration" in (run.history() or {})
 
 

@@ -31,7 +31,7 @@ def answer(
     base_url: BaseUrl = None,
     max_tokens: int = 512,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
-    planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter (see `tailor train planner`)")] = None,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter, or the `tailor train planner` run that kept it")] = None,
     chunk: Annotated[Optional[int], typer.Option(min=1, help="answer N examples at a time, printing each batch as it finishes (default: all at once)")] = None,
 ) -> None:
     """Answer questions with a personalization method and save the responses."""
@@ -50,12 +50,13 @@ def answer_and_show(
     """Answer ``examples`` with ``method`` on the model ``llm`` (an ``LLMConfig``) with
     ``settings`` (an ``AnswerConfig``); ``pool``: the users a method may draw on (e.g.
     rag_random). Each answer is printed with what it retrieved as soon as its chunk is done."""
+    from tailor.methods.trained import trained_adapter
     from tailor.pipeline import answer_examples, build_method
 
     started = time.perf_counter()
     by_id = {e.id: e for e in examples}
     with logs.into(out):
-        built = build_method(method, llm, retriever, settings, adapters={"planner": planner_adapter}, examples=pool)
+        built = build_method(method, llm, retriever, settings, adapters={"planner": trained_adapter(planner_adapter)}, examples=pool)
         with progress.bar(f"answering {len(examples)} question(s) with {method}", len(examples)) as advance:
 
             def print_answers(answers: dict) -> None:

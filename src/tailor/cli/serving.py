@@ -50,7 +50,7 @@ def serve(
     retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
     k: Annotated[int, typer.Option(help="profile items retrieved unless a request sets k")] = 10,
     max_tokens: Annotated[int, typer.Option(help="answer length unless a request sets max_tokens")] = 512,
-    planner_adapter: Annotated[Optional[str], typer.Option(help="PlanPers' planner adapter, e.g. runs/planner-sample/adapter")] = None,
+    planner_adapter: Annotated[Optional[str], typer.Option(help="PlanPers' planner adapter, or the `tailor train planner` run that kept it, e.g. runs/planner-sample")] = None,
     alias: Annotated[Optional[list[str]], typer.Option(help="NAME=METHOD[:ADAPTER]: serve that spec as model NAME")] = None,
     runs_root: Annotated[Path, typer.Option(help="run folders: browsed at /runs; adapters a request names must lie here")] = Path("runs"),
     max_body_bytes: int = 1_000_000,

@@ -34,7 +34,7 @@ class MethodSpec(BaseModel):
     retriever: str | None = Field(default=None, description="bm25, dense or dense:<model>, replacing the run-wide one")
     retriever_options: dict | None = Field(default=None, description="the retriever's settings, replacing the run-wide ones")
     k: int | None = Field(default=None, ge=0, description="profile items retrieved, replacing answer.k")
-    planner_adapter: str | None = Field(default=None, description="planpers: the planner's LoRA adapter path, or a served model name")
+    planner_adapter: str | None = Field(default=None, description="planpers: the planner's LoRA adapter path, the `tailor train planner` run that kept it, or a served model name")
     planner: LLMConfig | None = Field(default=None, description="planpers: a separate planner model (default: the generator)")
     reflection_adapter: str | None = Field(default=None, description="rpo: the reflection model's adapter, or the `tailor train rpo` run that kept it (none: prompted only)")
     reflection: LLMConfig | None = Field(default=None, description="rpo: a separate reflection model (default: the generator, the black-box base)")
@@ -83,7 +83,7 @@ class MethodSpec(BaseModel):
         """Every trained adapter of the row, by role (a run folder gives the adapter it kept)."""
         return {
             "policy": self.policy(),
-            "planner": self.planner_adapter,
+            "planner": trained_adapter(self.planner_adapter),
             "reflection": trained_adapter(self.reflection_adapter),
             "summarizer": trained_adapter(self.summarizer_adapter, "summarizer"),
         }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.methods.registry import METHODS
+from tailor.methods.trained import trained_adapter
 from tailor.runs import RunFolder, is_training_run
 from tailor.train.trainers import TRAINERS
 
@@ -31,10 +32,11 @@ class ModelChoice:
 class ModelCatalog:
     """``aliases``: name -> spec, trusted (their adapters may lie anywhere, or be a served
     adapter's name); ``defaults``: adapters by role that every method gets unless its spec
-    names one (e.g. the planner)."""
+    names one (e.g. the planner), each an adapter or the training run that kept it."""
 
     def __init__(self, runs_root: Path, aliases: dict[str, str] | None = None, defaults: dict[str, str] | None = None):
-        self.runs_root, self.aliases, self.defaults = Path(runs_root), dict(aliases or {}), dict(defaults or {})
+        self.runs_root, self.aliases = Path(runs_root), dict(aliases or {})
+        self.defaults = {role: trained_adapter(adapter) for role, adapter in (defaults or {}).items()}
         self._resolved: dict[str, ModelChoice] = {}
 
     def names(self) -> list[str]:

@@ -149,7 +149,7 @@ def train_popi(
     """Run ``config.iterations`` rounds of (a)-(d), validating (phi_0, pi_0) .. (phi_T, pi_T)."""
     check_inputs("POPI", train_examples, valid_examples)
     c = config
-    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer, "popi")
+    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer)
     users = list({user_key(e): e for e in train_examples}.values())
     of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
     summarizers: list[str | None] = [None]
@@ -228,10 +228,7 @@ class POPITrainer(LoopTrainer):
     summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer
     from them."""
 
-    kind, config_class = "popi", POPIConfig
-
-    def title(self, config: POPIConfig) -> str:
-        return "POPI-style (rejection sampling + DPO)"
+    config_class = POPIConfig
 
     def train_one(self, config: POPIConfig, inputs: LoopInputs) -> POPIResult:
         return train_popi(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, inputs.pool.llm(config.summarizer_llm))

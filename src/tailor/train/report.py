@@ -137,15 +137,21 @@ def _budget(runs: list[LoopSummary], examples: dict[str, Example]) -> dict[int, 
 def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Example], case_file: str | None, budget: dict) -> str:
     main = runs[0]
     iterations = max(len(r.validation) for r in runs)
-    lines = [f"# Training report: {main.run_dir}", "", f"Metric: {metric}", "", "## Validation score per iteration", ""]
-    lines += markdown_table(
-        ["Iteration", *(r.label for r in runs)],
-        [[f"{t} (π_{t})", *(number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
-    )
+    lines = [f"# Training report: {main.run_dir}", ""]
+    if iterations:
+        lines += [f"Metric: {metric}", "", "## Validation score per iteration", ""]
+        lines += markdown_table(
+            ["Iteration", *(r.label for r in runs)],
+            [[f"{t} (π_{t})", *(number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
+        )
+    else:  # a loop that validates by held-out loss alone (the planner)
+        lines += ["## Validation", "", "By held-out loss alone: no metric scores this run; its held-out rows and best loss are under Training cost."]
     lines.append("")
     for r in runs:
         if r.best_iteration is not None:
             lines.append(f"- {r.label}: best iteration {r.best_iteration}, policy adapter {r.best_adapter or '(none: the untrained policy)'}")
+        elif r.best_adapter and not r.validation:
+            lines.append(f"- {r.label}: adapter {r.best_adapter}, the checkpoint with the lowest held-out loss")
     tested = [r for r in runs if r.test]
     if tested:
         lines += ["", "## Held-out test: the untrained policy against the kept one", ""]
@@ -290,7 +296,7 @@ def _quote(text: str) -> str:
 class RunReport:
     markdown: Path
     json: Path
-    curves: Path
+    curves: Path | None  # None: no run of it was validated per iteration (the planner)
     budget: Path | None
     cases: Path | None
 
@@ -298,7 +304,7 @@ class RunReport:
 def write_run_report(
     run_dir: str | Path, train_examples: Sequence[Example] = (), valid_examples: Sequence[Example] = (), cases: int = 3, case_ids: list[str] | None = None
 ) -> RunReport:
-    """Write ``report.md``, ``report.json``, ``curves.png`` and, where they apply,
+    """Write ``report.md``, ``report.json`` and, where they apply, ``curves.png``,
     ``budget.png`` and ``case_studies.md`` in ``run_dir``; the run's variants join under
     their names once they have run."""
     folder = RunFolder(run_dir)
@@ -313,14 +319,15 @@ def write_run_report(
     budget = _budget(runs, valid)
     iteration, chosen = pick_cases(run_dir, cases, case_ids)
     report = RunReport(
-        folder.file("report.md"), folder.file("report.json"), folder.file("curves.png"),
+        folder.file("report.md"), folder.file("report.json"), folder.file("curves.png") if any(r.validation for r in runs) else None,
         folder.file("budget.png") if budget else None, folder.file("case_studies.md") if chosen else None,
     )
     atomic_write_text(report.markdown, render_markdown(runs, metric, valid, report.cases.name if report.cases else None, budget))
     atomic_write_json(report.json, {
         "metric": identity, "runs": [_as_dict(r, valid) for r in runs], "budget": budget, "case_iteration": iteration, "cases": chosen,
     })
-    atomic_write_bytes(report.curves, render_curves(runs, identity.get("name", "score")))
+    if report.curves:
+        atomic_write_bytes(report.curves, render_curves(runs, identity.get("name", "score")))
     if report.budget:
         atomic_write_bytes(report.budget, render_budget(budget, identity.get("name", "score")))
     if report.cases:

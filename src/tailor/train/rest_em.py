@@ -114,7 +114,7 @@ def train_rest_em(
     c = config
     check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
     run_dir = Path(c.run_dir)
-    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer, run_kind(c))
+    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer)
     retrieved = run.retrieve(train_examples)
     fmt = c.reply
 
@@ -169,23 +169,12 @@ def train_rest_em(
     return RestEMResult(validation, best, best_adapter, adapters)
 
 
-def run_kind(config: RestEMConfig) -> str:
-    """REST-PG is ReST-EM with a reasoning warm-up; each has its own entry in TRAINERS."""
-    return "rest-pg" if config.warmup == "reasoning" else "rest-em"
-
-
 class RestEMTrainer(LoopTrainer):
-    """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up:
-    a policy trained on its own best-rewarded samples, and the recipe's variants (e.g.
+    """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up
+    (its own entry in TRAINERS, which ``when`` selects): a policy trained on its own best-rewarded samples, and the recipe's variants (e.g.
     ReST-EM without reasoning); reports each round's validation score and the run report."""
 
-    kind, config_class = "rest-em", RestEMConfig
-
-    def title(self, config: RestEMConfig) -> str:
-        return "REST-PG" if config.warmup == "reasoning" else "ReST-EM"
-
-    def kind_of(self, config: RestEMConfig) -> str:
-        return run_kind(config)
+    config_class = RestEMConfig
 
     def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
         reasoner = inputs.pool.llm(config.reasoner_llm) if config.warmup == "reasoning" else None

@@ -158,7 +158,7 @@ def train_rpo(
     check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
     c = config
     base, teacher = base_llm or policy_llm, teacher_llm or policy_llm
-    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer, "rpo")
+    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer)
     run_dir = Path(c.run_dir)
 
     # (a) generic answers, and the top item retrieved with question + generic answer.
@@ -223,10 +223,7 @@ class RPOTrainer(LoopTrainer):
     """RPO: a reflection model learns to rewrite a black-box model's generic answer for the
     user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
 
-    kind, config_class = "rpo", RPOConfig
-
-    def title(self, config: RPOConfig) -> str:
-        return "RPO"
+    config_class = RPOConfig
 
     def train_one(self, config: RPOConfig, inputs: LoopInputs) -> RPOResult:
         pool = inputs.pool

@@ -89,8 +89,9 @@ class LoopConfig(BaseModel):
         unread = sorted(key for key in self.unread if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True))
         if unread:
             raise ValueError(f"{unread[0]}: not a setting of this loop ({self.unread[unread[0]]})")
-        self.metric = check_judge(self.metric, self.judge is not None)
-        check_options(self.metric, self.metric_options)
+        if "metric" not in self.unread:  # a loop that reads no metric (the planner's validates by held-out loss) has none
+            self.metric = check_judge(self.metric, self.judge is not None)
+            check_options(self.metric, self.metric_options)
         return self
 
     @property
@@ -163,9 +164,10 @@ def best_iteration(validation: list[float]) -> int:
 
 class Run:
     """The stages of one training run under ``config.run_dir``. ``llms`` names each model
-    by role (the first is the policy); one model serving two roles is counted once."""
+    by role (the first is the policy); one model serving two roles is counted once.
+    ``metric`` None: a loop that validates by held-out loss alone (the planner)."""
 
-    def __init__(self, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric, retriever: Retriever, trainer: Trainer):
+    def __init__(self, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric | None, retriever: Retriever, trainer: Trainer):
         self.config, self.metric, self.retriever, self.trainer = config, metric, retriever, trainer
         self.roles = llms
         self.policy_llm = next(iter(llms.values()))
@@ -178,10 +180,13 @@ class Run:
                 self.llms[role] = llm
 
     @classmethod
-    def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric, retriever: Retriever, trainer: Trainer, kind: str) -> "Run":
-        """Refuse a run folder holding other staged settings; save the run's kind, its
-        config (for ``--resume``) and the metric's identity (for the report)."""
-        folder = RunFolder(config.run_dir)
+    def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric | None, retriever: Retriever, trainer: Trainer) -> "Run":
+        """Refuse a run folder holding other staged settings; save the run's kind (its
+        entry's in ``TRAINERS``), its config (for ``--resume``) and the metric's identity
+        (for the report)."""
+        from tailor.train.trainers import kind_of
+
+        folder, kind = RunFolder(config.run_dir), kind_of(config)
         if folder.config_file.exists():
             previous = config.model_validate({**folder.config(), "run_dir": config.run_dir})
             if previous.staged() != config.staged():
@@ -189,7 +194,8 @@ class Run:
         folder.write_kind(kind)
         folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
         run = cls(config, llms, metric, retriever, trainer)
-        run.history["metric"] = {"name": metric.name, "proxy": metric.proxy}
+        if metric is not None:
+            run.history["metric"] = {"name": metric.name, "proxy": metric.proxy}
         return run
 
     def stage(self, name: str, path: Path, compute: Callable[[], list[dict]]) -> list[dict]:
@@ -318,11 +324,13 @@ class Run:
         self.save_history()
         return score
 
-    def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int, str | None]:
+    def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int | None, str | None]:
         """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the
-        base model), recorded; then, with a ``test_split``, the untrained policy against it on that split."""
-        best = best_iteration(validation)
-        adapter = adapters[best]
+        base model), recorded; then, with a ``test_split``, the untrained policy against it on
+        that split. A loop that validates by held-out loss alone (no ``validation`` scores)
+        keeps its one adapter, at no iteration."""
+        best = best_iteration(validation) if validation else None
+        adapter = adapters[-1] if best is None else adapters[best]
         self.history.update(best_iteration=best, best_adapter=adapter)
         self.save_history()
         if self.config.test_split:

@@ -144,7 +144,7 @@ def train_vac(
     policy adapter of the best-scoring round is the result."""
     check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
-    run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer, "vac")
+    run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer)
     retrieved = run.retrieve(train_examples)
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
@@ -240,7 +240,7 @@ class VACTrainer(LoopTrainer):
     """Train a policy with natural-language feedback (VAC), and the recipe's variants (e.g. a
     frozen feedback model); reports each round's validation score and writes the run report."""
 
-    kind, config_class = "vac", VACConfig
+    config_class = VACConfig
 
     def title(self, config: VACConfig) -> str:
         return f"VAC, {'trained' if config.train_feedback else 'frozen'} feedback model"
