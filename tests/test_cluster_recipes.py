@@ -55,7 +55,7 @@ from accelerate.commands.launch import launch_command_parser
 from tailor.llm import LLMConfig
 from tailor.llm.backends.openai_compat import OpenAIBackend, server_urls
 from tailor.llm.backends.vllm import VLLMBackend
-from tailor.metrics import JUDGELESS
+from tailor.metrics import metric_info
 from tailor.metrics.aspect import JudgeSettings
 from tailor.metrics.similarity import SimilarityJudge
 from tailor.train.launch import launch_command, needs_launch
@@ -110,7 +110,7 @@ def requests_of(kind: str, config) -> tuple[list[Request], dict[str, LLMConfig]]
     elif config.warmup == "reasoning":
         made.append(Request("reasoning", "reasoner", (), config.reasoning_max_tokens, False))
         models["reasoner"] = config.reasoner_llm
-    if config.judge is not None and config.metric not in JUDGELESS:
+    if config.judge is not None and metric_info(config.metric).judge:
         made.append(Request("judgment", "judge", (answer,), judge_max_tokens(config), False))
         models["judge"] = config.judge
     return made, models

@@ -5,7 +5,6 @@ import pytest
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import DataError
 from tailor.metrics.lamp import (
-    LAMP_TASK_METRIC,
     REPORTED,
     AccuracyMetric,
     RatingMetric,
@@ -15,7 +14,7 @@ from tailor.metrics.lamp import (
     rating_report,
     task_report,
 )
-from tailor.metrics.registry import JUDGELESS, METRICS, check_judge, make_metric
+from tailor.metrics.registry import METRICS, check_judge, make_metric, task_metric
 
 
 def example(eid: str, reference: str | None) -> Example:
@@ -107,12 +106,19 @@ def test_reports_reject_mismatched_or_empty_input():
 @pytest.mark.parametrize("name", ["accuracy", "rating", "rouge-1", "rouge-l"])
 def test_make_metric_builds_lamp_metrics_without_judge(name):
     assert make_metric(name, None).name == name
-    assert name in METRICS and name in JUDGELESS
+    assert name in METRICS and not METRICS[name].judge
     assert check_judge(name, has_judge=False) == name
 
 
-def test_task_metrics_are_registered():
-    assert set(LAMP_TASK_METRIC.values()) <= set(METRICS)
+def test_each_lamp_task_is_scored_by_its_benchmark_metric_from_the_table():
+    tasks = ("LaMP-2", "LaMP-3", "LaMP-5", "LaMP-7", "LongLaMP")
+    assert {t: task_metric(t) for t in tasks} == {"LaMP-2": "accuracy", "LaMP-3": "rating", "LaMP-5": "rouge-l", "LaMP-7": "rouge-l", "LongLaMP": None}
+
+
+def test_a_reported_number_named_as_a_metric_points_the_same_way():
+    shared = set(REPORTED) & set(METRICS)
+    assert shared == {"accuracy", "rouge-1", "rouge-l"}
+    assert {name: REPORTED[name] for name in shared} == {name: METRICS[name].higher_is_better for name in shared}
 
 
 def test_task_report_gives_each_task_its_benchmark_numbers():

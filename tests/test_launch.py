@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from tailor.errors import TailorError
 from tailor.train.grpo import GRPOSettings
 from tailor.train.launch import LAUNCHED, launch_command, needs_launch
+from tailor.runs import JobFolder
 from tailor.train.lora import ready_checkpoints
 from tailor.train.sft import SFTSettings, train_sft
 
@@ -201,15 +202,16 @@ def test_a_killed_stage_resumes_to_the_adapter_of_an_uninterrupted_run(tiny_mode
 
 
 def test_checkpoints_of_other_data_or_settings_are_never_resumed(tmp_path):
-    work = tmp_path / "checkpoints"
-    ready_checkpoints(work, "first")
+    job = JobFolder(tmp_path)
+    work = job.checkpoints
+    ready_checkpoints(job, "first")
     for step, complete in ((2, True), (4, True), (6, False)):  # step 6 was cut off while it was written
         (work / f"checkpoint-{step}").mkdir()
         if complete:
             (work / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
-    ready_checkpoints(work, "first")
+    ready_checkpoints(job, "first")
     assert sorted(p.name for p in work.iterdir()) == ["checkpoint-2", "checkpoint-4", "fingerprint"]
-    ready_checkpoints(work, "second")
+    ready_checkpoints(job, "second")
     assert sorted(p.name for p in work.iterdir()) == ["fingerprint"] and (work / "fingerprint").read_text() == "second"
 
 

@@ -225,11 +225,12 @@ def test_the_planner_recipes_hold_the_settings_tailor_train_planner_had():
 def test_tailor_train_planner_writes_its_run_folder_as_every_loop_does(planner_run):
     run, output = planner_run
     folder, adapter = RunFolder(run), str(run / "adapter")
-    history = json.loads(folder.history_file.read_text())
+    history = folder.history()
     # validated by held-out loss alone: no metric scored it, no iteration was picked by a score
-    assert history["validation"] == {} and history["best_iteration"] is None and history["best_adapter"] == adapter and "metric" not in history
+    assert history.validation == {} and history.best_iteration is None and history.kept == {"policy": adapter} and history.metric is None
     held_out = [e for e in load_examples(SAMPLE_LAMPQA, split="validation") if e.rubric_aspects]
-    assert history["stages"]["train_planner"]["eval_rows"] == len(held_out) and history["stages"]["train_planner"]["best_eval_loss"] == 0.75
+    assert (history.stages["train_planner"].eval_rows, history.stages["train_planner"].best_eval_loss) == (len(held_out), 0.75)
+    assert history.finished and folder.kept_adapter() == adapter and history.summary().held_out_loss == 0.75
     assert folder.kind() == "planner" and folder.state()["status"] == "finished"
     assert PlannerConfig.resume(run) == PlannerConfig.from_yaml(REPO / "configs" / "planner-sample-cpu.yaml").model_copy(update={"run_dir": run})
     assert f"planner adapter: {adapter}" in output and "best validation loss 0.75" in output
@@ -248,3 +249,21 @@ def test_planpers_takes_the_planner_run_folder_or_its_adapter(planner_run):
         assert MethodSpec(name="planpers", planner_adapter=given).adapters()["planner"] == adapter  # a tailor eval row
         assert ModelCatalog(run.parent, defaults={"planner": given}).resolve("planpers").adapters == {"planner": adapter}  # tailor serve --planner-adapter
         assert ModelCatalog(run.parent).resolve(f"planpers:{given}").adapters == {"planner": adapter}  # a request naming it
+
+
+def test_the_planner_run_is_shown_by_its_held_out_loss(planner_run):
+    """`tailor runs` and the run browser: no per-iteration score, the loss that picked the adapter."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from tailor.browser.router import make_browser_router
+    from tailor.run_status import list_runs
+
+    run, _ = planner_run
+    [listed] = list_runs(run.parent)
+    assert (listed.kind, listed.status, listed.headline) == ("planner", "finished", "held-out loss 0.7500")
+    app = FastAPI()
+    app.include_router(make_browser_router(run.parent), prefix="/runs")
+    with TestClient(app) as client:
+        assert "validated by held-out loss alone, best 0.75" in client.get("/runs").text
+        assert client.get(f"/runs/{run.name}").status_code == 200

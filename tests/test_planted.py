@@ -17,6 +17,7 @@ from tailor.errors import DataError
 from tailor.metrics.planted import PlantedFacts, states
 from tailor.metrics.registry import make_metric
 from tailor.retrieval import BM25Retriever
+from tailor.run_history import HeldOutTest
 from tailor.train.sft import SFTSettings
 from tailor.train.vac import VACConfig, train_vac
 
@@ -124,7 +125,7 @@ def test_a_loop_with_a_test_split_scores_its_start_and_kept_policy_on_held_out_u
     assert tested == [None] * 12 + [result.best_adapter] * 12  # the untrained policy, then the kept one
     assert assert_no_hidden_text(load_examples(SAMPLE_PLANTED), policy.prompts()) > 10
 
-    line = LoopResult("vac", tmp_path / "run", result.validation, 1, result.best_adapter, "planted-facts", test=test).test_line()
+    line = LoopResult("vac", tmp_path / "run", result.validation, 1, result.best_adapter, "planted-facts", test=HeldOutTest.model_validate(test)).test_line()
     assert line.startswith("test (test, 12 examples): planted-facts untrained 0.0000 → π_1 ") and f"p = {test['p_value']:.3g}" in line
     report = write_run_report(tmp_path / "run", train, valid, 1)
     markdown = report.markdown.read_text()

@@ -154,9 +154,9 @@ def test_a_prompt_the_model_refuses_skips_its_example_not_the_training_stage(tmp
     trainer = FakeTrainer()
     train_rest_em(config, train, valid, ScriptedLLM(policy, model="policy"), Answered(), BM25Retriever(), trainer=trainer)
     history = RunFolder(tmp_path / "run").history()
-    assert history["stages"]["iter_1/samples"]["skipped_for_length"] == 2  # one request per sample
-    assert [history["validation"][t]["skipped_for_length"] for t in ("0", "1")] == [1, 1]
-    assert [history["validation"][t]["scored"] for t in ("0", "1")] == [len(valid) - 1] * 2
+    assert history.stages["iter_1/samples"].skipped_for_length == 2  # one request per sample
+    assert [history.validation[t].skipped_for_length for t in (0, 1)] == [1, 1]
+    assert [history.validation[t].scored for t in (0, 1)] == [len(valid) - 1] * 2
     samples = [json.loads(line) for line in (tmp_path / "run/iter_1/samples.jsonl").read_text().splitlines()]
     assert {(row["parsed"], row["score"]) for row in samples if row["id"] == train[0].id} == {(False, None)}
     [job] = trainer.jobs
@@ -202,8 +202,8 @@ def test_vac_fits_every_prompt_and_learns_from_the_prompts_it_answered(tmp_path,
     run_vac(config.model_copy(update={"iterations": 1}), train, valid, policy, feedback, metric, trainer)
     for llm in (policy, feedback):
         assert all(llm.prompt_tokens(request) + params.max_tokens <= llm.context for request, params, _ in llm.received)
-    trimmed = RunFolder(tmp_path / "run").history()["trimmed"]
-    assert trimmed["inputs"] == len(train) and trimmed["items"] >= len(train)
+    trimmed = RunFolder(tmp_path / "run").history().trimmed
+    assert trimmed.inputs == len(train) and trimmed.items >= len(train)
     asked = {id(llm): {r.messages[-1].content for r, _, _ in llm.received} for llm in (policy, feedback)}
     feedback_job, policy_job = trainer.jobs
     assert all(row["messages"][-2]["content"] in asked[id(feedback)] for row in feedback_job["rows"])

@@ -181,3 +181,94 @@ def test_eval_and_sampling_settings_are_documented_in_their_schema():
     for config_class in (EvalConfig, MethodSpec, DatasetSpec, LLMConfig, AnswerConfig, GRPOSettings):
         properties = config_class.model_json_schema()["properties"]
         assert [name for name, field in properties.items() if "description" not in field] == [], config_class.__name__
+
+
+# --- a metric: its module (a toy one) and its entry ---------------------------------------------
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError  # noqa: E402
+
+from tailor.metrics import registry as metric_table  # noqa: E402
+
+
+class WordinessSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    words: int = Field(default=20, ge=1, description="the response length that scores 1")
+
+
+class Wordiness(Metric):
+    """The response's length in words over a budget, at most 1: lower is better."""
+
+    name = "wordiness"
+
+    def __init__(self, words: int):
+        self.words = words
+
+    def score_batch(self, examples, responses):
+        return MetricRun(self.name, [e.id for e in examples], [Score(min(1.0, len(r.split()) / self.words)) for r in responses])
+
+
+def build_wordiness(judge, settings: WordinessSettings) -> Metric:
+    return Wordiness(settings.words)
+
+
+@pytest.fixture
+def wordiness():
+    info = metric_table.register(metric_table.MetricInfo(
+        "wordiness", build_wordiness, "words over a budget (shorter is better)", benchmark="this test", options=WordinessSettings, higher_is_better=False,
+    ))
+    yield info
+    metric_table.METRICS.pop("wordiness")
+
+
+def test_metric_registered_by_a_test_scores_tailor_eval_and_tailor_score_and_is_a_training_metric(tmp_path, wordiness):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+    from tailor.data import SAMPLE_LAMPQA, load_examples
+    from tailor.eval.report import write_report
+    from tailor.run_status import headline
+    from tailor.runs import EVAL_KIND
+
+    # tailor eval: the judge is left alone; the options reach the metric; the run browser's
+    # headline picks the best row the metric's way round (the shortest answers).
+    generator, judge = fake_models()  # "Generic advice." without the profile, "Advice fitted to you." with it
+    config = sample_config(tmp_path, methods=["nopers", "rag"], metric="wordiness", metric_options={"words": 4})
+    result = run_eval(config, generator=generator, judge=judge)
+    assert {r.method: set(r.values.values()) for r in result.runs} == {"nopers": {0.5}, "rag": {1.0}}
+    assert result.judge is None and result.judge_calls == 0 and result.judging is None
+    write_report(result)
+    assert headline(RunFolder(config.out), EVAL_KIND).startswith("nopers 0.5000 wordiness")
+    with pytest.raises(ValidationError, match=re.escape("metric_options.budget: unknown key for the wordiness metric (it takes words)")):
+        sample_config(tmp_path, metric="wordiness", metric_options={"budget": 4})
+
+    # tailor score: the command line takes the name and lists the metric in its help.
+    examples = load_examples(SAMPLE_LAMPQA, split="test")[:2]
+    responses = tmp_path / "responses.json"
+    responses.write_text(json.dumps({e.id: [{"output": "one two three four five"}] for e in examples}))
+    env = {"COLUMNS": "250", "TAILOR_PROGRESS": "0"}
+    scored = CliRunner().invoke(app, ["score", str(responses), "--data", str(SAMPLE_LAMPQA), "--split", "test", "--metric", "wordiness", "--json"], env=env)
+    assert scored.exit_code == 0, scored.output
+    printed = json.loads(scored.stdout.strip().splitlines()[-1])
+    assert printed["metric"] == "wordiness" and printed["score"] == pytest.approx(5 / 20)
+    assert "wordiness (this test): words over a budget" in CliRunner().invoke(app, ["score", "--help"], env=env).output
+
+    # training: a loop's config takes it as its reward and validation metric, options checked.
+    assert LoopConfig(metric="wordiness", metric_options={"words": 5}).metric == "wordiness"
+    with pytest.raises(ValidationError, match="unknown metric 'nonesuch'; choose one of .*wordiness"):
+        LoopConfig(metric="nonesuch")
+
+
+def test_metric_names_are_read_from_the_table_when_a_config_is_validated():
+    """Every entry is a valid training metric (with a judge where it needs one); a name
+    that left the table (the test's metric above) is refused, naming what is known."""
+    judge = {"backend": "hf", "model": "smollm2-135m-instruct"}
+    for name, info in metric_table.METRICS.items():
+        assert LoopConfig(metric=name, judge=judge if info.judge else None).metric == name
+        if info.judge:
+            with pytest.raises(ValidationError, match=f"metric {name!r} needs a judge model"):
+                LoopConfig(metric=name)
+    with pytest.raises(ValidationError, match="unknown metric 'wordiness'; choose one of aspect, direct, proxy"):
+        LoopConfig(metric="wordiness")

@@ -1,6 +1,7 @@
 """The run browser (``/runs``): pages over run folders the real writers produced, an
 evaluation run (scripted generator and judge) and a VAC run (scripted policy and feedback
-model) that trained on the same questions, so one example page shows the whole case study."""
+model) that trained on the same questions, so one example page shows the whole case study;
+a training run's pages show what its trainer declares, never what its files suggest."""
 
 import json
 import shutil
@@ -20,11 +21,13 @@ from tailor.eval.report import write_report
 from tailor.eval.config import EvalConfig
 from tailor.eval.runner import run_eval
 from tailor.retrieval import BM25Retriever
-from tailor.service import browser
-from tailor.service.browser import make_browser_router
+from tailor.runs import INITIAL, RunFolder
+from tailor.browser import router as browser
+from tailor.browser.router import make_browser_router
 from tailor.train.report import write_run_report
 from tailor.train.sft import SFTSettings
-from tailor.train.vac import VACConfig, train_vac
+from tailor.train.vac import VACConfig, VACTrainer, train_vac
+from tailor.train.views import VALIDATION_ANSWERS, ExampleTable, TableColumn
 
 CHROMIUM = Path("/usr/bin/chromium")
 FAVOURITE_SEED = 3  # the second feedback sample (j=1): its revision scores 1.0, the other 0.1
@@ -131,7 +134,7 @@ def test_eval_example_page_is_the_case_study(client, runs_root, questions):
     for table, grade in zip(rows, ("0", "2")):
         for aspect in example.rubric_aspects:
             assert f"<td>{escape(aspect.aspect)}</td><td class=\"num\">{grade}</td>" in table.split("</table>")[0]
-    vac = page.split('<section class="vac">')[1]
+    vac = page.split('<section class="case-view feedback_rounds">')[1]
     chosen = vac.split('<tr class="candidate chosen">')[1].split("</tr>")[0]
     assert f"note from seed {FAVOURITE_SEED} at t=1.0" in chosen and "1.0000" in chosen
     assert vac.count('<tr class="candidate') == 2
@@ -221,6 +224,40 @@ def test_unknown_runs_and_examples_are_404(client, questions):
         f"/runs/vac-run/eval/sample/test/{questions[0].id}", "/runs/vac-run/train/nope", f"/runs/eval-run/train/{questions[0].id}",
     ):
         assert client.get(url).status_code == 404, url
+
+
+# --- what the trainer declares ------------------------------------------------------------------
+
+
+def training_copy(runs_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    for run in ("eval-run", "vac-run"):
+        shutil.copytree(runs_root / run, root / run, ignore=shutil.ignore_patterns("*_model"))
+    return root
+
+
+def test_an_example_page_shows_the_views_its_trainer_declares(runs_root, tmp_path, monkeypatch):
+    root = training_copy(runs_root, tmp_path)
+    initial = ExampleTable(INITIAL, title="Answers before feedback", columns=(TableColumn("answer", "Answer", "text"),))
+    monkeypatch.setattr(VACTrainer, "example_views", (initial, VALIDATION_ANSWERS))
+    row = json.loads((root / "vac-run/iter_1/initial.jsonl").read_text().splitlines()[0])
+    page = client_for(root).get(f"/runs/vac-run/train/{row['id']}").text
+    assert "<h3>Answers before feedback</h3>" in page and f'<td>1</td><td class="text">{escape(row["answer"])}</td>' in page
+    assert "Initial answer of π_0" not in page and "(chosen)" not in page  # VAC's rounds, undeclared, are not read from its files
+
+
+def test_a_run_of_a_kind_no_trainer_names_shows_its_validation_answers_only(runs_root, tmp_path, questions):
+    root = training_copy(runs_root, tmp_path)
+    RunFolder(root / "vac-run").write_kind("retired-loop")
+    client = client_for(root)
+    listed = client.get("/runs/vac-run").text
+    assert all(f"/runs/vac-run/train/{e.id}" not in listed for e in questions)  # its training questions are listed by no declared view
+    valid_row = json.loads((root / "vac-run/iter_1/validation.jsonl").read_text().splitlines()[0])
+    page = client.get(f"/runs/vac-run/train/{valid_row['id']}").text
+    assert "Validation answers" in page and str(escape(valid_row["response"])) in page
+    assert client.get(f"/runs/vac-run/train/{questions[0].id}").status_code == 404
+    study = client.get(example_url(questions[0].id)).text.split('<section class="case-view feedback_rounds">')[1]
+    assert "No VAC training run under this root trained on this question." in study and "candidate" not in study
 
 
 # --- in a real browser ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The training-run report: VAC's Figure 5 (trained vs frozen feedback), its training
-signal and Figure 8's case studies, the cost per stage; and evaluating a run's policies."""
+signal and Figure 8's case studies, the cost per stage, each section as the trainer declares
+it; and evaluating a run's policies."""
 
 import json
 from pathlib import Path
@@ -12,7 +13,12 @@ from tailor.errors import TailorError
 from tailor.eval.config import MethodSpec
 from tailor.eval.runner import run_eval
 from tailor.methods.trained import kept_policy
-from tailor.train.report import pick_cases, write_run_report
+from tailor.runs import INITIAL, RunFolder
+from tailor.train.report import write_run_report
+from tailor.train.rows import read_jsonl
+from tailor.train.vac import VACTrainer
+from tailor.train.vac_views import pick_cases
+from tailor.train.views import Column, IterationSection
 
 
 @pytest.fixture
@@ -107,3 +113,32 @@ def test_cli_takes_a_recipe_or_a_run_to_resume(tmp_path, monkeypatch):
     assert neither.exit_code == 0 and "nothing to check" in neither.output
     missing = CliRunner().invoke(app, ["train", "vac", "--resume", str(tmp_path)], env={"TAILOR_PROGRESS": "0", "COLUMNS": "250"})
     assert missing.exit_code == 1 and "no run to resume" in missing.output
+
+
+# --- the report renders what the run's trainer declares ---------------------------------------
+
+ANSWERED = IterationSection(
+    "answered", "Training questions answered", "How many training questions π_{t-1} answered in each iteration.",
+    (Column("Answered", "answered", str),),
+    lambda folder, t: {"iteration": t, "answered": len(read_jsonl(folder.of(INITIAL)))} if folder.of(INITIAL).exists() else None,
+)
+
+
+def test_the_report_renders_the_sections_the_trainer_declares_and_no_others(vac_run, train, monkeypatch):
+    monkeypatch.setattr(VACTrainer, "report_sections", (ANSWERED,))
+    report = write_run_report(vac_run, train, cases=2)
+    text = report.markdown.read_text()
+    assert "## Training questions answered" in text and f"| 2 | frozen | {len(train)} |" in text
+    # VAC's own sections are no longer declared: its stage files are there, and nothing is drawn from them
+    assert "signal on the training split" not in text and "Case studies" not in text and report.cases is None
+    document = json.loads(report.json.read_text())
+    assert [r["answered"] for r in document["runs"]] == [[{"iteration": t, "answered": len(train)} for t in (1, 2)]] * 2
+    assert all(r["signal"] == [] for r in document["runs"]) and document["cases"] == []
+
+
+def test_a_run_of_a_kind_no_trainer_names_shows_what_every_run_has(vac_run, train):
+    RunFolder(vac_run).write_kind("retired-loop")
+    report = write_run_report(vac_run, train, cases=2)
+    text = report.markdown.read_text()
+    assert "## Validation score per iteration" in text and "| 1 (π_1) | 0.6000 | 0.3500 |" in text and "## Training cost" in text
+    assert "signal on the training split" not in text and report.cases is None and "main: best iteration 1" in text

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tailor.cli import app
 from tailor.errors import TailorError
 from tailor.run_status import list_runs
+from tailor.run_history import History
 from tailor.runs import RunFolder
 
 ENV = {"COLUMNS": "250", "TAILOR_PROGRESS": "0"}
@@ -19,15 +20,15 @@ ENV = {"COLUMNS": "250", "TAILOR_PROGRESS": "0"}
 
 def training_run(folder: RunFolder, kind: str = "vac", score: float = 0.4125) -> None:
     with folder.attempt(kind):
-        folder.write_history({"stages": {}, "validation": {"0": {"score": 0.1}, "2": {"score": score}}, "best_iteration": 2,
-                              "metric": {"name": "proxy-coverage", "proxy": True}})
-    folder.file("report.md").write_text("# Training report\n\nthe kept policy: pi_2\n")
+        folder.write_history(History.read({"stages": {}, "validation": {"0": {"score": 0.1}, "2": {"score": score}}, "best_iteration": 2,
+                                           "metric": {"name": "proxy-coverage", "proxy": True}}))
+    folder.report_markdown.write_text("# Training report\n\nthe kept policy: pi_2\n")
 
 
 def eval_run(folder: RunFolder) -> None:
     with folder.attempt("eval"):
         rows = [{"method": m, "macro": {"mean": v}} for m, v in (("nopers", 0.2), ("rag", 0.35), ("rag_random", 0.3))]
-        folder.file("report.json").write_text(json.dumps({"tables": [{"dataset": "lampqa-sample", "split": "test", "metric": "aspect", "rows": rows}]}))
+        folder.report_json.write_text(json.dumps({"tables": [{"dataset": "lampqa-sample", "split": "test", "metric": "aspect", "rows": rows}]}))
 
 
 def dead_pid() -> int:

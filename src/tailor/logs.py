@@ -13,7 +13,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-LOG_NAME = "tailor.log"
+from tailor.runs import RunFolder
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Environment read by the libraries when they are imported: their bars off, their
@@ -121,7 +122,7 @@ def configure(verbose_flag: bool = False) -> None:
 def into(folder: str | Path) -> Iterator[Path]:
     """Write the log records of the block (and those waiting) to ``folder/tailor.log``;
     after it, to the log the enclosing block wrote to."""
-    path = Path(folder) / LOG_NAME
+    path = RunFolder(folder).log_file
     if _run_log is None:
         yield path
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 from tailor.errors import TailorError
 from tailor.io import json_digest
 from tailor.llm import LLM, LLMConfig, make_llm
-from tailor.metrics import JUDGELESS, Metric, make_metric
+from tailor.metrics import Metric, make_metric, metric_info
 from tailor.paths import default_cache_path
 from tailor.retrieval import RankingCache, Retriever, make_retriever
 
@@ -54,7 +54,10 @@ class ModelPool:
         built from a config)."""
         if name in self._metrics:  # supplied by provide_metric
             return self._metrics[name]
-        needed = judge if name not in JUDGELESS else None
+        try:
+            needed = judge if metric_info(name).judge else None
+        except ValueError as err:
+            raise TailorError(str(err)) from err
         identity = needed.model_dump_json() if isinstance(needed, LLMConfig) else id(needed)
         key = json_digest([name, identity, options or {}])
         if key not in self._metrics:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tailor.metrics.lamp import REPORTED  # whether higher is better, by metric
+from tailor.metrics import METRICS
 from tailor.runs import EVAL_KIND, RunFolder, find_runs
 
 STATUSES = ("running", "finished", "resumable", "failed")
@@ -39,8 +39,9 @@ def _alive(pid: int) -> bool:
 def _finished(run: RunFolder, kind: str) -> bool:
     """Whether the run's outputs are complete, for folders that predate the attempt stamp."""
     if kind == EVAL_KIND:
-        return run.file("report.json").exists()
-    return "best_iteration" in (run.history() or {})
+        return run.report_json.exists()
+    history = run.history()
+    return history is not None and history.finished
 
 
 def status(run: RunFolder, kind: str) -> str:
@@ -83,15 +84,16 @@ def headline(run: RunFolder, kind: str) -> str:
         if not rows:
             return "–"
         table = tables[0]
-        best = (max if REPORTED.get(table["metric"], True) else min)(rows, key=lambda r: r["macro"]["mean"])
+        info = METRICS.get(table["metric"])  # None: not a table name (proxy-coverage), or one since removed
+        best = (max if info is None or info.higher_is_better else min)(rows, key=lambda r: r["macro"]["mean"])
         return f"{best['method']} {best['macro']['mean']:.4f} {table['metric']} ({table['dataset']}/{table['split']})"
-    history = run.history() or {}
-    best = history.get("best_iteration")
-    score = history.get("validation", {}).get(str(best), {}).get("score") if best is not None else None
-    if score is None:
+    history = run.history()
+    summary = history.summary() if history else None
+    if summary is not None and summary.held_out_loss is not None:  # validated by held-out loss alone (the planner)
+        return f"held-out loss {summary.held_out_loss:.4f}"
+    if summary is None or summary.best_score is None:
         return "–"
-    metric = history.get("metric", {})
-    return f"π_{best} {score:.4f} {_metric(metric.get('name', 'score'), metric.get('proxy', False))}"
+    return f"π_{summary.best_iteration} {summary.best_score:.4f} {_metric(summary.metric.name, summary.metric.proxy)}"
 
 
 def summarize(run: RunFolder) -> RunSummary:

@@ -1,13 +1,20 @@
 """The run-folder layout, owned here: every other module asks a ``RunFolder`` (a training
-run, or an eval run's output folder) or a ``UnitFolder`` (one dataset × split × method of
-an eval run) where a file lives, rather than joining names by hand.
+run, or an eval run's output folder), a ``StageFolder`` (one stage of a training run), a
+``JobFolder`` (one fine-tuning job) or a ``UnitFolder`` (one dataset × split × method of an
+eval run) where a file lives, and never writes a run file's name itself
+(``tests/test_run_files.py``); ``RunFolder.history()`` reads and ``write_history`` writes
+``history.json`` through the typed ``History`` (``tailor.run_history``) alone.
 
-A training run folder holds ``run.json`` (its kind), ``config.json`` (the settings it was
-started with, for ``--resume``), ``history.json`` (validation per iteration, the kept
-adapters, the cost of each stage), one ``iter_<t>/`` per iteration with its stage files
-and adapters, its variants in sub-folders, and its report (``report.md``, ``report.json``,
-plots). An eval run folder holds ``run.json``, its report and one unit folder per
-dataset / split / method with ``responses.json`` (the benchmark's format),
+A training run folder holds ``run.json`` (its kind and the state of its last attempt),
+``config.json`` (the settings it was started with, for ``--resume``), ``history.json`` (the
+cost of each stage, validation per iteration, the kept adapters, the held-out test),
+``tailor.log``, ``preflight/`` (the probe adapters the servers were checked with), one
+``iter_<t>/`` per iteration with its stage files and fine-tuning jobs (the ``StageFile``s below),
+ReST's ``warmup/`` and RPO's ``sft/`` stages, ``test/`` (the held-out test's answers), its
+variants in sub-folders, and its report (``report.md``, ``report.json``, ``curves.png``,
+``budget.png``, ``case_studies.md``). An eval run folder holds ``run.json``, ``tailor.log``,
+its report (``report.md``, ``report.json``, ``report.png``, ``context.png``) and one unit
+folder per dataset / split / method with ``responses.json`` (the benchmark's format),
 ``traces.jsonl``, ``meta.json`` and ``scores.json``."""
 
 import contextlib
@@ -15,16 +22,56 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
+from tailor.run_history import History
 
-# What a run's history names each kept adapter, by role: the trained policy (VAC, ReST-EM,
-# REST-PG; RPO's reflection model; POPI's generator) and POPI's summarizer.
-KEPT = {"policy": "best_adapter", "summarizer": "best_summarizer"}
 EVAL_KIND = "eval"
+
+
+@dataclass(frozen=True)
+class StageFile:
+    """A file (or a fine-tuning job's folder) a training stage writes in its stage folder,
+    and what it holds."""
+
+    name: str
+    holds: str
+
+
+# Rows about one example each (keyed by ``id``; POPI's summaries by ``user``), read back when a
+# rerun finds the stage done, and shown by the run browser where a trainer declares them.
+VALIDATION = StageFile("validation.jsonl", "π_t's answer to each validation question, its score and whether it parsed")
+INITIAL = StageFile("initial.jsonl", "π_{t-1}'s answer to each training question")
+INITIAL_SCORES = StageFile("initial_scores.jsonl", "the score of each initial answer")
+FEEDBACKS = StageFile("feedbacks.jsonl", "the N feedbacks sampled per answer, each with its revision and that revision's score")
+CHOSEN_FEEDBACK = StageFile("chosen_feedback.jsonl", "per question, the sampled feedback whose revision scored best (φ_t's target)")
+REVISED = StageFile("revised.jsonl", "φ_t's greedy feedback and π_{t-1}'s revision by it (π_t's target)")
+TRAIN_SCORES = StageFile("train_scores.jsonl", "the scores of each initial answer and of its revision")
+REASONING = StageFile("reasoning.jsonl", "the reasoning summary written for each training input (the warm-up's targets)")
+SAMPLES = StageFile("samples.jsonl", "the m replies sampled per input and their rewards (the E-step)")
+KEPT_SAMPLES = StageFile("kept.jsonl", "the sampled replies kept as targets")
+GENERIC = StageFile("generic.jsonl", "the base model's generic answer to each training input")
+TRAJECTORIES = StageFile("trajectories.jsonl", "the teacher's reasoning from the generic answer to the user's own")
+SUMMARIES = StageFile("summaries.jsonl", "the N preference summaries sampled per user and the gain each brought")
+CHOSEN_SUMMARIES = StageFile("chosen_summaries.jsonl", "each user's best-rewarded summary (the summarizer's target)")
+ANSWERS = StageFile("answers.jsonl", "the M answers sampled per input from its user's chosen summary, scored")
+# The rows a fine-tuning job trains on.
+POLICY_SFT = StageFile("policy_sft.jsonl", "the policy's SFT rows")
+POLICY_DPO = StageFile("policy_dpo.jsonl", "the policy's DPO pairs")
+FEEDBACK_SFT = StageFile("feedback_sft.jsonl", "the feedback model's SFT rows")
+REFLECTION_SFT = StageFile("reflection_sft.jsonl", "the reflection model's SFT rows")
+RL_PROMPTS = StageFile("rl_prompts.jsonl", "the prompts of this RL stage")
+SUMMARIZER_SFT = StageFile("summarizer_sft.jsonl", "the summarizer's SFT rows")
+GENERATOR_DPO = StageFile("generator_dpo.jsonl", "the generator's DPO pairs")
+# Fine-tuning jobs (a ``JobFolder`` each).
+POLICY_MODEL = StageFile("policy_model", "the policy's fine-tuning")
+FEEDBACK_MODEL = StageFile("feedback_model", "the feedback model's fine-tuning")
+SUMMARIZER_MODEL = StageFile("summarizer_model", "the summarizer's fine-tuning")
+GENERATOR_MODEL = StageFile("generator_model", "the generator's fine-tuning")
 
 
 def _read(path: Path) -> dict | None:
@@ -35,13 +82,54 @@ def _read(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-class RunFolder:
+def building(path: Path) -> Path:
+    """Where ``path`` is built before it is moved into place, so a killed build is never taken for it."""
+    return path.with_name(f"{path.name}.partial")
+
+
+# --- folders ------------------------------------------------------------------------------------
+
+
+class StageFolder:
+    """A folder of stage files and fine-tuning jobs: an iteration ``iter_<t>/``, ReST's
+    ``warmup/``, RPO's ``sft/``, or the run's top (RPO's generic answers and trajectories)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def __repr__(self) -> str:
-        return f"RunFolder({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
 
+    def of(self, stage_file: StageFile) -> Path:
+        return self.path / stage_file.name
+
+
+_ADAPTER = "adapter"
+
+
+class JobFolder:
+    """One fine-tuning job's folder (``iter_<t>/policy_model/``, …; the planner's run folder):
+    ``adapter/``, and once done ``curve.json`` and ``done.json`` (the job's fingerprint and
+    result); while it trains ``checkpoints/`` (with the ``fingerprint`` they belong to) and
+    ``adapter.partial/``; launched on several processes, ``job.json`` and ``launch.log``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.adapter = self.path / _ADAPTER
+        self.done_file = self.path / "done.json"
+        self.curve_file = self.path / "curve.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.checkpoints_fingerprint = self.checkpoints / "fingerprint"
+        self.job_file = self.path / "job.json"
+        self.launch_log = self.path / "launch.log"
+
+
+def is_job_adapter(path: str | Path) -> bool:
+    """Whether ``path`` is a fine-tuning job's ``adapter/`` (named by the job's folders)."""
+    return Path(path).name == _ADAPTER
+
+
+class RunFolder(StageFolder):
     # --- files ---------------------------------------------------------------------------
     @property
     def config_file(self) -> Path:
@@ -55,16 +143,71 @@ class RunFolder:
     def kind_file(self) -> Path:
         return self.path / "run.json"
 
-    def file(self, name: str) -> Path:
-        """A file at the top of the run: ``report.md``, ``report.json``, ``curves.png``, …"""
-        return self.path / name
+    @property
+    def log_file(self) -> Path:
+        return self.path / "tailor.log"
 
-    def iteration(self, t: int) -> Path:
-        return self.path / f"iter_{t}"
+    @property
+    def report_markdown(self) -> Path:
+        return self.path / "report.md"
 
-    def test_answers(self, name: str) -> Path:
-        """The held-out test's answers of ``untrained`` or ``iter_<t>`` (``Run.test``)."""
-        return self.path / "test" / f"{name}.jsonl"
+    @property
+    def report_json(self) -> Path:
+        return self.path / "report.json"
+
+    @property
+    def curves_plot(self) -> Path:
+        """A training run's validation per iteration (and the training signal beside it)."""
+        return self.path / "curves.png"
+
+    @property
+    def budget_plot(self) -> Path:
+        """REST-PG's validation per task against the exploration budget."""
+        return self.path / "budget.png"
+
+    @property
+    def case_studies(self) -> Path:
+        return self.path / "case_studies.md"
+
+    @property
+    def scores_plot(self) -> Path:
+        """An eval run's scores per method."""
+        return self.path / "report.png"
+
+    @property
+    def context_plot(self) -> Path:
+        """An eval run's quality against the personalization context each method carried."""
+        return self.path / "context.png"
+
+    def plots(self) -> list[Path]:
+        """Every plot a report of this run may have drawn, in the order they are shown."""
+        return [self.curves_plot, self.budget_plot, self.scores_plot, self.context_plot]
+
+    def probe_adapter(self, key: str) -> Path:
+        """The probe adapter of shape ``key`` the generation servers were checked with."""
+        return self.path / "preflight" / f"probe-{key}"
+
+    @property
+    def job(self) -> JobFolder:
+        """The run as one fine-tuning job (the PlanPers planner's)."""
+        return JobFolder(self.path)
+
+    def iteration(self, t: int) -> StageFolder:
+        return StageFolder(self.path / f"iter_{t}")
+
+    @property
+    def warmup(self) -> StageFolder:
+        """ReST-EM / REST-PG's warm-up SFT, before pi_0."""
+        return StageFolder(self.path / "warmup")
+
+    @property
+    def sft(self) -> StageFolder:
+        """RPO's SFT on the teacher's trajectories, before the RL curriculum."""
+        return StageFolder(self.path / "sft")
+
+    def test_answers(self, iteration: int | None) -> Path:
+        """The held-out test's answers of pi_``iteration``, or of the untrained policy (None)."""
+        return self.path / "test" / ("untrained.jsonl" if iteration is None else f"iter_{iteration}.jsonl")
 
     def iterations(self) -> list[int]:
         """The t of every ``iter_<t>`` folder, in order."""
@@ -127,7 +270,7 @@ class RunFolder:
             return stamp["kind"]
         if self.history_file.exists():
             return _legacy_training_kind(self.config())
-        report = _read(self.file("report.json"))
+        report = self.report()
         return EVAL_KIND if report and "tables" in report else None
 
     def config(self) -> dict:
@@ -138,22 +281,24 @@ class RunFolder:
 
     def report(self) -> dict | None:
         """``report.json``, or None when the run has written none (or it does not parse)."""
-        return _read(self.file("report.json"))
+        return _read(self.report_json)
 
-    def history(self) -> dict | None:
-        return _read(self.history_file)
+    def history(self) -> History | None:
+        """``history.json``, or None when the run has written none (or it does not parse)."""
+        document = _read(self.history_file)
+        return None if document is None else History.read(document)
 
-    def write_history(self, history: dict) -> None:
-        atomic_write_json(self.history_file, history)
+    def write_history(self, history: History) -> None:
+        atomic_write_json(self.history_file, history.document())
 
     def variants(self) -> list[tuple[str, "RunFolder"]]:
         """The variants of this run's recipe that have started, by name."""
         return [(name, self.variant(name)) for name in self.config().get("variants", {}) if self.variant(name).history_file.exists()]
 
     # --- what the run kept ---------------------------------------------------------------
-    def finished_history(self) -> dict:
-        history = self.history() or {}
-        if "best_iteration" not in history:
+    def finished_history(self) -> History:
+        history = self.history()
+        if history is None or not history.finished:
             raise TailorError(f"{self.path} holds no finished training run; train it first (`tailor train …`)")
         return history
 
@@ -162,12 +307,12 @@ class RunFolder:
         untrained base model."""
         history = self.finished_history()
         if iteration is not None:
-            if str(iteration) not in history["validation"]:
-                raise TailorError(f"{self.path} has no policy pi_{iteration}; it validated pi_{', pi_'.join(history['validation'])}")
-            return history["validation"][str(iteration)]["adapter"]
-        if KEPT[role] not in history:
+            if iteration not in history.validation:
+                raise TailorError(f"{self.path} has no policy pi_{iteration}; it validated pi_{', pi_'.join(map(str, history.validation))}")
+            return history.validation[iteration].adapter
+        if role not in history.kept:
             raise TailorError(f"{self.path} kept no {role} adapter: it is not a run that trains one")
-        return history[KEPT[role]]
+        return history.kept[role]
 
 
 class UnitFolder:

@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand
 
 from tailor import logs, progress
 from tailor.cli.common import BaseUrl, Format, Split, console, finished, print_table, server_options
 from tailor.errors import TailorError
-from tailor.names import BACKENDS, METRICS
+from tailor.names import BACKENDS
 
 Backend = Annotated[str, typer.Option(help=", ".join(BACKENDS))]
 DEMO_MAX_TOKENS = 160
@@ -147,12 +148,28 @@ def eval_command(
     finished(started, result.out)
 
 
+class ScoreCommand(TyperCommand):
+    """``tailor score``, whose --help ends with the metric table, read only when help is
+    shown (the metrics are not imported to start the CLI)."""
+
+    @property
+    def epilog(self) -> str:
+        from tailor.metrics import METRICS
+
+        lines = [f"{m.name} ({m.benchmark}{'; needs a judge' if m.judge else ''}): {m.summary}" for m in METRICS.values()]
+        return "Metrics:\n\n" + "\n\n".join(lines)
+
+    @epilog.setter
+    def epilog(self, value) -> None:
+        pass
+
+
 def score(
     responses: Annotated[Path, typer.Argument(help='responses file in the benchmark format {"<id>": [{"output": ...}]}')],
     data: Annotated[Path, typer.Option(help="the dataset the responses answer (any supported format)")],
     split: Split = None,
     fmt: Format = "auto",
-    metric: Annotated[Optional[str], typer.Option(help=", ".join(METRICS) + " (default: the task's, else aspect, the LaMP-QA judge)")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="a metric listed below (default: the task's, else aspect, the LaMP-QA judge)")] = None,
     task: Annotated[Optional[str], typer.Option(help="LaMP-2, LaMP-3, LaMP-5, LaMP-7 or LongLaMP: also the numbers that benchmark reports")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of text")] = False,
     judge_backend: Backend = "hf",
@@ -167,13 +184,16 @@ def score(
     from tailor.eval.results import score_summary, scores_document
     from tailor.io import atomic_write_json
     from tailor.llm import LLMConfig
-    from tailor.metrics.lamp import LAMP_TASK_METRIC, task_report
+    from tailor.metrics import metric_info, task_metric
+    from tailor.metrics.lamp import task_report
     from tailor.pool import ModelPool
     from tailor.runs import UnitFolder
 
-    metric = metric or LAMP_TASK_METRIC.get(task or "", "aspect")
-    if metric not in METRICS:
-        raise TailorError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    metric = metric or task_metric(task) or "aspect"
+    try:
+        metric_info(metric)
+    except ValueError as err:
+        raise TailorError(str(err)) from None
     examples = {e.id: e for e in load_examples(data, fmt, split)}
     outputs = read_responses(responses)
     unknown = sorted(set(outputs) - set(examples))

@@ -53,7 +53,7 @@ def show(
         raise TailorError(f"no run at {run!r} (nor under {root}); `tailor runs` lists them")
     summary = summarize(folder)
     console.print(f"[bold]{summary.name}[/]: {summary.kind}, [{STYLE[summary.status]}]{summary.status}[/], headline {summary.headline}")
-    report = folder.file("report.md")
+    report = folder.report_markdown
     if not report.exists():
         raise TailorError(f"{folder.path} has no report yet: it is written when the run finishes")
     console.print(Markdown(report.read_text(encoding="utf-8")))

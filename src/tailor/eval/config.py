@@ -12,8 +12,8 @@ from tailor.llm import LLMConfig
 from tailor.methods.rag import AnswerConfig
 from tailor.methods.registry import ADAPTER_ROLES, METHODS, method_info
 from tailor.methods.trained import kept_policy, trained_adapter
-from tailor.metrics.lamp import LAMP_TASK_METRIC, LampTask
-from tailor.metrics import MetricName, check_judge, check_options
+from tailor.metrics.lamp import LampTask
+from tailor.metrics import MetricName, check_judge, check_options, task_metric
 from tailor.prompts.formats import FormatName
 
 
@@ -107,7 +107,7 @@ class DatasetSpec(BaseModel):
     metric: MetricName | None = Field(default=None, description="replaces the run-wide metric (default with a task: the task's)")
 
     def metric_or(self, default: str) -> str:
-        return self.metric or LAMP_TASK_METRIC.get(self.task) or default
+        return self.metric or task_metric(self.task) or default
 
     @field_validator("name")
     @classmethod

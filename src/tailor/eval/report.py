@@ -255,7 +255,7 @@ def write_report(result: EvalResult, out: str | Path | None = None) -> Report:
     benchmark = build_benchmark_tables(result)
     quality = {(t.dataset, t.split, r.method): r.macro.mean for t in tables for r in t.rows}
     contexts = build_context_tables(result, quality)
-    report = Report(tables, benchmark, contexts, folder.file("report.md"), folder.file("report.json"), folder.file("report.png"), folder.file("context.png") if contexts else None)
+    report = Report(tables, benchmark, contexts, folder.report_markdown, folder.report_json, folder.scores_plot, folder.context_plot if contexts else None)
     document = json_text(report_document(result, tables, benchmark, contexts) | {"p_values": used})
     # The charts draw the document's numbers: a rerun that changed none keeps them (drawing
     # took about 1 s of a finished rerun's 2), and rewrites no file.

@@ -18,7 +18,7 @@ from tailor.eval.results import EvalResult, describe
 from tailor.eval.units import EvalModels, Unit, plan
 from tailor.llm import LLM, LOCAL_BACKENDS
 from tailor.methods.registry import method_info
-from tailor.metrics import JUDGELESS, Metric
+from tailor.metrics import Metric, metric_info
 from tailor.pool import ModelPool
 from tailor.runs import EVAL_KIND, RunFolder
 
@@ -57,7 +57,7 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
         baselines=config.baseline_rows if config.significance == "best-baseline" else [config.baseline],
         significance=config.significance,
         generator=describe(config.generator),
-        judge=describe(config.judge) if any(m not in JUDGELESS for m in metrics) else None,
+        judge=describe(config.judge) if any(metric_info(m).judge for m in metrics) else None,
         runs=results,
         judging=judging(config, metrics),
         generator_calls=models.generator_calls,
@@ -66,11 +66,12 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
 
 
 def judging(config: EvalConfig, metrics: list[str]) -> dict | None:
-    """How the grading judges (aspect, direct) sampled and retried, and which template the
-    aspect judge read, for the report; None when no such judge ran."""
+    """How the grading judges (those that take ``JudgeSettings``: aspect, direct) sampled
+    and retried, and which template the aspect judge read, for the report; None when no
+    such judge ran."""
     from tailor.metrics.aspect import JudgeSettings
 
-    graded = [m for m in metrics if m in ("aspect", "direct")]
+    graded = [m for m in metrics if issubclass(metric_info(m).options, JudgeSettings)]
     if not graded:
         return None
     settings = JudgeSettings(**(config.metric_options if config.metric in graded else {}))

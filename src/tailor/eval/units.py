@@ -15,8 +15,7 @@ from tailor.io import atomic_write_json, json_digest
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.base import adapter_fingerprint
 from tailor.methods.registry import ADAPTER_ROLES, MethodConfig, make_method, method_info
-from tailor.metrics import JUDGELESS
-from tailor.metrics.registry import CONVENTION
+from tailor.metrics import metric_info
 from tailor.metrics.lamp import task_report
 from tailor.pipeline import answer_examples
 from tailor.prompts.retry import TOO_LONG
@@ -235,11 +234,12 @@ def plan(config: EvalConfig) -> list[Unit]:
     units = []
     for dataset in config.datasets:
         metric = dataset.metric_or(config.metric)
+        info = metric_info(metric)
         scoring = {
             "metric": metric,
             "options": config.metric_options if metric == config.metric else {},
-            "judge": _llm_identity(config.judge) if metric not in JUDGELESS else None,
-            **({"convention": CONVENTION[metric]} if metric in CONVENTION else {}),
+            "judge": _llm_identity(config.judge) if info.judge else None,
+            **({"convention": info.convention} if info.convention is not None else {}),
         }
         for split in dataset.splits:
             pool = _load_split(dataset, split)

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from statistics import mean
 
+from pydantic import BaseModel, ConfigDict
+
 from tailor.data.schema import Example
 
 
@@ -59,3 +61,9 @@ class Metric(ABC):
 
     def score(self, example: Example, response: str) -> Score:
         return self.score_batch([example], [response]).scores[0]
+
+
+class NoSettings(BaseModel):
+    """The settings of a metric that takes none: any ``metric_options`` key is an error."""
+
+    model_config = ConfigDict(extra="forbid")

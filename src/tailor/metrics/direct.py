@@ -1,6 +1,8 @@
 """Direct scoring (the LaMP-QA paper's aspect-free alternative): one judgment per response,
 from the narrative, on the scale 0 / 0.25 / 0.5 / 0.75 / 1."""
 
+from pydantic import model_validator
+
 from tailor.data.schema import Example
 from tailor.metrics.aspect import JudgeSettings, require_hidden
 from tailor.metrics.base import Metric, MetricRun, Score
@@ -8,6 +10,16 @@ from tailor.metrics.parsing import read_choice
 from tailor.llm.base import LLM
 from tailor.prompts.judge import DIRECT_SCORES, direct_request
 from tailor.prompts.retry import generate_parsed
+
+
+class DirectJudgeSettings(JudgeSettings):
+    """The aspect judge's sampling and retries; the direct judge's prompt is fixed."""
+
+    @model_validator(mode="after")
+    def _fixed_prompt(self) -> "DirectJudgeSettings":
+        if "prompt" in self.model_fields_set:
+            raise ValueError("prompt: only the aspect judge reads a prompt template; the direct judge's prompt is fixed")
+        return self
 
 
 class DirectJudge(Metric):

@@ -28,9 +28,9 @@ from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.metrics.rouge import require_reference, rouge_scorer_for
 
 LampTask = Literal["LaMP-2", "LaMP-3", "LaMP-5", "LaMP-7", "LongLaMP"]
-# Each task's per-example metric (tailor.metrics.registry names) and the numbers LaMP reports,
-# with whether higher is better; the lenient LaMP-3 reader's numbers are extras.
-LAMP_TASK_METRIC = {"LaMP-2": "accuracy", "LaMP-3": "rating", "LaMP-5": "rouge-l", "LaMP-7": "rouge-l"}  # LongLaMP: the recipe's
+# The numbers each benchmark reports over a whole response set (``task_report``'s keys), with
+# whether higher is better; the lenient LaMP-3 reader's numbers are extras. (A task's
+# per-example metric, and its direction, is in tailor.metrics.registry.METRICS.)
 REPORTED = {
     "accuracy": True, "macro_f1": True, "mae": False, "rmse": False, "rouge-1": True, "rouge-l": True, "parsed": True, "mae_lenient": False,
     "bleu": True, "rouge-2": True, "rouge-lsum": True, "meteor": True, "pairs": True, "skipped": False,

@@ -9,13 +9,12 @@ gives close paraphrases."""
 
 import re
 
-import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailor import logs
 from tailor.data.schema import Example
 from tailor.metrics.aspect import require_hidden
 from tailor.metrics.base import Metric, MetricRun, Score
-from tailor.models import resolve_model
 
 FLOOR, CEILING = 0.15, 0.65
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -26,7 +25,15 @@ def sentences(text: str) -> list[str]:
 
 
 def calibrate(similarity: float) -> float:
-    return float(np.clip((similarity - FLOOR) / (CEILING - FLOOR), 0.0, 1.0))
+    return min(1.0, max(0.0, (similarity - FLOOR) / (CEILING - FLOOR)))
+
+
+class ProxySettings(BaseModel):
+    """The proxy's own settings (a recipe's ``metric_options``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(default="all-minilm-l6-v2", description="the sentence encoder (a tailor.models name or a path)")
 
 
 class ProxyCoverage(Metric):
@@ -36,16 +43,20 @@ class ProxyCoverage(Metric):
     def __init__(self, model: str = "all-minilm-l6-v2"):
         from sentence_transformers import SentenceTransformer
 
+        from tailor.models import resolve_model
+
         logs.adopt_library_loggers()
 
         self.encoder = SentenceTransformer(resolve_model(model), device="cpu")
 
-    def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
+    def _embed(self, texts: list[str]) -> dict:
         unique = sorted(set(texts))
         vectors = self.encoder.encode(unique, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False) if unique else []
         return dict(zip(unique, vectors))
 
     def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
+        import numpy as np  # here, not at the top: the metric table imports this module for ProxySettings
+
         for example in examples:
             require_hidden(example, aspects=True)
         aspect_texts = [[f"{a.aspect}: {a.reason}".strip(": ") for a in e.rubric_aspects] for e in examples]

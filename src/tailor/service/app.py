@@ -17,7 +17,7 @@ from tailor.retrieval import make_retriever
 from tailor.service.answering import Answerer, DoesNotFit
 from tailor.service.answers import answer_router
 from tailor.service.auth import Access, AdminAuth, BearerAuth
-from tailor.service.browser import make_browser_router
+from tailor.browser.router import make_browser_router
 from tailor.service.catalog import ModelCatalog
 from tailor.service.limits import BodySizeLimit, Limits
 from tailor.service.metrics import RequestMetrics, ServiceMetrics

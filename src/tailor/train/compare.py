@@ -29,10 +29,10 @@ class ComparedRun:
         test = self.summary.test
         if not test:
             return "– (no held-out test in its history)"
-        p = test["p_value"]
-        if test["end"] > test["start"] and p is not None and p < SIGNIFICANCE:
+        p = test.p_value
+        if test.end > test.start and p is not None and p < SIGNIFICANCE:
             return "yes"
-        return "rises, not significant" if test["end"] > test["start"] else "no"
+        return "rises, not significant" if test.end > test.start else "no"
 
 
 def p_value(p: float | None) -> str:
@@ -51,12 +51,12 @@ def history_quoting(summary: LoopSummary) -> list[int] | None:
     test, data = summary.test, summary.config.get("data")
     if not test or not data or not Path(data).exists():
         return None
-    examples = {e.id: e for e in load_examples(data, split=test["split"])}
+    examples = {e.id: e for e in load_examples(data, split=test.split)}
     folder = RunFolder(summary.run_dir)
     counts = []
-    for name in ("untrained", f"iter_{test['end_iteration']}"):
-        path = folder.test_answers(name)
-        rows = read_jsonl(path if path.exists() else folder.test_answers("untrained"))  # the untrained policy was kept
+    for iteration in (None, test.end_iteration):
+        path = folder.test_answers(iteration)
+        rows = read_jsonl(path if path.exists() else folder.test_answers(None))  # the untrained policy was kept
         counts.append(sum(quotes_history(examples[row["id"]], row["response"]) for row in rows if row["id"] in examples))
     return counts
 
@@ -81,11 +81,11 @@ def comparison_table(runs: list[ComparedRun]) -> str:
     user's history back, the run's minutes, and whether it learned."""
     rows = []
     for r in runs:
-        test = r.summary.test or {}
-        unparsed = " / ".join(map(str, test.get("unparsed", ["–", "–"]))) if test else "–"
+        test = r.summary.test
+        unparsed = " / ".join(map(str, test.unparsed if test.unparsed is not None else ["–", "–"])) if test else "–"
         rows.append([
-            f"{r.kind} (`{r.summary.label}`)", f"{test['split']} ({test['examples']})" if test else "–", number(test.get("start")),
-            f"π_{test['end_iteration']}: {number(test['end'])}" if test else "–", p_value(test.get("p_value")),
+            f"{r.kind} (`{r.summary.label}`)", f"{test.split} ({test.examples})" if test else "–", number(test.start if test else None),
+            f"π_{test.end_iteration}: {number(test.end)}" if test else "–", p_value(test.p_value if test else None),
             unparsed, " / ".join(map(str, r.quoting)) if r.quoting else "–", f"{r.summary.minutes():.1f}", r.learned(),
         ])
     header = ["Run", "Test split (examples)", "Untrained", "Kept policy", "p-value", "Unparsed", "Quoting the history", "Minutes", "Learned (p < 0.05)"]
@@ -102,7 +102,7 @@ def render_comparison(runs: list[ComparedRun], metric: str) -> bytes:
         (line,) = curves.plot([t for t, _ in points], [v for _, v in points], marker="o", label=r.summary.label)
         if r.summary.test:
             test = r.summary.test
-            tests.plot([0, 1], [test["start"], test["end"]], marker="o", color=line.get_color(), label=f"{r.summary.label} (p = {p_value(test['p_value'])})")
+            tests.plot([0, 1], [test.start, test.end], marker="o", color=line.get_color(), label=f"{r.summary.label} (p = {p_value(test.p_value)})")
     curves.set(title="Validation score per iteration", xlabel="iteration t (policy π_t)", ylabel=metric)
     curves.xaxis.get_major_locator().set_params(integer=True)
     tests.set(title="Held-out test: untrained → kept policy", xticks=[0, 1], xticklabels=["untrained", "kept"], ylabel=metric, xlim=(-0.3, 1.3))
@@ -113,7 +113,7 @@ def render_comparison(runs: list[ComparedRun], metric: str) -> bytes:
 
 def metric_of(runs: list[ComparedRun]) -> str:
     """The metric every run was validated with; an error when they differ (their scores do not compare)."""
-    names = {(RunFolder(r.summary.run_dir).history() or {}).get("metric", {}).get("name", "score") for r in runs}
+    names = {r.summary.metric.name for r in runs}
     if len(names) > 1:
         raise TailorError(f"these runs were scored with different metrics ({', '.join(sorted(names))}); compare runs of one metric")
     return names.pop()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tailor.errors import TailorError
 from tailor.io import atomic_write_json
+from tailor.runs import JobFolder
 from tailor.train.lora import SFTResult, SFTSettings, bf16_training
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,13 @@ def launch_stage(
 ) -> SFTResult:
     """Run the ``stage`` trainer on ``settings.num_processes`` processes; its result."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    job = output_dir / "job.json"
+    folder = JobFolder(output_dir)
+    job = folder.job_file
     atomic_write_json(job, {
         "stage": stage, "model": model, "train_rows": train_rows, "eval_rows": eval_rows,
         "settings": settings.model_dump(mode="json"), "init_adapter": init_adapter,
     })
-    logfile, done = output_dir / "launch.log", output_dir / "done.json"
+    logfile, done = folder.launch_log, folder.done_file
     done.unlink(missing_ok=True)  # an earlier run's, with other data: only this launch's result counts
     log.info("training %s on %d processes (accelerate launch); its output: %s", output_dir, settings.num_processes, logfile)
     with logfile.open("w") as out:

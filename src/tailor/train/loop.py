@@ -21,10 +21,12 @@ from tailor.llm import LLM
 from tailor.metrics import Metric
 from tailor.pool import ModelPool
 from tailor.retrieval.base import Retriever
+from tailor.run_history import HeldOutTest
 from tailor.runs import RunFolder
 from tailor.train.preflight import preflight
 from tailor.train.stages import LoopConfig
 from tailor.train.trainers import TRAINERS, kind_of
+from tailor.train.views import VALIDATION_ANSWERS, ExampleView, ReportSection
 
 if TYPE_CHECKING:
     from tailor.train.report import RunReport
@@ -59,17 +61,17 @@ class LoopResult:
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
     report: "RunReport | None" = None
     summary: str = ""  # what a loop that validates by held-out loss alone kept, printed instead of per-iteration validation
-    test: dict | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
+    test: HeldOutTest | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
 
     def test_line(self) -> str | None:
         """The held-out test, as the CLI and the run report state it."""
         if not self.test:
             return None
         t = self.test
-        p = "n/a" if t["p_value"] is None else f"{t['p_value']:.3g}"
-        unparsed = t.get("unparsed", [0, 0])
-        return (f"test ({t['split']}, {t['examples']} examples): {self.metric} untrained {t['start']:.4f} → "
-                f"π_{t['end_iteration']} {t['end']:.4f}, paired t-test p = {p}"
+        p = "n/a" if t.p_value is None else f"{t.p_value:.3g}"
+        unparsed = t.unparsed if t.unparsed is not None else [0, 0]
+        return (f"test ({t.split}, {t.examples} examples): {self.metric} untrained {t.start:.4f} → "
+                f"π_{t.end_iteration} {t.end:.4f}, paired t-test p = {p}"
                 + (f"; unparsed answers {unparsed[0]} → {unparsed[1]}" if any(unparsed) else ""))
 
     def lines(self) -> list[str]:
@@ -84,11 +86,26 @@ class LoopResult:
         return lines + [self.summary or f"best policy adapter: {kept} | history: {RunFolder(self.run_dir).history_file}"]
 
 
+def held_out_test(folder: RunFolder) -> HeldOutTest | None:
+    history = folder.history()
+    return history.test if history else None
+
+
 class LoopTrainer:
     """A training loop over a ``LoopConfig``. Subclasses set ``config_class`` and implement
-    ``train_one`` (and, to name a run by its settings, ``title``)."""
+    ``train_one`` (and, to name a run by its settings, ``title``); they declare what their
+    runs show beyond what every run has (``train/views.py``): ``report_sections``, the
+    report's, and ``example_views``, the run browser's per example (by default the
+    validation answers). What kind of run a trainer makes is its entry's in ``TRAINERS``."""
 
     config_class: ClassVar[type[LoopConfig]]
+    report_sections: ClassVar[tuple[ReportSection, ...]] = ()
+    example_views: ClassVar[tuple[ExampleView, ...]] = (VALIDATION_ANSWERS,)
+
+    @classmethod
+    def report_label(cls, config: dict) -> str:
+        """What the report calls the recipe's own run (its ``config.json`` given) beside its variants."""
+        return "main"
 
     def __init__(self, config: LoopConfig, pool: ModelPool | None = None, announce: Callable[[str], None] | None = None):
         if not isinstance(config, self.config_class):
@@ -133,10 +150,10 @@ class LoopTrainer:
                 metric = inputs.metric
                 results[name] = LoopResult(
                     kind_of(variant), Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
-                    metric.name if metric else "", bool(metric and metric.proxy), test=(RunFolder(variant.run_dir).history() or {}).get("test"),
+                    metric.name if metric else "", bool(metric and metric.proxy), test=held_out_test(RunFolder(variant.run_dir)),
                     summary=getattr(trained, "summary", ""),
                 )
             main = results.pop("main")
             main.variants = results
-            main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases)
+            main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases, trainer=type(self))
         return main

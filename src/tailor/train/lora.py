@@ -24,6 +24,7 @@ from tailor.errors import TailorError
 from tailor.io import atomic_write_json
 from tailor.llm.base import adapter_fingerprint
 from tailor.models import resolve_model
+from tailor.runs import JobFolder, building
 
 log = logging.getLogger(__name__)
 
@@ -198,16 +199,16 @@ def _curve(log_history: list[dict]) -> list[dict]:
 
 def reused_result(output_dir: Path, fingerprint: str) -> SFTResult | None:
     """The result of an earlier finished run with the same fingerprint, if there is one."""
-    done_file = output_dir / "done.json"
-    if (output_dir / "adapter").exists() and done_file.exists():
-        done = json.loads(done_file.read_text())
+    job = JobFolder(output_dir)
+    if job.adapter.exists() and job.done_file.exists():
+        done = json.loads(job.done_file.read_text())
         if done.get("fingerprint") == fingerprint:
             return SFTResult(**{**done["result"], "reused": True})
     return None
 
 
-def ready_checkpoints(work: Path, fingerprint: str) -> None:
-    """Ready ``work``, the Trainer's checkpoint folder, for a run with ``fingerprint``: the
+def ready_checkpoints(job: JobFolder, fingerprint: str) -> None:
+    """Ready the job's ``checkpoints/``, the Trainer's, for a run with ``fingerprint``: the
     checkpoints of an earlier unfinished run with the same fingerprint stay (the run
     resumes from the last), those of another fingerprint (other data or settings) go, and
     so does a checkpoint cut off while it was being written (the Trainer writes
@@ -215,7 +216,7 @@ def ready_checkpoints(work: Path, fingerprint: str) -> None:
     from transformers.trainer import TRAINER_STATE_NAME
     from transformers.trainer_utils import sort_checkpoints
 
-    stamp = work / "fingerprint"
+    work, stamp = job.checkpoints, job.checkpoints_fingerprint
     if not stamp.is_file() or stamp.read_text() != fingerprint:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -285,12 +286,12 @@ def fit_lora(
         tokenizer.pad_token = tokenizer.eos_token
     train, evaluation = prepare(tokenizer)
 
-    adapter_dir, done_file = output_dir / "adapter", output_dir / "done.json"
-    work, partial = output_dir / "checkpoints", output_dir / "adapter.partial"
+    job = JobFolder(output_dir)
+    adapter_dir, done_file, work, partial = job.adapter, job.done_file, job.checkpoints, building(job.adapter)
     if main:
         done_file.unlink(missing_ok=True)
         shutil.rmtree(partial, ignore_errors=True)
-        ready_checkpoints(work, fingerprint)
+        ready_checkpoints(job, fingerprint)
     state.wait_for_everyone()
     resume = get_last_checkpoint(str(work))  # None: a fresh start
     resumed_at = json.loads((Path(resume) / TRAINER_STATE_NAME).read_text())["global_step"] if resume else 0
@@ -336,7 +337,7 @@ def fit_lora(
     if main:
         shutil.rmtree(adapter_dir, ignore_errors=True)
         partial.rename(adapter_dir)
-        atomic_write_json(output_dir / "curve.json", curve)
+        atomic_write_json(job.curve_file, curve)
         atomic_write_json(done_file, {"fingerprint": fingerprint, "result": asdict(result)})
         shutil.rmtree(work, ignore_errors=True)  # the stage is done: its checkpoints are no longer needed
     state.wait_for_everyone()

@@ -93,9 +93,11 @@ def train_planner(config: PlannerConfig, inputs: LoopInputs, trainer: Trainer = 
 
 
 class PlannerTrainer(LoopTrainer):
-    """Train the PlanPers planner: predict the rubric aspect titles from question + profile."""
+    """Train the PlanPers planner: predict the rubric aspect titles from question + profile.
+    Its runs answer no example while they train, so the run browser has none to show."""
 
     config_class = PlannerConfig
+    example_views = ()
 
     def train_one(self, config: PlannerConfig, inputs: LoopInputs) -> PlannerResult:
         return train_planner(config, inputs)

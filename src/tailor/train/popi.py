@@ -34,6 +34,7 @@ from tailor.methods.popi import PreferenceInference, PreferencePersonalization
 from tailor.prompts.popi import parse_summary
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
+from tailor.runs import ANSWERS, CHOSEN_SUMMARIES, GENERATOR_DPO, GENERATOR_MODEL, SUMMARIES, SUMMARIZER_MODEL, SUMMARIZER_SFT
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
@@ -177,17 +178,17 @@ def train_popi(
                     rows.append({"user": key, "j": j, "summary": summaries[key], "parsed": ok[key], "score": unparsed_scored(score, ok[key])})
             return rows
 
-        sampled = run.stage(f"iter_{t}/summaries", out / "summaries.jsonl", sample_and_reward)
+        sampled = run.stage(f"iter_{t}/summaries", out.of(SUMMARIES), sample_and_reward)
 
         # (c) each user's best-rewarded summary trains phi_t.
         best = {}
         for row in sampled:
             if row["score"] is not None and (row["user"] not in best or row["score"] > best[row["user"]]["score"]):
                 best[row["user"]] = row
-        write_jsonl(out / "chosen_summaries.jsonl", list(best.values()))
+        write_jsonl(out.of(CHOSEN_SUMMARIES), list(best.values()))
         summary_rows = [sft_row(run.summary_request(u), best[user_key(u)]["summary"]) for u in users if user_key(u) in best]
-        write_jsonl(out / "summarizer_sft.jsonl", summary_rows)
-        summarizer = run.train(f"iter_{t}/train_summarizer", c.summarizer_llm.model, summary_rows, out / "summarizer_model", summarizer) if summary_rows else summarizer
+        write_jsonl(out.of(SUMMARIZER_SFT), summary_rows)
+        summarizer = run.train(f"iter_{t}/train_summarizer", c.summarizer_llm.model, summary_rows, out.of(SUMMARIZER_MODEL), summarizer) if summary_rows else summarizer
 
         # (d) M sampled answers per input from that summary, ranked; best vs worst trains pi_t by DPO.
         def sample_answers() -> list[dict]:
@@ -201,7 +202,7 @@ def train_popi(
                 ]
             return rows
 
-        answers = run.stage(f"iter_{t}/answers", out / "answers.jsonl", sample_answers)
+        answers = run.stage(f"iter_{t}/answers", out.of(ANSWERS), sample_answers)
         pairs = []
         for e in train_examples:
             ranked = ranked_pair([row for row in answers if row["id"] == e.id])
@@ -209,16 +210,16 @@ def train_popi(
                 chosen, rejected = ranked
                 request = c.reply.request(e.question, None, preferences=chosen["summary"])
                 pairs.append(dpo_row(request, c.reply.target(chosen["reply"]), c.reply.target(rejected["reply"])))
-        write_jsonl(out / "generator_dpo.jsonl", pairs)
+        write_jsonl(out.of(GENERATOR_DPO), pairs)
         if pairs:
             dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)
-            generator = run.train(f"iter_{t}/train_generator", c.policy.model, pairs, out / "generator_model", generator, dpo_trainer, dpo)
+            generator = run.train(f"iter_{t}/train_generator", c.policy.model, pairs, out.of(GENERATOR_MODEL), generator, dpo_trainer, dpo)
         summarizers.append(summarizer)
         generators.append(generator)
         validation.append(run.validate(t, valid_examples, generator))
 
     best_t, _ = run.finish(validation, generators)
-    run.history.update(best_summarizer=summarizers[best_t])
+    run.history.kept["summarizer"] = summarizers[best_t]
     run.save_history()
     return POPIResult(validation, best_t, generators[best_t], summarizers[best_t], summarizers, generators)
 

@@ -21,6 +21,7 @@ from tailor.io import json_digest
 from tailor.llm import LOCAL_BACKENDS, LLMConfig
 from tailor.models import resolve_model
 from tailor.pool import ModelPool
+from tailor.runs import RunFolder, building
 from tailor.train.lora import SFTSettings, lora_arguments
 from tailor.train.stages import LoopConfig
 
@@ -59,8 +60,8 @@ def probe_key(model: str, settings: SFTSettings) -> str:
 
 def probe_adapter(model: str, settings: SFTSettings, folder: Path) -> str:
     """An untrained LoRA adapter of ``model`` shaped as ``settings`` trains them (its weights
-    zero: it changes nothing), in ``folder`` (reused once there); its absolute path."""
-    target = (folder / f"probe-{probe_key(model, settings)}").resolve()
+    zero: it changes nothing), in the run ``folder`` (reused once there); its absolute path."""
+    target = RunFolder(folder).probe_adapter(probe_key(model, settings)).resolve()
     if (target / "adapter_model.safetensors").is_file():
         return str(target)
     import torch
@@ -70,7 +71,7 @@ def probe_adapter(model: str, settings: SFTSettings, folder: Path) -> str:
     with torch.device("meta"):
         network = get_peft_model(AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model))), LoraConfig(**lora_arguments(settings)))
     zeros = {name: torch.zeros(tensor.shape) for name, tensor in get_peft_model_state_dict(network).items()}
-    partial = target.with_name(f"{target.name}.partial")  # a killed build is never taken for a probe
+    partial = building(target)  # a killed build is never taken for a probe
     shutil.rmtree(partial, ignore_errors=True)
     network.save_pretrained(partial, state_dict=zeros)
     shutil.rmtree(target, ignore_errors=True)
@@ -88,7 +89,7 @@ def preflight(config: LoopConfig, pool: ModelPool) -> list[str]:
         probes, found = [], []
         for shape in remote.shapes.values():
             try:
-                probes.append(probe_adapter(remote.config.model, shape, Path(config.run_dir) / "preflight"))
+                probes.append(probe_adapter(remote.config.model, shape, config.run_dir))
             except (OSError, ValueError, TailorError) as err:  # the model's config cannot be read here
                 found.append(f"no probe adapter could be built from the model's config, which training needs too: {type(err).__name__}: {str(err).splitlines()[0]}")
         found += [problem for probe in probes or [None] for problem in llm.preflight(probe)]

@@ -36,9 +36,12 @@ from tailor.prompts.fit import fit_items
 from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
+from tailor.runs import KEPT_SAMPLES, POLICY_MODEL, POLICY_SFT, REASONING, SAMPLES
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
+from tailor.train.rest_em_views import EXPLORATION_BUDGET, SAMPLED_ANSWERS, SELF_TRAINING
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
+from tailor.train.views import VALIDATION_ANSWERS
 from tailor.train.rows import sft_row, top_scored, unparsed_scored, write_jsonl
 
 
@@ -120,16 +123,16 @@ def train_rest_em(
 
     policy: str | None = None
     if c.warmup != "none":
-        out = run_dir / "warmup"
+        out = run.folder.warmup
         targets = {e.id: e.reference for e in train_examples}
         if c.warmup == "reasoning":
-            rows = run.stage("warmup/reasoning", out / "reasoning.jsonl", lambda: run.reasoning(train_examples, retrieved, reasoner_llm or policy_llm))
+            rows = run.stage("warmup/reasoning", out.of(REASONING), lambda: run.reasoning(train_examples, retrieved, reasoner_llm or policy_llm))
             targets = {row["id"]: compose(row["reasoning"], targets[row["id"]]) for row in rows if row["parsed"]}
         warm_rows = [sft_row(fmt.request(e.question, items), fmt.target(targets[e.id])) for e, items in zip(train_examples, retrieved) if e.id in targets]
-        write_jsonl(out / "policy_sft.jsonl", warm_rows)
+        write_jsonl(out.of(POLICY_SFT), warm_rows)
         if not warm_rows:
             raise TailorError("no reasoning summary could be read, so there is nothing to warm the policy up on")
-        policy = run.train("warmup/train_policy", c.policy.model, warm_rows, out / "policy_model", None)
+        policy = run.train("warmup/train_policy", c.policy.model, warm_rows, out.of(POLICY_MODEL), None)
     validation = [run.validate(0, valid_examples, policy)]
     adapters: list[str | None] = [policy]
     for t in range(1, c.iterations + 1):
@@ -147,21 +150,21 @@ def train_rest_em(
                 row["score"] = unparsed_scored(score.value, row["parsed"])  # a reply that did not parse is never kept
             return rows
 
-        sampled = run.stage(f"iter_{t}/samples", out / "samples.jsonl", sample_and_score)
+        sampled = run.stage(f"iter_{t}/samples", out.of(SAMPLES), sample_and_score)
 
         # (b) the kept replies: the best per input, or those rewarded >= tau (at most max_per_input).
-        kept = run.stage(f"iter_{t}/kept", out / "kept.jsonl", lambda: top_scored(sampled, train_examples, c.max_per_input, c.threshold))
+        kept = run.stage(f"iter_{t}/kept", out.of(KEPT_SAMPLES), lambda: top_scored(sampled, train_examples, c.max_per_input, c.threshold))
         items_of = {e.id: (e, items) for e, items in zip(train_examples, retrieved)}
         policy_rows = [
             sft_row(fmt.request(items_of[row["id"]][0].question, items_of[row["id"]][1]), fmt.target(row["reply"]), row["score"] if c.reward_weighted else None)
             for row in kept
         ]
-        write_jsonl(out / "policy_sft.jsonl", policy_rows)
+        write_jsonl(out.of(POLICY_SFT), policy_rows)
         if not policy_rows:
             raise TailorError(f"iteration {t}: no sampled reply reached the reward threshold {c.threshold}, so there is nothing to train on")
 
         # (c) M-step: pi_t from the base model (from_base) or from pi_{t-1}, then validated.
-        policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", None if c.from_base else policy)
+        policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out.of(POLICY_MODEL), None if c.from_base else policy)
         adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
 
@@ -175,6 +178,8 @@ class RestEMTrainer(LoopTrainer):
     ReST-EM without reasoning); reports each round's validation score and the run report."""
 
     config_class = RestEMConfig
+    report_sections = (SELF_TRAINING, EXPLORATION_BUDGET)
+    example_views = (SAMPLED_ANSWERS, VALIDATION_ANSWERS)
 
     def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
         reasoner = inputs.pool.llm(config.reasoner_llm) if config.warmup == "reasoning" else None

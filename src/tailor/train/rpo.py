@@ -39,6 +39,7 @@ from tailor.prompts.quotes import without_quotes
 from tailor.prompts.retry import TOO_LONG, generate_parsed
 from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.retrieval.base import Retriever
+from tailor.runs import GENERIC, POLICY_MODEL, REFLECTION_SFT, RL_PROMPTS, TRAJECTORIES
 from tailor.train.curriculum import shots, stage_slices
 from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
@@ -166,7 +167,7 @@ def train_rpo(
         answers = RetrievalAugmented(base, None, c.answer).answer_batch(train_examples)
         return [{"id": e.id, "generic": a.text, **({TOO_LONG: a.skipped} if a.skipped else {})} for e, a in zip(train_examples, answers)]
 
-    generic_rows = run.stage("generic", run_dir / "generic.jsonl", answer)
+    generic_rows = run.stage("generic", run.folder.of(GENERIC), answer)
     # an example whose question did not fit the base model's context has no generic answer to rewrite: it leaves the run
     skipped = {row["id"] for row in generic_rows if row.get(TOO_LONG)}
     if skipped:
@@ -179,21 +180,21 @@ def train_rpo(
         return [retriever.retrieve(e, k, query=q) for e, q in zip(train_examples, queries)]
 
     # (b) the teacher's trajectories; (c) SFT on them.
-    rows = run.stage("trajectories", run_dir / "trajectories.jsonl", lambda: run.trajectories(train_examples, generic, top(1)))
+    rows = run.stage("trajectories", run.folder.of(TRAJECTORIES), lambda: run.trajectories(train_examples, generic, top(1)))
     by_id = {e.id: (e, g, items) for e, g, items in zip(train_examples, generic, top(1))}
     sft_rows = [
         sft_row(reflection_request(by_id[r["id"]][0].question, by_id[r["id"]][1], by_id[r["id"]][2]), reflection_target(r["think"], by_id[r["id"]][0].reference))
         for r in rows if r["parsed"]
     ]
-    write_jsonl(run_dir / "reflection_sft.jsonl", sft_rows)
+    write_jsonl(run.folder.of(REFLECTION_SFT), sft_rows)
     if not sft_rows:
         reasons = Counter(r.get("error") for r in rows)
         raise TailorError(
             f"the teacher ({teacher.model}) wrote no usable trajectory, so there is nothing to fine-tune the reflection model on: "
-            f"{len(rows)} refused ({', '.join(f'{n}: {why}' for why, n in reasons.most_common())}; each is in {run_dir / 'trajectories.jsonl'}). "
+            f"{len(rows)} refused ({', '.join(f'{n}: {why}' for why, n in reasons.most_common())}; each is in {run.folder.of(TRAJECTORIES)}). "
             "Give it more trajectory_max_tokens or a stronger teacher (the paper's is gpt-4.1-mini); trajectory_checks: false trains on them anyway"
         )
-    policy = run.train("train_sft", c.policy.model, sft_rows, run_dir / "sft" / "policy_model", None)
+    policy = run.train("train_sft", c.policy.model, sft_rows, run.folder.sft.of(POLICY_MODEL), None)
     reference = policy
     adapters = [policy]
     validation = [run.validate(0, valid_examples, policy)]
@@ -207,9 +208,9 @@ def train_rpo(
             {"prompt": [m.model_dump() for m in reflection_request(e.question, g, items).messages], "id": e.id}
             for i, (e, g, items) in enumerate(zip(train_examples, generic, top(k))) if i in slices[t - 1]
         ]
-        write_jsonl(run.folder.iteration(t) / "rl_prompts.jsonl", prompts)
+        write_jsonl(run.folder.iteration(t).of(RL_PROMPTS), prompts)
         policy = run.timed(f"iter_{t}/train_policy", lambda: rl_trainer(
-            c.policy.model, prompts, c.rl, run.folder.iteration(t) / "policy_model", run.reward(examples), metric.name,
+            c.policy.model, prompts, c.rl, run.folder.iteration(t).of(POLICY_MODEL), run.reward(examples), metric.name,
             init_adapter=policy, reference_adapter=reference,
         ), release=False)
         adapters.append(policy)

@@ -33,7 +33,8 @@ from tailor.prompts.fit import fit_items
 from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
 from tailor.prompts.retry import TOO_LONG, ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
-from tailor.runs import RunFolder
+from tailor.run_history import HeldOutTest, History, MetricIdentity, StageCost, Trimmed, Validated
+from tailor.runs import VALIDATION, RunFolder
 from tailor.train.rows import holdout_split, mean_scored, parsed, read_jsonl, write_jsonl
 from tailor.train.sft import SFTResult, SFTSettings
 
@@ -173,7 +174,7 @@ class Run:
         self.policy_llm = next(iter(llms.values()))
         self.folder = RunFolder(config.run_dir)
         self.dir = self.folder.path
-        self.history = self.folder.history() or {"stages": {}, "validation": {}}
+        self.history = self.folder.history() or History()
         self.llms: dict[str, LLM] = {}
         for role, llm in {**llms, "judge": getattr(metric, "llm", None)}.items():
             if llm is not None and all(llm is not seen for seen in self.llms.values()):
@@ -195,7 +196,7 @@ class Run:
         folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
         run = cls(config, llms, metric, retriever, trainer)
         if metric is not None:
-            run.history["metric"] = {"name": metric.name, "proxy": metric.proxy}
+            run.history.metric = MetricIdentity(name=metric.name, proxy=metric.proxy)
         return run
 
     def stage(self, name: str, path: Path, compute: Callable[[], list[dict]]) -> list[dict]:
@@ -212,13 +213,13 @@ class Run:
         """A stage's cost, how many of its rows hold output that did not parse (left out of
         every training set and selection), and how many of its requests were never sent
         because they did not fit their model's context (their rows are among the unparsed)."""
-        self.history["stages"][name] = {
-            "seconds": round(time.perf_counter() - started, 3),
-            "calls": {role: llm.usage.requests - before[role][0] for role, llm in self.llms.items()},
-            "tokens": {role: llm.usage.prompt_tokens + llm.usage.completion_tokens - before[role][1] for role, llm in self.llms.items()},
-            "unparsed": unparsed,
-            "skipped_for_length": sum(llm.usage.too_long - before[role][2] for role, llm in self.llms.items()),
-        }
+        self.history.stages[name] = StageCost(
+            seconds=round(time.perf_counter() - started, 3),
+            calls={role: llm.usage.requests - before[role][0] for role, llm in self.llms.items()},
+            tokens={role: llm.usage.prompt_tokens + llm.usage.completion_tokens - before[role][1] for role, llm in self.llms.items()},
+            unparsed=unparsed,
+            skipped_for_length=sum(llm.usage.too_long - before[role][2] for role, llm in self.llms.items()),
+        )
         self.save_history()
 
     def usage(self) -> dict:
@@ -251,7 +252,8 @@ class Run:
             result = job()
         if not result.reused:
             self.record(name, started, before)
-            self.history["stages"][name].update(eval_rows=eval_rows, best_eval_loss=result.best_eval_loss)
+            cost = self.history.stages[name]
+            cost.eval_rows, cost.best_eval_loss = eval_rows, result.best_eval_loss
             self.save_history()
         return result.adapter
 
@@ -267,7 +269,7 @@ class Run:
         trimmed = [f.trimmed for f in fitted if f.trimmed]
         if trimmed:
             log.warning("%d of %d training prompts dropped their %d lowest-ranked items to fit the policy's context", len(trimmed), len(fitted), sum(trimmed))
-        self.history["trimmed"] = {"inputs": len(trimmed), "items": sum(trimmed)}
+        self.history.trimmed = Trimmed(inputs=len(trimmed), items=sum(trimmed))
         self.save_history()
         return [f.items for f in fitted]
 
@@ -315,12 +317,12 @@ class Run:
 
     def validate(self, t: int, examples: list[Example], adapter: str | None) -> float:
         """pi_t's mean validation score."""
-        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t) / "validation.jsonl", self.method_at(t, adapter), examples)
+        rows = self.scored_answers(f"iter_{t}/validation", self.folder.iteration(t).of(VALIDATION), self.method_at(t, adapter), examples)
         score = mean_scored(rows)
-        self.history["validation"][str(t)] = {
-            "score": score, "adapter": adapter, "scored": sum(row["score"] is not None for row in rows), "examples": len(rows),
-            "unparsed": sum(not parsed(row) for row in rows), "skipped_for_length": sum(TOO_LONG in row for row in rows),
-        }
+        self.history.validation[t] = Validated(
+            score=score, adapter=adapter, scored=sum(row["score"] is not None for row in rows), examples=len(rows),
+            unparsed=sum(not parsed(row) for row in rows), skipped_for_length=sum(TOO_LONG in row for row in rows),
+        )
         self.save_history()
         return score
 
@@ -331,7 +333,7 @@ class Run:
         keeps its one adapter, at no iteration."""
         best = best_iteration(validation) if validation else None
         adapter = adapters[-1] if best is None else adapters[best]
-        self.history.update(best_iteration=best, best_adapter=adapter)
+        self.history.best_iteration, self.history.kept["policy"] = best, adapter
         self.save_history()
         if self.config.test_split:
             self.test(best, adapter)
@@ -348,9 +350,9 @@ class Run:
 
         c = self.config
         examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
-        start = self.scored_answers("test/untrained", self.folder.test_answers("untrained"), self.untrained(), examples)
+        start = self.scored_answers("test/untrained", self.folder.test_answers(None), self.untrained(), examples)
         kept = self.method_at(best, adapter)
-        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.folder.test_answers(f"iter_{best}"), kept, examples)
+        end = start if adapter is None and best == 0 else self.scored_answers(f"test/iter_{best}", self.folder.test_answers(best), kept, examples)
         scores = [{row["id"]: row["score"] for row in rows} for rows in (start, end)]
         result = {
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
@@ -358,6 +360,6 @@ class Run:
             "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)],
             "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)],
         }
-        self.history["test"] = result
+        self.history.test = HeldOutTest.model_validate(result)
         self.save_history()
         return result

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tailor.errors import TailorError
 
 if TYPE_CHECKING:
+    from tailor.train.loop import LoopTrainer
     from tailor.train.stages import LoopConfig
 
 
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
 class TrainerEntry:
     """``label``: how reports and the run browser name a run of this kind; ``where``: the
     trainer class as ``module:Class``; ``recipe``: the sample recipe the command runs when
-    given none (None: it needs one); ``summary``: the command's help; ``keeps``: the adapter roles a finished run
-    keeps (``tailor.runs.KEPT``); ``when``: the settings that select this entry among those
-    of one trainer (REST-PG is ReST-EM's trainer with a reasoning warm-up)."""
+    given none (None: it needs one); ``summary``: the command's help; ``keeps``: the adapter
+    roles a finished run keeps (its history's ``kept``); ``when``: the settings that select
+    this entry among those of one trainer (REST-PG is ReST-EM's trainer with a reasoning warm-up)."""
 
     kind: str
     label: str
@@ -71,6 +72,15 @@ def kind_of(config: "LoopConfig") -> str:
         raise TailorError(f"no trainer of tailor.train.trainers.TRAINERS trains a {type(config).__name__}")
     nearest = type(config).__mro__.index
     return min(matching, key=lambda entry: (nearest(entry.trainer.config_class), -len(entry.when))).kind
+
+
+def trainer_of(kind: str | None) -> type["LoopTrainer"]:
+    """The training loop that made a run of ``kind``, whose declarations its report and the
+    run browser render; ``LoopTrainer`` itself (what every run shows, no more) for a kind no
+    entry names."""
+    from tailor.train.loop import LoopTrainer
+
+    return TRAINERS[kind].trainer if kind in TRAINERS else LoopTrainer
 
 
 def label_of(kind: str | None) -> str:

@@ -36,10 +36,13 @@ from tailor.prompts.feedback import FEEDBACK_FIELD, feedback_request, parse_feed
 from tailor.prompts.fit import fit_items
 from tailor.prompts.retry import ParsedBatch, generate_parsed
 from tailor.retrieval.base import Retriever
+from tailor.runs import CHOSEN_FEEDBACK, FEEDBACK_MODEL, FEEDBACK_SFT, FEEDBACKS, INITIAL, INITIAL_SCORES, POLICY_DPO, POLICY_MODEL, POLICY_SFT, REVISED, TRAIN_SCORES
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
+from tailor.train.vac_views import CASE_STUDIES, FEEDBACK_ROUNDS, TRAINING_SIGNAL
+from tailor.train.views import VALIDATION_ANSWERS
 from tailor.train.rows import dpo_row, json_reply, parsed, sft_row, top_scored, unparsed_scored, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -160,7 +163,7 @@ def train_vac(
             batch = run.answers(train_examples, retrieved, policy)
             return [{"id": e.id, "answer": a, "parsed": ok} for e, a, ok in zip(train_examples, batch.texts, batch.parsed)]
 
-        initial_rows = run.stage(f"iter_{t}/initial", out / "initial.jsonl", answer)
+        initial_rows = run.stage(f"iter_{t}/initial", out.of(INITIAL), answer)
         initial = [row["answer"] for row in initial_rows]
         answered = {row["id"] for row in initial_rows if parsed(row)}
 
@@ -168,7 +171,7 @@ def train_vac(
             return [{"id": e.id, "initial": s.value} for e, s in zip(train_examples, metric.score_batch(train_examples, initial).scores)]
 
         improved = c.targets == "improved"
-        initial_score = {row["id"]: row["initial"] for row in run.stage(f"iter_{t}/initial_scores", out / "initial_scores.jsonl", score_initial)} if improved else {}
+        initial_score = {row["id"]: row["initial"] for row in run.stage(f"iter_{t}/initial_scores", out.of(INITIAL_SCORES), score_initial)} if improved else {}
         above = " above its initial answer" if improved else ""
         asked = run.feedback_requests(train_examples, retrieved, initial)
 
@@ -193,15 +196,15 @@ def train_vac(
                     row.update(revision=revision, parsed=row["parsed"] and ok, score=unparsed_scored(score.value, row["parsed"] and ok))
                 return rows
 
-            sampled = run.stage(f"iter_{t}/feedbacks", out / "feedbacks.jsonl", sample_and_score)
+            sampled = run.stage(f"iter_{t}/feedbacks", out.of(FEEDBACKS), sample_and_score)
 
             # (e) the feedback whose revision scored highest is phi_t's target.
-            chosen = run.stage(f"iter_{t}/chosen", out / "chosen_feedback.jsonl", lambda: [row for row in top_scored(sampled, train_examples) if improves(row["score"], row["id"])])
+            chosen = run.stage(f"iter_{t}/chosen", out.of(CHOSEN_FEEDBACK), lambda: [row for row in top_scored(sampled, train_examples) if improves(row["score"], row["id"])])
             picked = {row["id"]: row["feedback"] for row in chosen}
             feedback_rows = [sft_row(request, json_reply(FEEDBACK_FIELD, picked[e.id])) for e, request in zip(train_examples, asked) if e.id in picked]
-            write_jsonl(out / "feedback_sft.jsonl", feedback_rows)
+            write_jsonl(out.of(FEEDBACK_SFT), feedback_rows)
             if feedback_rows:
-                feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out / "feedback_model", feedback)
+                feedback = run.train(f"iter_{t}/train_feedback", c.feedback_llm.model, feedback_rows, out.of(FEEDBACK_MODEL), feedback)
             else:
                 log.warning("iteration %d: no revision could be scored%s, so phi_%d is phi_%d", t, above, t, t - 1)
         feedback_adapters.append(feedback)
@@ -215,20 +218,20 @@ def train_vac(
                 for e, f, r, f_ok, r_ok in zip(train_examples, notes.texts, revised.texts, notes.parsed, revised.parsed)
             ]
 
-        revisions = run.stage(f"iter_{t}/revised", out / "revised.jsonl", revise)
-        scores = run.stage(f"iter_{t}/train_scores", out / "train_scores.jsonl", lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions], initial_score or None))
+        revisions = run.stage(f"iter_{t}/revised", out.of(REVISED), revise)
+        scores = run.stage(f"iter_{t}/train_scores", out.of(TRAIN_SCORES), lambda: run.signal(train_examples, initial, [r["revision"] for r in revisions], initial_score or None))
         learned = [(e, items, a, r) for e, items, a, r, score in zip(train_examples, retrieved, initial, revisions, scores) if parsed(r) and improves(score["revised"], e.id)]
         if not learned:
             log.warning("iteration %d: no answer, feedback and revision parsed%s for any training question, so pi_%d is pi_%d", t, above, t, t - 1)
         elif c.policy_objective == "dpo":
             pairs = [dpo_row(answer_request(e.question, items), c.reply.target(r["revision"]), c.reply.target(a)) for e, items, a, r in learned]
-            write_jsonl(out / "policy_dpo.jsonl", pairs)
+            write_jsonl(out.of(POLICY_DPO), pairs)
             dpo = DPOSettings(**c.sft.model_dump(), beta=c.dpo_beta)
-            policy = run.train(f"iter_{t}/train_policy", c.policy.model, pairs, out / "policy_model", policy, dpo_trainer, dpo)
+            policy = run.train(f"iter_{t}/train_policy", c.policy.model, pairs, out.of(POLICY_MODEL), policy, dpo_trainer, dpo)
         else:
             policy_rows = [sft_row(answer_request(e.question, items), c.reply.target(r["revision"])) for e, items, _, r in learned]
-            write_jsonl(out / "policy_sft.jsonl", policy_rows)
-            policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out / "policy_model", policy)
+            write_jsonl(out.of(POLICY_SFT), policy_rows)
+            policy = run.train(f"iter_{t}/train_policy", c.policy.model, policy_rows, out.of(POLICY_MODEL), policy)
         policy_adapters.append(policy)
         validation.append(run.validate(t, valid_examples, policy))
 
@@ -241,6 +244,12 @@ class VACTrainer(LoopTrainer):
     frozen feedback model); reports each round's validation score and writes the run report."""
 
     config_class = VACConfig
+    report_sections = (TRAINING_SIGNAL, CASE_STUDIES)
+    example_views = (FEEDBACK_ROUNDS, VALIDATION_ANSWERS)
+
+    @classmethod
+    def report_label(cls, config: dict) -> str:
+        return "trained" if config["train_feedback"] else "frozen"
 
     def title(self, config: VACConfig) -> str:
         return f"VAC, {'trained' if config.train_feedback else 'frozen'} feedback model"

@@ -40,6 +40,7 @@ from tailor.llm.backends.replica import TRANSIENT, Replica, error_message
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
+from tailor.runs import is_job_adapter
 
 # vLLM's 400 for a prompt its context cannot hold, from 0.8.5 to 0.34.0: "This model's
 # maximum context length is N tokens. However, ..." (serving_engine.py's _validate_input to
@@ -69,7 +70,7 @@ def served_adapter_name(path: str) -> str:
     """The name an adapter folder is registered under: its two parent folders (in a run,
     the iteration and the role) and its content hash, so each trained adapter has its own."""
     parts = Path(path).resolve().parts
-    where = "-".join(parts[-3:-1]) if Path(path).name == "adapter" else Path(path).name
+    where = "-".join(parts[-3:-1]) if is_job_adapter(path) else Path(path).name
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', where)}-{adapter_fingerprint(path)[:12]}"
 
 

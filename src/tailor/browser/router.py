@@ -4,8 +4,10 @@
 (``tailor.runs`` owns their layout); a run page shows its report and plots and a paged list of its examples;
 an example page is the paper's case study, built only from what the folders hold: the
 question and retrieved profile items, each method's answer, the metric's per-aspect
-details, and VAC's initial answer, sampled feedbacks with the scores of their revisions,
-and the revision the policy learned.
+details, and what the trainer of each training run declares it shows of an example
+(``LoopTrainer.example_views``, found by the run's kind: VAC's initial answer, sampled
+feedbacks with the scores of their revisions, and the revision the policy learned; ReST's
+sampled answers; every run's validation answers). Nothing is guessed from the files present.
 
 Neither an eval run nor a VAC stage file stores question or profile text, only ids: the
 text comes from the dataset, which a training run names in ``config.json`` and an eval
@@ -27,13 +29,13 @@ from markdown_it import MarkdownIt
 from tailor.data import Example, load_examples
 from tailor.errors import TailorError
 from tailor.render import number
+from tailor.run_history import History
 from tailor.runs import EVAL_KIND, RunFolder, UnitFolder
 from tailor.runs import find_runs as run_folders
-from tailor.train.trainers import label_of
+from tailor.train.trainers import TRAINERS, label_of, trainer_of
+from tailor.train.views import ExampleView
 
 PAGE_SIZE = 25
-PLOTS = ("curves.png", "budget.png", "report.png", "context.png")
-STAGE_FILES = ("initial.jsonl", "samples.jsonl", "validation.jsonl")  # rows with the example ids an iteration saw
 
 _templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True))
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in a report is shown as text
@@ -121,6 +123,11 @@ class Run:
     def label(self) -> str:
         return label_of(self.kind)
 
+    @property
+    def views(self) -> tuple[ExampleView, ...]:
+        """What an example's page shows of each loop, as the run's trainer declares it."""
+        return trainer_of(self.kind).example_views if self.training else ()
+
     def loops(self) -> list[Loop]:
         return [Loop("main", self.folder)] + [Loop(name, variant.path) for name, variant in RunFolder(self.folder).variants()]
 
@@ -132,19 +139,28 @@ def _metric_label(name: str, proxy: bool) -> str:
 def describe_run(folder: Path) -> Run | None:
     run = RunFolder(folder)
     kind = run.kind()
-    history = read_json(run.history_file)
-    if kind != EVAL_KIND and isinstance(history, dict):
+    history = read_history(run)
+    if kind != EVAL_KIND and history is not None:
         config = read_json(run.config_file, {})
-        metric = history.get("metric", {})
-        scores = {int(t): v.get("score") for t, v in history.get("validation", {}).items()}
-        best = history.get("best_iteration")
-        summary = f"{len(scores)} validated policies" + (f", best π_{best}: {number(scores.get(best))}" if best is not None else " (unfinished)")
-        return Run(folder.name, folder, kind or "training", _metric_label(metric.get("name", "score"), metric.get("proxy", False)), summary, config)
-    report = read_json(run.file("report.json"))
+        outcome = history.summary()
+        if outcome.finished and not outcome.validated:  # the planner: no metric, no per-iteration score
+            summary, metric = f"validated by held-out loss alone, best {number(outcome.held_out_loss)}", "held-out loss"
+        else:
+            summary = f"{outcome.validated} validated policies" + (
+                f", best π_{outcome.best_iteration}: {number(outcome.best_score)}" if outcome.best_iteration is not None else " (unfinished)"
+            )
+            metric = _metric_label(outcome.metric.name, outcome.metric.proxy)
+        return Run(folder.name, folder, kind or "training", metric, summary, config)
+    report = read_json(run.report_json)
     if isinstance(report, dict) and "tables" in report:
         parts = [f"{t['dataset']} / {t['split']}: {', '.join(r['method'] for r in t['rows'])}" for t in report["tables"]]
         return Run(folder.name, folder, EVAL_KIND, _metric_label(report.get("metric", "score"), report.get("proxy", False)), "; ".join(parts))
     return None
+
+
+def read_history(run: RunFolder) -> History | None:
+    document = read_json(run.history_file)
+    return History.read(document) if isinstance(document, dict) else None
 
 
 def find_runs(root: Path) -> list[Run]:
@@ -165,51 +181,6 @@ class MethodCase:
     score: float | None
     aspects: list[dict]
     details: dict  # the metric's other details
-
-
-@dataclass
-class Candidate:
-    j: int
-    seed: int | None
-    feedback: str
-    revision: str
-    score: float | None
-    chosen: bool
-
-
-@dataclass
-class VACRound:
-    """Iteration t of a VAC loop for one training question: pi_{t-1}'s answer, the sampled
-    feedbacks (each revision scored), and phi_t's feedback with the revision pi_t learned."""
-
-    iteration: int
-    initial: str | None
-    initial_score: float | None
-    candidates: list[Candidate]
-    feedback: str | None
-    revision: str | None
-    revised_score: float | None
-
-
-def vac_rounds(folder: Path, example_id: str) -> list[VACRound]:
-    rounds = []
-    for t in RunFolder(folder).iterations():
-        out = RunFolder(folder).iteration(t)
-        initial = rows_for(out / "initial.jsonl", example_id)
-        if not initial:
-            continue
-        chosen = {row["j"] for row in rows_for(out / "chosen_feedback.jsonl", example_id)}
-        candidates = [
-            Candidate(row["j"], row.get("seed"), row["feedback"], row["revision"], row.get("score"), row["j"] in chosen)
-            for row in rows_for(out / "feedbacks.jsonl", example_id)
-        ]
-        revised = next(iter(rows_for(out / "revised.jsonl", example_id)), {})
-        scores = next(iter(rows_for(out / "train_scores.jsonl", example_id)), {})
-        rounds.append(VACRound(
-            t, initial[0]["answer"], scores.get("initial"), sorted(candidates, key=lambda c: c.j),
-            revised.get("feedback"), revised.get("revision"), scores.get("revised"),
-        ))
-    return rounds
 
 
 def split_aspects(details: dict) -> tuple[list[dict], dict]:
@@ -278,20 +249,21 @@ def make_browser_router(runs_root: Path) -> APIRouter:
     @router.get("/{run}", response_class=HTMLResponse, name="run_page")
     def run_page(request: Request, run: str, page: int = 1):
         found = find_run(run)
-        report = found.folder / "report.md"
+        folder = RunFolder(found.folder)
         files_url = f"{request.url_for('run_page', run=run)}/files/"
         context = {
             "run": found,
-            "report": render_markdown(report.read_text(encoding="utf-8"), files_url) if report.is_file() else None,
-            "plots": [p for p in PLOTS if (found.folder / p).is_file()],
+            "report": render_markdown(folder.report_markdown.read_text(encoding="utf-8"), files_url) if folder.report_markdown.is_file() else None,
+            "plots": [plot.name for plot in folder.plots() if plot.is_file()],
             "page": page,
         }
         if found.training:
             ids, pages = page_of(training_ids(found), page)
-            return render(request, "training_run.html", ids=ids, pages=pages, loops=[(loop, read_json(RunFolder(loop.folder).history_file, {})) for loop in found.loops()], **context)
+            loops = [(loop, read_history(RunFolder(loop.folder)) or History()) for loop in found.loops()]
+            return render(request, "training_run.html", ids=ids, pages=pages, loops=loops, **context)
         lists = []
         pages = 1
-        for table in read_json(RunFolder(found.folder).file("report.json"))["tables"]:
+        for table in read_json(folder.report_json)["tables"]:
             ids, table_pages = page_of(eval_ids(found, table), page)
             pages = max(pages, table_pages)
             scores = {m: read_json(RunFolder(found.folder).unit(table["dataset"], table["split"], m).scores, {}).get("scores", {}) for m in methods_of(table)}
@@ -313,7 +285,7 @@ def make_browser_router(runs_root: Path) -> APIRouter:
     @router.get("/{run}/eval/{dataset}/{split}/{example_id}", response_class=HTMLResponse, name="eval_example")
     def eval_example(request: Request, run: str, dataset: str, split: str, example_id: str):
         found = find_run(run)
-        table = next((t for t in read_json(RunFolder(found.folder).file("report.json"), {}).get("tables", []) if (t["dataset"], t["split"]) == (dataset, split)), None)
+        table = next((t for t in read_json(RunFolder(found.folder).report_json, {}).get("tables", []) if (t["dataset"], t["split"]) == (dataset, split)), None)
         if found.training or table is None:
             raise HTTPException(404, f"run {run!r} has no results for {dataset}/{split}")
         units = {m: RunFolder(found.folder).unit(dataset, split, m) for m in methods_of(table)}
@@ -323,10 +295,14 @@ def make_browser_router(runs_root: Path) -> APIRouter:
         if not cases:
             raise HTTPException(404, f"no example {example_id!r} in {dataset}/{split}")
         ids = eval_ids(found, table)
-        loops = [(r, loop, rounds) for r in find_runs(root) if r.kind == "vac" for loop in r.loops() if (rounds := vac_rounds(loop.folder, example_id))]
+        trained = find_runs(root)
+        studies = [
+            (view, [(r, loop, shown) for r in trained if view in r.views for loop in r.loops() if (shown := view.rows(RunFolder(loop.folder), example_id, rows_for))])
+            for view in case_views()
+        ]
         return render(
             request, "eval_example.html", run=found, dataset=dataset, split=split, example_id=example_id, example=examples.get(example_id),
-            dataset_known=bool(examples), cases=cases, vac_loops=loops, neighbours=neighbours(ids, example_id),
+            dataset_known=bool(examples), cases=cases, studies=studies, neighbours=neighbours(ids, example_id),
         )
 
     @router.get("/{run}/train/{example_id}", response_class=HTMLResponse, name="training_example")
@@ -336,12 +312,7 @@ def make_browser_router(runs_root: Path) -> APIRouter:
         if example_id not in ids:
             raise HTTPException(404, f"no example {example_id!r} in training run {run!r}")
         example, role = training_example_text(found, example_id)
-        loops = []
-        for loop in found.loops():
-            run = RunFolder(loop.folder)
-            validation = [(t, row) for t in run.iterations() for row in rows_for(run.iteration(t) / "validation.jsonl", example_id)]
-            samples = [(t, row) for t in run.iterations() for row in rows_for(run.iteration(t) / "samples.jsonl", example_id)]
-            loops.append({"loop": loop, "vac": vac_rounds(loop.folder, example_id), "validation": validation, "samples": samples})
+        loops = [{"loop": loop, "views": [(view, view.rows(RunFolder(loop.folder), example_id, rows_for)) for view in found.views]} for loop in found.loops()]
         return render(request, "training_example.html", run=found, example_id=example_id, example=example, role=role, loops=loops, neighbours=neighbours(ids, example_id))
 
     return router
@@ -361,14 +332,22 @@ def eval_ids(run: Run, table: dict) -> list[str]:
 
 
 def training_ids(run: Run) -> list[str]:
-    """Every example a loop's iterations saw: training questions, then validation ones."""
+    """Every example a loop's iterations saw, in the stage files the trainer's views list
+    them from: training questions, then validation ones."""
     seen: dict[str, None] = {}
-    for name in STAGE_FILES:
+    for view in run.views:
         for loop in run.loops():
             folder = RunFolder(loop.folder)
             for t in folder.iterations():
-                seen.update((row["id"], None) for row in read_jsonl(folder.iteration(t) / name) if "id" in row)
+                seen.update((row["id"], None) for row in read_jsonl(folder.iteration(t).of(view.listing)) if "id" in row)
     return list(seen)
+
+
+def case_views() -> list[ExampleView]:
+    """The case views some trainer declares (VAC's rounds): an eval run's example page
+    shows each, from every training run under the root that declares it."""
+    declared = [view for kind in TRAINERS for view in trainer_of(kind).example_views if view.heading]
+    return list(dict.fromkeys(declared))
 
 
 def training_example_text(run: Run, example_id: str) -> tuple[Example | None, str | None]:
