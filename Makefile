@@ -64,7 +64,7 @@ demo: $(STAMP)
 	@echo
 	@echo "The service: create a tenant (its key is printed once), start it, then ask:"
 	@echo "  KEY=\$$($(BIN)/tailor serve --create-tenant demo)    # the tenant's API key, shown once"
-	@echo "  $(BIN)/tailor serve --port 8080 --planner-adapter runs/planner-sample/adapter &"
+	@echo "  $(BIN)/tailor serve --port 8080 --adapter planner=runs/planner-sample/adapter &"
 	@echo "  curl -X PUT localhost:8080/v1/users/u1 -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"items\": [{\"text\": \"I keep two beehives in Oslo\"}]}'"
 	@echo "  curl localhost:8080/v1/chat/completions -H \"Authorization: Bearer \$$KEY\" -H \"Content-Type: application/json\" -d '{\"model\": \"vac:runs/vac-sample\", \"user\": \"u1\", \"messages\": [{\"role\": \"user\", \"content\": \"How do I keep my bees calm?\"}]}'"
 

@@ -42,6 +42,8 @@ def stage_batching() -> list[dict]:
     from tailor.llm.types import Completion, Sample, SamplingParams
     from tailor.retrieval import make_retriever
     from tailor.train.sft import SFTResult
+    from tailor.pool import ModelPool
+    from tailor.train.loop import LoopInputs
     from tailor.train.vac import VACConfig, train_vac
 
     class Recorder(LLM):
@@ -68,7 +70,9 @@ def stage_batching() -> list[dict]:
     n = 4
     with tempfile.TemporaryDirectory() as tmp:
         config = VACConfig(judge=LLMConfig(), metric="aspect", iterations=1, n_feedback=n, k=3, run_dir=Path(tmp) / "vac")
-        train_vac(config, train, valid, policy, policy, AspectJudge(judge_llm), make_retriever("bm25"), trainer)
+        pool = ModelPool(config.policy)
+        pool.provide(config.policy, policy)
+        train_vac(config, LoopInputs(train, valid, policy, AspectJudge(judge_llm), make_retriever("bm25"), pool), trainer)
     eval_judge = Recorder()
     AspectJudge(eval_judge).score_batch(valid, ["an answer"] * len(valid))
 

@@ -35,3 +35,24 @@ class ScriptedLLM(LLM):
 
     def prompts(self) -> list[str]:
         return ["\n".join(m.content for m in r.messages) for r, _, _ in self.received]
+
+
+def loop_inputs(config, train, valid, metric, retriever=None, **models):
+    """``(config, LoopInputs)`` for calling a loop (``train_vac(config, inputs)``, …) on given
+    models: ``policy``, and by the config's setting any other role (``feedback=``, ``base=``,
+    ``summarizer=``, …); a role given a model other than the policy gets a model setting of
+    its own in the config, under which the pool provides it."""
+    from tailor.llm import LLMConfig
+    from tailor.pool import ModelPool
+    from tailor.retrieval import BM25Retriever
+    from tailor.train.loop import LoopInputs
+
+    policy = models.pop("policy")
+    pool = ModelPool(config.policy)
+    pool.provide(config.policy, policy)
+    for role, llm in models.items():
+        if llm is not None and llm is not policy:
+            setting = LLMConfig(model=f"{role}:{llm.model}")
+            config = config.model_copy(update={role: setting})
+            pool.provide(setting, llm)
+    return config, LoopInputs(train, valid, policy, metric, retriever or BM25Retriever(), pool)

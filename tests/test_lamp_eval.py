@@ -101,14 +101,27 @@ def test_dataset_metric_needs_a_judge_when_it_is_a_judged_one(tmp_path):
         EvalConfig.model_validate(raw)
 
 
-def test_adapters_can_be_named_by_the_run_that_kept_them(tmp_path):
+def popi_run_made_before_inference_json(tmp_path, history: dict):
+    """A finished POPI run folder as runs wrote them before ``inference.json``."""
+    from tailor.train.popi import POPIConfig
+
     run = tmp_path / "popi-run"
-    run.mkdir()
-    (run / "history.json").write_text(json.dumps({"best_iteration": 1, "best_adapter": "g/adapter", "best_summarizer": "s/adapter"}))
-    spec = MethodSpec(name="popi", summarizer_adapter=str(run), policy_run=run)
-    assert spec.adapters()["summarizer"] == "s/adapter" and spec.policy() == "g/adapter"
-    assert MethodSpec(name="rpo", reflection_adapter=str(run)).adapters()["reflection"] == "g/adapter"
-    assert MethodSpec(name="rpo", reflection_adapter="plain/adapter").adapters()["reflection"] == "plain/adapter"
-    (run / "history.json").write_text(json.dumps({"best_iteration": 0, "best_adapter": None}))
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"kind": "popi"}))
+    (run / "config.json").write_text(json.dumps(POPIConfig(summary_words=30, format="longform").model_dump(mode="json", exclude={"run_dir"})))
+    (run / "history.json").write_text(json.dumps(history))
+    return run
+
+
+def test_adapters_can_be_named_by_the_run_that_kept_them(tmp_path):
+    kept = {"best_iteration": 1, "best_adapter": "g/adapter", "best_summarizer": "s/adapter", "validation": {"1": {"adapter": "g/adapter"}}}
+    run = popi_run_made_before_inference_json(tmp_path, kept)
+    config = lamp_config(tmp_path, [{"name": "popi", "summarizer_adapter": str(run), "policy_run": str(run)}, {"name": "rpo", "reflection_adapter": "plain/adapter"}])
+    popi, rpo = (config.described(spec) for spec in config.methods)
+    assert popi.adapters == {"summarizer": "s/adapter", "policy": "g/adapter"} and rpo.adapters == {"reflection": "plain/adapter"}
+    assert popi.options["summary_words"] == 30 and popi.answer == config.answer.model_copy(update={"seed": config.seed})  # the run's options, the eval's answers
+    with pytest.raises(TailorError, match="kept no reflection adapter"):
+        config.described(MethodSpec(name="rpo", reflection_adapter=str(run)))
+    untrained = popi_run_made_before_inference_json(tmp_path / "other", {"best_iteration": 0, "best_adapter": None})
     with pytest.raises(TailorError, match="kept no summarizer adapter"):
-        MethodSpec(name="popi", summarizer_adapter=str(run)).adapters()
+        config.described(MethodSpec(name="popi", summarizer_adapter=str(untrained)))

@@ -86,9 +86,10 @@ def test_answer_examples_writes_benchmark_responses_and_traces(sample, tmp_path)
 def test_real_model_rag_then_rerun_costs_no_model_call(sample, tmp_path):
     """RAG answers from SmolLM2 through the hf backend; the second run is all cache hits."""
     from tailor.llm import LLMConfig
+    from tailor.methods.inference import InferenceSpec
 
-    config = LLMConfig(backend="hf", cache_path=str(tmp_path / "cache.sqlite"))
-    first = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
+    spec = InferenceSpec(method="rag", generator=LLMConfig(backend="hf", cache_path=str(tmp_path / "cache.sqlite")), answer=AnswerConfig(k=2, max_tokens=48, max_attempts=1))
+    first = build_method(spec)
     run = answer_examples(first.method, sample[:2], tmp_path / "out")
     assert first.llm.usage.requests == 2 and all(a.text for a in run.answers.values())
     for example in sample[:2]:  # the context the prompt carried, in the model's own tokens
@@ -96,7 +97,7 @@ def test_real_model_rag_then_rerun_costs_no_model_call(sample, tmp_path):
         items = {item.id: item.text for item in example.profile}
         tokens = sum(len(first.llm.tokenizer(items[i], add_special_tokens=False).input_ids) for i in trace["retrieved"])
         assert trace["context_tokens"] == tokens > trace["context_words"] > 0
-    second = build_method("rag", config, "bm25", AnswerConfig(k=2, max_tokens=48, max_attempts=1))
+    second = build_method(spec)
     rerun = answer_examples(second.method, sample[:2], tmp_path / "out")
     assert second.llm.usage.requests == 0 and second.llm.usage.cache_hits == 2
     assert {k: a.text for k, a in rerun.answers.items()} == {k: a.text for k, a in run.answers.items()}

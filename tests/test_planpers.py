@@ -19,6 +19,7 @@ from tailor.retrieval import BM25Retriever
 from tailor.runs import RunFolder
 from tailor.service.catalog import ModelCatalog
 from tailor.train.lora import SFTResult
+from tailor.train.kept import kept_method
 from tailor.train.planner import PlannerConfig, PlannerTrainer, planner_rows, train_planner
 from tailor.train.sft import SFTSettings, train_sft
 
@@ -245,10 +246,16 @@ def test_a_setting_the_planner_does_not_read_is_refused_on_the_command_line(tmp_
 def test_planpers_takes_the_planner_run_folder_or_its_adapter(planner_run):
     run, _ = planner_run
     adapter = str(run / "adapter")
+    kept = kept_method(run)  # inference.json
+    assert (kept.method, kept.adapters, kept.generator, kept.helper, kept.answer.k) == ("planpers", {"planner": adapter}, LLMConfig(), None, 3)
+    eval_wide = (LLMConfig(model="generator"), "bm25", {}, AnswerConfig(), 0)
     for given in (str(run), adapter):
-        assert MethodSpec(name="planpers", planner_adapter=given).adapters()["planner"] == adapter  # a tailor eval row
-        assert ModelCatalog(run.parent, defaults={"planner": given}).resolve("planpers").adapters == {"planner": adapter}  # tailor serve --planner-adapter
+        row = MethodSpec(name="planpers", planner_adapter=given).described(*eval_wide)  # a tailor eval row (the sample eval's key)
+        assert row.adapters == {"planner": adapter} and row.generator.model == "generator"
+        assert ModelCatalog(run.parent, defaults={"planner": given}).resolve("planpers").adapters == {"planner": adapter}  # tailor serve --adapter planner=…
         assert ModelCatalog(run.parent).resolve(f"planpers:{given}").adapters == {"planner": adapter}  # a request naming it
+    own_generator = MethodSpec(name="planpers", run=run, generator=LLMConfig(model="generator")).described(*eval_wide)
+    assert own_generator.helpers == {"planner": LLMConfig()} and own_generator.adapters == {"planner": adapter}  # the trained planner stays on its model
 
 
 def test_the_planner_run_is_shown_by_its_held_out_loss(planner_run):

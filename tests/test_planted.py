@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_methods import assert_no_hidden_text
 from test_vac import FakeTrainer
 from typer.testing import CliRunner
@@ -16,7 +16,6 @@ from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
 from tailor.errors import DataError
 from tailor.metrics.planted import PlantedFacts, states
 from tailor.metrics.registry import make_metric
-from tailor.retrieval import BM25Retriever
 from tailor.run_history import HeldOutTest
 from tailor.train.sft import SFTSettings
 from tailor.train.vac import VACConfig, train_vac
@@ -112,7 +111,7 @@ def test_a_loop_with_a_test_split_scores_its_start_and_kept_policy_on_held_out_u
         iterations=1, n_feedback=2, k=6, sft=SFTSettings.cpu_sample(), metric="planted", data=SAMPLE_PLANTED,
         test_split="test", test_limit=12, run_dir=tmp_path / "run",
     )
-    result = train_vac(config, train, valid, policy, feedback, PlantedFacts(), BM25Retriever(), trainer=FakeTrainer())
+    result = train_vac(*loop_inputs(config, train, valid, PlantedFacts(), policy=policy, feedback=feedback), trainer=FakeTrainer())
     assert result.validation[0] == 0.0 and result.validation[1] > 0.3 and result.best_iteration == 1
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     test = history["test"]
@@ -182,7 +181,7 @@ def test_improved_targets_keep_only_feedback_and_revisions_that_beat_the_initial
     assert 0 < len(with_city) < len(train)
     config = VACConfig(iterations=1, n_feedback=3, k=6, sft=SFTSettings.cpu_sample(), metric="planted", targets=targets, run_dir=tmp_path / "run")
     trainer, metric = FakeTrainer(), CountingFacts()
-    train_vac(config, train, valid, ScriptedLLM(copying_policy), ScriptedLLM(city_critic), metric, BM25Retriever(), trainer=trainer)
+    train_vac(*loop_inputs(config, train, valid, metric, policy=ScriptedLLM(copying_policy), feedback=ScriptedLLM(city_critic)), trainer=trainer)
     out = tmp_path / "run" / "iter_1"
     initial_answers = [json.loads(line)["answer"] for line in (out / "initial.jsonl").read_text().splitlines()]
     assert metric.scored.count((train[0].id, initial_answers[0])) == 1  # scored once, in initial_scores or in the training signal
@@ -205,7 +204,7 @@ def test_a_round_without_improving_targets_keeps_the_previous_models(tmp_path, c
     useless = ScriptedLLM(lambda request, params, j: 'Be friendlier."}')
     config = VACConfig(iterations=2, n_feedback=2, k=6, sft=SFTSettings.cpu_sample(), metric="planted", targets="improved", run_dir=tmp_path / "run")
     trainer = FakeTrainer()
-    result = train_vac(config, train, valid, ScriptedLLM(copying_policy), useless, PlantedFacts(), BM25Retriever(), trainer=trainer)
+    result = train_vac(*loop_inputs(config, train, valid, PlantedFacts(), policy=ScriptedLLM(copying_policy), feedback=useless), trainer=trainer)
     assert trainer.jobs == [] and result.policy_adapters == [None, None] and result.feedback_adapters == [None, None]
     assert result.validation == [0.0, 0.0, 0.0] and result.best_iteration == 0
     assert "no revision could be scored above its initial answer, so phi_1 is phi_0" in caplog.text

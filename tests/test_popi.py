@@ -5,7 +5,7 @@ import json
 from statistics import mean
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LAMP, load_examples
@@ -13,7 +13,6 @@ from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.methods import AnswerConfig
 from tailor.methods.popi import PreferenceInference, PreferencePersonalization, SummaryStore
 from tailor.prompts.popi import SUMMARY_PREFILL, parse_summary
-from tailor.retrieval import BM25Retriever
 from tailor.train.loop import LoopResult
 from tailor.train.popi import POPIConfig, ranked_pair, train_popi
 from tailor.train.sft import SFTSettings
@@ -84,7 +83,7 @@ def test_training_picks_summaries_by_reward_and_ranks_answers_for_dpo(tmp_path, 
     config = POPIConfig(iterations=1, n_summaries=3, answers_per_input=3, max_attempts=3, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run", format="longform")
     sft, dpo = FakeTrainer(), FakeTrainer()
     generator, summarizer = ScriptedLLM(generator_reply, model="gen"), ScriptedLLM(summarizer_reply, model="sum")
-    result = train_popi(config, train, valid, generator, SummarySeedMetric(), BM25Retriever(), summarizer_llm=summarizer, trainer=sft, dpo_trainer=dpo)
+    result = train_popi(*loop_inputs(config, train, valid, SummarySeedMetric(), policy=generator, summarizer=summarizer), trainer=sft, dpo_trainer=dpo)
     out = tmp_path / "run" / "iter_1"
     chosen = [json.loads(line) for line in (out / "chosen_summaries.jsonl").read_text().splitlines()]
     assert [row["j"] for row in chosen] == [1] * len(train) and all(row["score"] == pytest.approx(0.3) for row in chosen)  # seed 3 = sample 1
@@ -103,8 +102,8 @@ def test_training_picks_summaries_by_reward_and_ranks_answers_for_dpo(tmp_path, 
 def test_a_popi_run_reports_its_validation_per_iteration(tmp_path, lamp):
     train, valid = lamp
     config = POPIConfig(iterations=1, n_summaries=2, answers_per_input=2, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run", format="longform")
-    result = train_popi(config, train, valid, ScriptedLLM(generator_reply, model="gen"), SummarySeedMetric(), BM25Retriever(),
-                        summarizer_llm=ScriptedLLM(summarizer_reply, model="sum"), trainer=FakeTrainer(), dpo_trainer=FakeTrainer())
+    inputs = loop_inputs(config, train, valid, SummarySeedMetric(), policy=ScriptedLLM(generator_reply, model="gen"), summarizer=ScriptedLLM(summarizer_reply, model="sum"))
+    result = train_popi(*inputs, trainer=FakeTrainer(), dpo_trainer=FakeTrainer())
     metric = SummarySeedMetric()
     looped = LoopResult("popi", config.run_dir, result.validation, result.best_iteration, result.best_adapter, metric.name, metric.proxy)
     printed = "\n".join(looped.lines())
@@ -158,7 +157,7 @@ def test_one_real_popi_round_on_the_offline_model(tmp_path, hf_llm, lamp):
     tiny = SFTSettings.cpu_sample().model_copy(update={"batch_size": 2, "per_device_batch_size": 2, "max_steps": 1, "eval_steps": 1})
     config = POPIConfig(iterations=1, n_summaries=2, answers_per_input=2, summary_words=20, summary_max_tokens=32, answer_max_tokens=24,
                         max_attempts=1, sft=tiny, run_dir=tmp_path / "run", format="longform")
-    result = train_popi(config, train[:2], valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever())
+    result = train_popi(*loop_inputs(config, train[:2], valid[:1], make_metric("rouge-l", None), policy=hf_llm))
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     assert (tmp_path / "run" / "iter_1" / "summarizer_model" / "adapter" / "adapter_config.json").exists()
 

@@ -6,7 +6,7 @@ stage, while the others are answered."""
 import json
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_eval_runner import sample_config
 from test_vac import FakeTrainer
 
@@ -152,7 +152,7 @@ def test_a_prompt_the_model_refuses_skips_its_example_not_the_training_stage(tmp
 
     config = RestEMConfig(iterations=1, samples=2, k=3, max_attempts=2, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run")
     trainer = FakeTrainer()
-    train_rest_em(config, train, valid, ScriptedLLM(policy, model="policy"), Answered(), BM25Retriever(), trainer=trainer)
+    train_rest_em(*loop_inputs(config, train, valid, Answered(), policy=ScriptedLLM(policy, model="policy")), trainer=trainer)
     history = RunFolder(tmp_path / "run").history()
     assert history.stages["iter_1/samples"].skipped_for_length == 2  # one request per sample
     assert [history.validation[t].skipped_for_length for t in (0, 1)] == [1, 1]
@@ -182,7 +182,8 @@ def scripted(request, params, j):
 def test_every_method_keeps_its_prompts_within_the_context(method, tmp_path):
     examples = load_examples(SAMPLE_LAMPQA, split="test")[:3]
     llm = ScriptedLLM(scripted, context=220)  # in words: every prompt fits without items, none with all of them
-    config = MethodConfig(method, llm, BM25Retriever(), AnswerConfig(k=10, max_tokens=32), summary_store=None)
+    options = {"reflection_max_tokens": 64} if method == "rpo" else None  # room in the context for RPO's reasoning
+    config = MethodConfig(method, llm, BM25Retriever(), AnswerConfig(k=10, max_tokens=32), options=options)
     answers = make_method(config).answer_batch(examples)
     assert llm.received and all(llm.prompt_tokens(request) + params.max_tokens <= 220 for request, params, _ in llm.received)
     assert not any(answer.skipped for answer in answers)

@@ -59,7 +59,7 @@ def test_the_paper_recipes_judge_as_the_benchmark_does():
         assert (judge.max_attempts, judge.temperature, judge.temperature_step, judge.retry_rule, judge.top_p, judge.max_tokens) == (101, 0.0, 0.1, "benchmark", 0.95, 4096)
     table = EvalConfig.from_yaml(CONFIGS / "lampqa-paper.yaml")
     assert table.significance == "best-baseline" and "offline-rl" in table.baseline_rows
-    assert {m.key: str(m.policy_run) for m in table.methods if m.policy_run}["offline-rl"] == "runs/rest-em-paper"
+    assert {m.key: m.adapters.get("policy") for m in table.methods}["offline-rl"] == "runs/rest-em-paper"
 
 
 @pytest.mark.parametrize(("recipe", "typo", "message"), [
@@ -67,7 +67,7 @@ def test_the_paper_recipes_judge_as_the_benchmark_does():
     ("vac-sample-cpu.yaml", ("  learning_rate: 0.001\n", "  learnin_rate: 0.001\n"), "sft.learnin_rate: unknown key (did you mean learning_rate?)"),
     ("vac-sample-cpu.yaml", ("  backend: hf\n", "  backnd: hf\n"), "policy.backnd: unknown key (did you mean backend?)"),
     ("lampqa-sample-cpu.yaml", ("    planner_adapter: runs/planner-sample/adapter\n", "    planer_adapter: runs/planner-sample/adapter\n"),
-     "methods.3.planer_adapter: unknown key (did you mean planner_adapter?)"),
+     "methods.3.planer_adapter: unknown key (did you mean adapters?)"),
     ("rpo-sample-cpu.yaml", ("  num_generations:", "  num_generation:"), "rl.num_generation: unknown key (did you mean num_generations?)"),
 ])
 def test_an_unknown_key_at_any_depth_is_an_error_naming_its_path_with_a_suggestion(tmp_path, recipe, typo, message):

@@ -1,6 +1,7 @@
 """Adding a method or a trainer is one new module plus one registry entry: this file is
-that module for a toy method and a toy trainer, and each test adds the entry and shows
-every reader of the registry (eval runner, service catalog, run browser) picking it up."""
+that module for a toy method, a toy trained method whose second model plays a role no
+other method has, and a toy trainer; each test adds the entry and shows every reader of
+the registry (eval runner, service catalog, run browser) picking it up."""
 
 import ast
 import inspect
@@ -10,12 +11,19 @@ from pathlib import Path
 
 import pytest
 from fakes import ScriptedLLM
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, ConfigDict
 from test_eval_runner import fake_models, sample_config
+from test_service import BEES, ask, make_service, put_user
 
+from tailor.cli.common import role_adapters
 from tailor.data.schema import Example
+from tailor.errors import TailorError
 from tailor.eval.runner import run_eval
+from tailor.llm import ChatRequest, LLMConfig, SamplingParams
 from tailor.methods.base import Answer, Method
-from tailor.methods.registry import METHODS, MethodConfig, MethodInfo, register
+from tailor.methods.inference import InferenceSpec
+from tailor.methods.registry import METHODS, MethodConfig, MethodInfo, adapter_roles, register
 from tailor.metrics import Metric, MetricRun, Score
 from tailor.pool import ModelPool
 from tailor.runs import RunFolder
@@ -60,6 +68,79 @@ def test_a_registered_method_runs_in_tailor_eval_and_is_served(tmp_path, shout):
     assert "shout" in catalog.names() and catalog.resolve("shout").method == "shout"
 
 
+# --- the toy trained method's module: its second model plays a new role, "critic" ---------------
+
+
+class CritiqueOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    critique_tokens: int = 32
+
+
+class Critique(Method):
+    """The generator drafts an answer; the critic (with its trained adapter) rewrites it."""
+
+    name = "critique"
+
+    def __init__(self, llm, critic, adapter: str | None, options: CritiqueOptions):
+        self.llm, self.critic, self.adapter, self.options = llm, critic, adapter, options
+
+    def answer_batch(self, examples: list[Example]) -> list[Answer]:
+        drafts = self.llm.generate([ChatRequest.of(e.question) for e in examples], SamplingParams(max_tokens=16))
+        asked = [ChatRequest.of(f"Improve this answer: {d.text}") for d in drafts]
+        critiques = self.critic.generate(asked, SamplingParams(max_tokens=self.options.critique_tokens), adapter=self.adapter)
+        return [Answer(c.text, {"draft": d.text}) for d, c in zip(drafts, critiques)]
+
+
+def build_critique(config: MethodConfig) -> Method:
+    return Critique(config.llm, config.helper or config.llm, config.adapter("critic"), config.options)
+
+
+@pytest.fixture
+def critique():
+    info = register(MethodInfo("critique", build_critique, "a trained critic rewrites the generator's draft", retriever=False, helper="critic",
+                               adapter="critic", options=CritiqueOptions))
+    yield info
+    METHODS.pop("critique")
+
+
+def critic_run(root, generator: LLMConfig) -> tuple[str, str]:
+    """A run folder as a trainer of the critic would leave it: the adapter it kept and its ``inference.json``."""
+    run = root / "critic-run"
+    adapter = run / "iter_1" / "critic_model" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    InferenceSpec(method="critique", generator=generator, adapters={"critic": str(adapter)}, options={"critique_tokens": 24}).write(RunFolder(run))
+    return str(run), str(adapter)
+
+
+def critiques(llm: ScriptedLLM) -> list[tuple[int, str | None]]:
+    return [(params.max_tokens, adapter) for request, params, adapter in llm.received if request.messages[-1].content.startswith("Improve")]
+
+
+def test_method_with_a_new_helper_role_is_served_from_its_training_run(tmp_path, critique):
+    service = make_service(tmp_path)
+    run, adapter = critic_run(service.runs_root, LLMConfig())
+    assert "critic" in adapter_roles() and role_adapters([f"critic={run}"]) == {"critic": run}  # `--adapter critic=RUN` on the command line
+    with pytest.raises(TailorError, match="ROLE one of policy, planner, reflection, summarizer, critic"):
+        role_adapters(["critc=x"])
+    with TestClient(service.app, headers=service.headers()) as client:
+        put_user(client, "alice", BEES)
+        answered = ask(client, "alice", method=f"critique:{run}")
+        assert answered.status_code == 200 and answered.json()["trace"]["draft"]
+    assert critiques(service.llm) == [(24, adapter)]
+
+
+def test_method_with_a_new_helper_role_is_evaluated_from_its_training_run(tmp_path, critique):
+    config = sample_config(tmp_path, methods=["nopers"])
+    run, adapter = critic_run(tmp_path, config.generator)
+    rows = [{"name": "critique", "run": run}, {"name": "critique", "label": "critic-adapter", "adapters": {"critic": run}}]
+    generator, judge = fake_models()
+    result = run_eval(config.model_copy(update={"methods": [config.methods[0].model_validate(row) for row in rows]}), generator=generator, judge=judge)
+    assert [r.method for r in result.runs] == ["critique", "critic-adapter"]
+    assert set(critiques(generator)) == {(24, adapter)}  # both rows: the critic's adapter and options, from the run
+
+
 # --- the toy trainer's module -----------------------------------------------------------------
 
 
@@ -84,7 +165,7 @@ class ToyTrainer(LoopTrainer):
     config_class = LoopConfig
 
     def train_one(self, config: LoopConfig, inputs: LoopInputs) -> ToyResult:
-        run = Run.open(config, {"policy": inputs.policy}, inputs.metric, inputs.retriever, None)
+        run = Run.open(config, inputs, None)
         validation = [run.validate(0, inputs.valid, None)]
         best, adapter = run.finish(validation, [None])
         return ToyResult(validation, best, adapter)
@@ -109,6 +190,10 @@ def test_a_registered_trainer_runs_with_the_shared_shape_and_is_named_by_the_bro
     assert set(result.variants) == {"short"} and result.variants["short"].run_dir == tmp_path / "toy" / "short"
     assert RunFolder(tmp_path / "toy").kind() == RunFolder(tmp_path / "toy" / "short").kind() == "toy" and label_of("toy") == "Toy loop"
     assert result.report.markdown.exists() and "Toy" not in result.lines()[0]
+    kept = {name: InferenceSpec.read(RunFolder(folder)) for name, folder in (("main", tmp_path / "toy"), ("short", tmp_path / "toy" / "short"))}
+    assert {name: (spec.method, spec.adapters, spec.answer.max_tokens) for name, spec in kept.items()} == {
+        "main": ("rag", {"policy": None}, 512), "short": ("rag", {"policy": None}, 8),  # each variant describes its own kept method
+    }
 
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tailor"

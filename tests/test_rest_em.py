@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_methods import assert_no_hidden_text
 from test_vac import FakeTrainer
 
@@ -9,7 +9,6 @@ from tailor.errors import TailorError
 from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.llm.cache import ResponseCache
 from tailor.prompts.answer import ANSWER_PREFILL
-from tailor.retrieval import BM25Retriever
 from tailor.train.rest_em import RestEMConfig, train_rest_em
 from tailor.train.sft import SFTSettings
 
@@ -47,7 +46,7 @@ def setup(tmp_path, train, validation=(0.3, 0.6, 0.4), cache=None, **overrides):
 
 
 def run(config, train, valid, policy, metric, trainer):
-    return train_rest_em(config, train, valid, policy, metric, BM25Retriever(), trainer=trainer)
+    return train_rest_em(*loop_inputs(config, train, valid, metric, policy=policy), trainer=trainer)
 
 
 def test_the_best_scored_sample_becomes_the_target(tmp_path, train, valid):

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LONGLAMP, load_examples
@@ -73,7 +73,7 @@ def setup(tmp_path, validation=(0.2, 0.5, 0.4), **overrides):
 
 def run(config, tasks, policy, reasoner, metric, trainer):
     train, valid = tasks
-    return train_rest_em(config, train, valid, policy, metric, BM25Retriever(), trainer=trainer, reasoner_llm=reasoner)
+    return train_rest_em(*loop_inputs(config, train, valid, metric, policy=policy, reasoner=reasoner), trainer=trainer)
 
 
 def test_top_scored_keeps_rewards_at_the_threshold_up_to_the_cap(tasks):
@@ -193,7 +193,7 @@ def test_one_real_rest_pg_style_round_on_the_offline_model(tmp_path, hf_llm, tas
         iterations=1, samples=2, k=1, max_attempts=1, sft=tiny, run_dir=tmp_path / "run", format="longform", warmup="reference",
         sample_temperature=0.7, threshold=0.0, max_per_input=10, reward_weighted=True, from_base=True, answer_max_tokens=48,
     )
-    result = train_rest_em(config, train[::4], valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever(), trainer=train_sft)
+    result = train_rest_em(*loop_inputs(config, train[::4], valid[:1], make_metric("rouge-l", None), policy=hf_llm), trainer=train_sft)
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     assert (tmp_path / "run" / "warmup" / "policy_model" / "adapter" / "adapter_config.json").exists()
     rows = [json.loads(line) for line in (tmp_path / "run" / "iter_1" / "policy_sft.jsonl").read_text().splitlines()]

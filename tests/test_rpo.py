@@ -72,5 +72,5 @@ def test_rpo_runs_in_tailor_eval_with_its_reflection_adapter(tmp_path):
     generator, judge = fake_models()
     run_eval(sample_config(tmp_path, methods=[{"name": "rpo", "reflection_adapter": str(adapter)}]), generator=generator, judge=judge)
     assert {a for _, _, a in generator.received} == {None, str(adapter)}  # the base, then the reflection on the same model
-    with pytest.raises(ValueError, match="reflection_adapter"):
+    with pytest.raises(ValueError, match=r"rpo has no policy adapter \(its roles: reflection\)"):
         MethodSpec(name="rpo", policy_adapter="x")

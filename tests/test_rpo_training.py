@@ -6,13 +6,12 @@ import json
 import re
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_vac import FakeTrainer
 
 from tailor.data import SAMPLE_LAMP, load_examples
 from tailor.errors import TailorError
 from tailor.metrics.base import Metric, MetricRun, Score
-from tailor.retrieval import BM25Retriever
 from tailor.train.grpo import GRPOSettings
 from tailor.train.rpo import RPOConfig, train_rpo
 from tailor.train.sft import SFTResult, SFTSettings
@@ -72,21 +71,21 @@ def setup(tmp_path, **overrides):
     settings = dict(iterations=3, epochs_per_step=1, k=3, max_attempts=1, sft=SFTSettings.cpu_sample(), run_dir=tmp_path / "run",
                     rl=GRPOSettings(num_generations=2, batch_size=2, per_device_batch_size=2))
     config = RPOConfig(**(settings | overrides))
-    models = dict(policy_llm=ScriptedLLM(reflection_reply, model="reflection"), base_llm=ScriptedLLM(base_reply, model="base"), teacher_llm=ScriptedLLM(teacher_reply, model="teacher"))
+    models = dict(policy=ScriptedLLM(reflection_reply, model="reflection"), base=ScriptedLLM(base_reply, model="base"), teacher=ScriptedLLM(teacher_reply, model="teacher"))
     return config, models, Overlap(), FakeTrainer(), FakeRL()
 
 
 def test_trajectories_end_in_the_true_output_and_unreadable_ones_are_dropped(tmp_path, lamp):
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path)
-    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    train_rpo(*loop_inputs(config, train, valid, metric, **models), trainer=sft, rl_trainer=rl)
     rows = sft.jobs[0]["rows"]
     assert len(rows) == len(train) - 1  # the first trajectory has no reasoning
     for example, row in zip(train[1:], rows):
         assert row["messages"][-1]["content"] == f"<think>The user likes colons.</think>\n<personalized>{example.reference}</personalized>"
         prompt = row["messages"][-2]["content"]
         assert "A Study of Walls" in prompt and example.reference not in prompt and len(re.findall(r"^\[\d+\]", prompt, re.M)) == 1
-    teacher_prompts = models["teacher_llm"].prompts()
+    teacher_prompts = models["teacher"].prompts()
     assert all(e.reference in p for e, p in zip(train, teacher_prompts))
     saved = [json.loads(line) for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
     assert [r["parsed"] for r in saved] == [False, True, True, True] and saved[0]["error"] == "empty reasoning"
@@ -98,18 +97,18 @@ def test_a_teacher_that_writes_no_usable_trajectory_stops_the_run_with_the_reaso
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path)
     looping = iter(range(len(train)))
-    models["teacher_llm"] = ScriptedLLM(
+    models["teacher"] = ScriptedLLM(
         lambda request, params, j: " The user's answer is:\nx\nThe user's answer is:</think>" if next(looping) % 2 else " The user likes", model="teacher"
     )
     with pytest.raises(TailorError, match=r"teacher \(teacher\) wrote no usable trajectory.*4 refused \(2: the reasoning never ends .*2: the reasoning repeats a line.*trajectories\.jsonl"):
-        train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+        train_rpo(*loop_inputs(config, train, valid, metric, **models), trainer=sft, rl_trainer=rl)
     assert not sft.jobs and (tmp_path / "run" / "trajectories.jsonl").exists()
 
 
 def test_rl_curriculum_widens_k_and_stays_anchored_to_the_sft_policy(tmp_path, lamp):
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path)
-    result = train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    result = train_rpo(*loop_inputs(config, train, valid, metric, **models), trainer=sft, rl_trainer=rl)
     sft_adapter = str(tmp_path / "run" / "sft" / "policy_model" / "adapter")
     shots = [max(len(re.findall(r"^\[\d+\]", row["prompt"][-1]["content"], re.M)) for row in job["rows"]) for job in rl.jobs]
     assert shots == [2, 3, 4]
@@ -127,8 +126,8 @@ def test_rl_curriculum_widens_k_and_stays_anchored_to_the_sft_policy(tmp_path, l
 def test_validation_runs_base_then_reflection_with_each_policy(tmp_path, lamp):
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path, iterations=1)
-    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
-    adapters = {adapter for _, _, adapter in models["policy_llm"].received}
+    train_rpo(*loop_inputs(config, train, valid, metric, **models), trainer=sft, rl_trainer=rl)
+    adapters = {adapter for _, _, adapter in models["policy"].received}
     assert adapters == {str(tmp_path / "run" / "sft" / "policy_model" / "adapter"), str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")}
     rows = [json.loads(line) for line in (tmp_path / "run" / "iter_1" / "validation.jsonl").read_text().splitlines()]
     assert [r["response"] for r in rows] == ["Towards Walls: A Study"] * len(valid)
@@ -138,7 +137,7 @@ def test_training_needs_true_outputs(tmp_path, lamp):
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path)
     with pytest.raises(TailorError, match="RPO: .*true output.* no reference"):
-        train_rpo(config, [train[0].model_copy(update={"reference": None})], valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+        train_rpo(*loop_inputs(config, [train[0].model_copy(update={"reference": None})], valid, metric, **models), trainer=sft, rl_trainer=rl)
 
 
 def test_recipes_load():
@@ -161,7 +160,7 @@ def test_one_real_rpo_round_on_the_offline_model(tmp_path, hf_llm, lamp):
         iterations=1, k=2, max_attempts=1, answer_max_tokens=24, trajectory_max_tokens=48, reflection_max_tokens=48, run_dir=tmp_path / "run",
         sft=SFTSettings(**tiny), rl=GRPOSettings(**tiny, num_generations=2, max_completion_length=24),
     )
-    result = train_rpo(config, train, valid[:1], hf_llm, make_metric("rouge-l", None), BM25Retriever(), teacher_llm=ScriptedLLM(teacher_reply, model="teacher"))
+    result = train_rpo(*loop_inputs(config, train, valid[:1], make_metric("rouge-l", None), policy=hf_llm, teacher=ScriptedLLM(teacher_reply, model="teacher")))
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     for stage in ("sft", "iter_1"):
         assert (tmp_path / "run" / stage / "policy_model" / "adapter" / "adapter_config.json").exists()
@@ -182,8 +181,8 @@ def test_answers_that_fall_back_to_the_generic_one_are_counted_in_validation_and
     answer is flagged in the stage's rows and counted as unparsed, not scored silently."""
     train, valid = lamp
     config, models, metric, sft, rl = setup(tmp_path, iterations=1, data=TASK, test_split="test", test_limit=3)
-    models["policy_llm"] = ScriptedLLM(lambda request, params, j: "<personalized>\n<personalized>\n", model="reflection")
-    train_rpo(config, train, valid, metric=metric, retriever=BM25Retriever(), trainer=sft, rl_trainer=rl, **models)
+    models["policy"] = ScriptedLLM(lambda request, params, j: "<personalized>\n<personalized>\n", model="reflection")
+    train_rpo(*loop_inputs(config, train, valid, metric, **models), trainer=sft, rl_trainer=rl)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["stages"]["iter_0/validation"]["unparsed"] == len(valid) == history["validation"]["0"]["unparsed"]
     assert history["stages"]["test/untrained"]["unparsed"] == 3 == history["test"]["unparsed"][0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServerThread
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -20,7 +20,6 @@ from tailor.data import SAMPLE_LAMPQA, load_examples
 from tailor.eval.report import write_report
 from tailor.eval.config import EvalConfig
 from tailor.eval.runner import run_eval
-from tailor.retrieval import BM25Retriever
 from tailor.runs import INITIAL, RunFolder
 from tailor.browser import router as browser
 from tailor.browser.router import make_browser_router
@@ -60,7 +59,7 @@ def runs_root(tmp_path_factory, questions):
         vac = VACConfig(iterations=1, n_feedback=2, k=2, train_split="test", sft=SFTSettings.cpu_sample(), run_dir=root / "vac-run")
         metric = FakeMetric({e.id: FAVOURITE_SEED for e in questions}, [0.3, 0.6])
         policy, feedback = ScriptedLLM(policy_reply, model="policy"), ScriptedLLM(feedback_reply, model="feedback")
-        train_vac(vac, questions, valid, policy, feedback, metric, BM25Retriever(), trainer=FakeTrainer())
+        train_vac(*loop_inputs(vac, questions, valid, metric, policy=policy, feedback=feedback), trainer=FakeTrainer())
         write_run_report(root / "vac-run", questions, valid)
     (root / "scratch").mkdir()
     (root / "scratch" / "notes.txt").write_text("not a run")

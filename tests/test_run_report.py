@@ -12,8 +12,8 @@ from test_vac import run, setup
 from tailor.errors import TailorError
 from tailor.eval.config import MethodSpec
 from tailor.eval.runner import run_eval
-from tailor.methods.trained import kept_policy
 from tailor.runs import INITIAL, RunFolder
+from tailor.train.kept import kept_method
 from tailor.train.report import write_run_report
 from tailor.train.rows import read_jsonl
 from tailor.train.vac import VACTrainer
@@ -28,6 +28,10 @@ def vac_run(tmp_path, train, valid):
     for _, variant in config.runs():
         run(variant, train, valid, policy, feedback, metric, trainer)
     return config.run_dir
+
+
+def kept_policy(run_dir, iteration=None):
+    return kept_method(run_dir, iteration).adapters["policy"]
 
 
 def test_report_compares_trained_and_frozen_feedback_per_iteration(vac_run, train):
@@ -81,11 +85,11 @@ def test_eval_answers_with_the_policy_the_run_kept(vac_run, tmp_path):
 
 
 def test_vac_needs_exactly_one_policy_source(tmp_path):
-    with pytest.raises(ValueError, match="vac needs one of policy_adapter"):
+    with pytest.raises(ValueError, match="vac needs its trained policy: set run"):
         MethodSpec(name="vac")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="names the policy adapter a second time"):
         MethodSpec(name="rag", policy_adapter="a", policy_run="b")
-    with pytest.raises(ValueError, match="set policy_run too"):
+    with pytest.raises(ValueError, match="set run .* too"):
         MethodSpec(name="rag", policy_iteration=1)
     with pytest.raises(TailorError, match="no finished training run"):
         kept_policy(tmp_path)

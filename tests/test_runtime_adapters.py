@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 from conftest import ServerThread
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 
 from tailor.errors import BackendError
 from tailor.llm.backends.openai_compat import OpenAIBackend, served_adapter_name
@@ -155,7 +155,6 @@ def test_a_vac_round_served_by_two_replicas_matches_the_in_process_run(tmp_path,
     Both generate one request at a time, so batching changes no greedy answer."""
     from tailor.llm.backends.hf import HFBackend
     from tailor.metrics.registry import make_metric
-    from tailor.retrieval.bm25 import BM25Retriever
     from tailor.train.sft import SFTSettings, train_sft
     from tailor.train.vac import VACConfig, train_vac
 
@@ -167,7 +166,7 @@ def test_a_vac_round_served_by_two_replicas_matches_the_in_process_run(tmp_path,
             iterations=1, n_feedback=1, k=2, feedback_temperature=0.0, answer_temperature=0.0, feedback_max_tokens=32,
             answer_max_tokens=32, max_attempts=1, holdout=0.0, sft=tiny, run_dir=tmp_path / folder,
         )
-        result = train_vac(config, train[:4], valid[:1], llm, llm, metric, BM25Retriever(), trainer=train_sft)
+        result = train_vac(*loop_inputs(config, train[:4], valid[:1], metric, policy=llm), trainer=train_sft)
         stages = tmp_path / folder / "iter_1"
         texts = {name: [{k: v for k, v in row.items() if k != "seconds"} for row in map(json.loads, (stages / name).read_text().splitlines())]
                  for name in ("initial.jsonl", "feedbacks.jsonl", "revised.jsonl", "train_scores.jsonl")}

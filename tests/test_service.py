@@ -291,9 +291,13 @@ def test_k_bounds_the_retrieved_items(client):
 
 
 def test_an_adapter_is_served_from_a_run_under_the_runs_root_only(service, client, tmp_path):
+    from tailor.llm import LLMConfig
+    from tailor.methods.inference import InferenceSpec
+    from tailor.runs import RunFolder
+
     run = service.runs_root / "vac-run"
     (run / "iter_1" / "policy").mkdir(parents=True)
-    (run / "history.json").write_text(json.dumps({"best_iteration": 1, "best_adapter": str(run / "iter_1" / "policy")}))
+    InferenceSpec(method="vac", generator=LLMConfig(), adapters={"policy": str(run / "iter_1" / "policy")}).write(RunFolder(run))
     put_user(client, "alice", BEES)
     assert ask(client, "alice", method=f"vac:{run}").status_code == 200
     assert service.llm.received[-1][2] == str(run / "iter_1" / "policy")

@@ -2,7 +2,7 @@ import json
 import re
 
 import pytest
-from fakes import ScriptedLLM
+from fakes import ScriptedLLM, loop_inputs
 from test_methods import assert_no_hidden_text, json_answer
 
 from tailor.errors import TailorError
@@ -87,7 +87,7 @@ def setup(tmp_path, train, validation=(0.3, 0.6, 0.4), cache=None, **overrides):
 
 
 def run(config, train, valid, policy, feedback, metric, trainer):
-    return train_vac(config, train, valid, policy, feedback, metric, BM25Retriever(), trainer=trainer)
+    return train_vac(*loop_inputs(config, train, valid, metric, policy=policy, feedback=feedback), trainer=trainer)
 
 
 def test_feedback_prompts_and_parsing(train):
@@ -149,7 +149,7 @@ def test_policy_learns_the_revisions_from_narrative_free_inputs(tmp_path, train,
 def test_dpo_policy_prefers_the_revision_over_the_initial_answer(tmp_path, train, valid):
     config, policy, feedback, metric, sft, _ = setup(tmp_path, train, policy_objective="dpo")
     dpo = FakeTrainer()
-    train_vac(config, train, valid, policy, feedback, metric, BM25Retriever(), trainer=sft, dpo_trainer=dpo)
+    train_vac(*loop_inputs(config, train, valid, metric, policy=policy, feedback=feedback), trainer=sft, dpo_trainer=dpo)
     assert [job["dir"].name for job in sft.jobs] == ["feedback_model"] * 2
     assert [job["dir"].name for job in dpo.jobs] == ["policy_model"] * 2
     assert dpo.jobs[1]["init"] == str(tmp_path / "run" / "iter_1" / "policy_model" / "adapter")
@@ -226,7 +226,7 @@ def test_one_real_vac_round_on_the_offline_model(tmp_path, hf_llm, train, valid)
     config = VACConfig(
         iterations=1, n_feedback=2, k=2, feedback_max_tokens=32, answer_max_tokens=48, max_attempts=1, sft=tiny, run_dir=tmp_path / "run"
     )
-    result = train_vac(config, train[:3], valid[:2], hf_llm, hf_llm, make_metric("proxy", None), BM25Retriever(), trainer=train_sft)
+    result = train_vac(*loop_inputs(config, train[:3], valid[:2], make_metric("proxy", None), policy=hf_llm), trainer=train_sft)
     out = tmp_path / "run" / "iter_1"
     assert len(result.validation) == 2 and all(0.0 <= v <= 1.0 for v in result.validation)
     assert (out / "feedback_model" / "adapter" / "adapter_config.json").exists()

@@ -8,9 +8,10 @@ from pathlib import Path
 from tailor.data.responses import write_responses
 from tailor.data.schema import Example
 from tailor.io import atomic_write_text
-from tailor.llm import LLM, LLMConfig
-from tailor.methods import Answer, AnswerConfig, Method
-from tailor.methods.registry import MethodConfig, make_method, method_info
+from tailor.llm import LLM
+from tailor.methods import Answer, Method
+from tailor.methods.inference import InferenceSpec
+from tailor.methods.registry import method_info
 from tailor.pool import ModelPool
 from tailor.runs import UnitFolder
 
@@ -19,32 +20,22 @@ from tailor.runs import UnitFolder
 class BuiltMethod:
     method: Method
     llm: LLM
+    helper: LLM | None = None  # the method's second model, where it is not the generator
+
+    @property
+    def models(self) -> list[LLM]:
+        """The models the method generates with, each once."""
+        return [self.llm] if self.helper is None or self.helper is self.llm else [self.llm, self.helper]
 
 
-def build_method(
-    name: str,
-    llm_config: LLMConfig,
-    retriever: str = "bm25",
-    answer: AnswerConfig = AnswerConfig(),
-    *,
-    retriever_options: dict | None = None,
-    adapters: dict[str, str | None] | None = None,
-    helper: LLMConfig | None = None,
-    examples: list[Example] | None = None,
-    seed: int = 0,
-    pool: ModelPool | None = None,
-) -> BuiltMethod:
-    """Build the generator (and the method's second model, from ``helper``), the retriever
-    if the method uses one, then the method. ``adapters``: trained adapters by role;
-    ``examples``: the pool ``rag_random`` draws other users' profiles from."""
-    info = method_info(name)
-    pool = pool or ModelPool(llm_config)
-    llm = pool.llm(llm_config)
-    config = MethodConfig(
-        name, llm, pool.retriever(retriever, retriever_options) if info.retriever else None, answer,
-        adapters=dict(adapters or {}), helper=pool.llm(helper) if helper else None, pool=examples, seed=seed,
-    )
-    return BuiltMethod(make_method(config), llm)
+def build_method(spec: InferenceSpec, *, examples: list[Example] | None = None, seed: int = 0, pool: ModelPool | None = None) -> BuiltMethod:
+    """Build the generator (and the method's second model), the retriever if the method
+    uses one, then the method ``spec`` describes; ``examples``: the pool ``rag_random``
+    draws other users' profiles from; ``pool``: where the models are built once."""
+    pool = pool or ModelPool(spec.generator)
+    llm, helper = pool.llm(spec.generator), spec.helper and pool.llm(spec.helper)
+    retriever = pool.retriever(spec.retriever, spec.retriever_options) if method_info(spec.method).retriever else None
+    return BuiltMethod(spec.build(llm, helper, retriever, pool=examples, seed=seed), llm, helper)
 
 
 @dataclass

@@ -148,6 +148,11 @@ class RunFolder(StageFolder):
         return self.path / "tailor.log"
 
     @property
+    def inference_file(self) -> Path:
+        """The method a finished training run kept, as ``tailor.methods.inference.InferenceSpec``."""
+        return self.path / "inference.json"
+
+    @property
     def report_markdown(self) -> Path:
         return self.path / "report.md"
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from tailor import logs, progress
-from tailor.cli.common import BaseUrl, Format, Split, console, finished, print_table, server_options
+from tailor.cli.common import BaseUrl, Format, RoleAdapters, Split, console, finished, print_table, role_adapters, server_options
 from tailor.errors import TailorError
 from tailor.names import BACKENDS
 
@@ -23,42 +23,50 @@ def answer(
     out: Annotated[Path, typer.Option(help="output folder: responses.json (benchmark format) and traces.jsonl")],
     split: Split = None,
     fmt: Format = "auto",
-    method: Annotated[str, typer.Option(help="a method of tailor.methods.registry.METHODS (nopers, rag, planpers with --planner-adapter, …)")] = "rag",
-    retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
-    k: Annotated[int, typer.Option(help="profile items retrieved")] = 10,
+    method: Annotated[Optional[str], typer.Option(help="a method of tailor.methods.registry.METHODS (nopers, rag, planpers with --adapter planner=PATH, …; default: the run's, else rag)")] = None,
+    run: Annotated[Optional[Path], typer.Option(help="a training run whose kept method answers: its models, adapters, options and answer settings (the flags given here replace them)")] = None,
+    adapter: RoleAdapters = None,
+    retriever: Annotated[Optional[str], typer.Option(help="bm25, dense or dense:<model> (default: the run's, else bm25)")] = None,
+    k: Annotated[Optional[int], typer.Option(help="profile items retrieved (default: the run's, else 10)")] = None,
     limit: Annotated[Optional[int], typer.Option(help="answer only the first N examples")] = None,
-    backend: Backend = "hf",
-    model: Annotated[str, typer.Option(help="model name, local path or hub id")] = "smollm2-135m-instruct",
+    backend: Annotated[Optional[str], typer.Option(help=", ".join(BACKENDS) + " (default: the run's, else hf)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model name, local path or hub id (default: the run's, else smollm2-135m-instruct)")] = None,
     base_url: BaseUrl = None,
-    max_tokens: int = 512,
+    max_tokens: Annotated[Optional[int], typer.Option(help="the longest answer, in tokens (default: the run's, else 512)")] = None,
     show: Annotated[int, typer.Option(help="retrieved items printed per answer")] = 3,
-    planner_adapter: Annotated[Optional[str], typer.Option(help="planpers: the planner's LoRA adapter, or the `tailor train planner` run that kept it")] = None,
     chunk: Annotated[Optional[int], typer.Option(min=1, help="answer N examples at a time, printing each batch as it finishes (default: all at once)")] = None,
 ) -> None:
-    """Answer questions with a personalization method and save the responses."""
+    """Answer questions with a personalization method, or the one a training run kept, and save the responses."""
     from tailor.data import load_examples
+    from tailor.eval.config import MethodSpec
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
+    from tailor.train.kept import kept_method
 
     pool = load_examples(data, fmt, split)
-    llm = LLMConfig(backend=backend, model=model, options=server_options(base_url))
-    answer_and_show(pool, pool[:limit], out, method, retriever, llm, AnswerConfig(k=k, max_tokens=max_tokens), show, planner_adapter, chunk)
+    own = LLMConfig(backend=backend or "hf", model=model or LLMConfig().model, options=server_options(base_url))
+    try:
+        spec = MethodSpec(name=method or (kept_method(run).method if run else "rag"), run=run, adapters=role_adapters(adapter), retriever=retriever, k=k,
+                          generator=own if backend or model or base_url else None)
+    except ValueError as err:
+        raise TailorError(str(err)) from err
+    described = spec.described(own, "bm25", {}, AnswerConfig(), AnswerConfig().seed)
+    if max_tokens is not None:
+        described = described.model_copy(update={"answer": described.answer.model_copy(update={"max_tokens": max_tokens})})
+    answer_and_show(pool, pool[:limit], out, described, show, chunk)
 
 
-def answer_and_show(
-    pool: list, examples: list, out: Path, method: str, retriever: str, llm, settings, show: int, planner_adapter: str | None, chunk: int | None,
-) -> None:
-    """Answer ``examples`` with ``method`` on the model ``llm`` (an ``LLMConfig``) with
-    ``settings`` (an ``AnswerConfig``); ``pool``: the users a method may draw on (e.g.
-    rag_random). Each answer is printed with what it retrieved as soon as its chunk is done."""
-    from tailor.methods.trained import trained_adapter
+def answer_and_show(pool: list, examples: list, out: Path, spec, show: int, chunk: int | None) -> None:
+    """Answer ``examples`` with the method ``spec`` (an ``InferenceSpec``) describes;
+    ``pool``: the users a method may draw on (e.g. rag_random). Each answer is printed with
+    what it retrieved as soon as its chunk is done."""
     from tailor.pipeline import answer_examples, build_method
 
     started = time.perf_counter()
     by_id = {e.id: e for e in examples}
     with logs.into(out):
-        built = build_method(method, llm, retriever, settings, adapters={"planner": trained_adapter(planner_adapter)}, examples=pool)
-        with progress.bar(f"answering {len(examples)} question(s) with {method}", len(examples)) as advance:
+        built = build_method(spec, examples=pool)
+        with progress.bar(f"answering {len(examples)} question(s) with {spec.method}", len(examples)) as advance:
 
             def print_answers(answers: dict) -> None:
                 for answer_id, answered in answers.items():
@@ -102,6 +110,7 @@ def demo(
     from tailor.data import SAMPLE_LAMPQA, load_examples
     from tailor.llm import LLMConfig
     from tailor.methods import AnswerConfig
+    from tailor.methods.inference import InferenceSpec
 
     by_category: dict[str, list] = {}
     pool = load_examples(SAMPLE_LAMPQA, split="test")
@@ -110,8 +119,8 @@ def demo(
     # round-robin over the categories, so three users cover all three
     chosen = [e for rank in zip(*by_category.values()) for e in rank][:users]
     console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
-    llm = LLMConfig(backend="hf", model="smollm2-135m-instruct")
-    answer_and_show(pool, chosen, out, "rag", "bm25", llm, AnswerConfig(k=3, max_tokens=max_tokens), show=3, planner_adapter=None, chunk=1)
+    spec = InferenceSpec(method="rag", generator=LLMConfig(backend="hf", model="smollm2-135m-instruct"), answer=AnswerConfig(k=3, max_tokens=max_tokens))
+    answer_and_show(pool, chosen, out, spec, show=3, chunk=1)
 
 
 def eval_command(

@@ -19,6 +19,9 @@ err_console = Console(stderr=True)
 Format = Annotated[str, typer.Option("--format", "-f", help="auto, lampqa, lamp, longlamp or jsonl")]
 Split = Annotated[Optional[str], typer.Option(help="train, validation or test (directories only)")]
 BaseUrl = Annotated[Optional[str], typer.Option(help="server URL for the openai backend; several replicas comma-separated")]
+RoleAdapters = Annotated[Optional[list[str]], typer.Option(
+    "--adapter", help="ROLE=PATH, repeatable: the trained adapter playing ROLE (policy, planner, reflection, summarizer, …), or a training run's folder (the adapter it kept)",
+)]
 
 
 def fail(err: Exception) -> None:
@@ -52,6 +55,18 @@ def finished(started: float, output: Path) -> None:
 
 def server_options(base_url: str | None) -> dict:
     return {"base_url": base_url} if base_url else {}
+
+
+def role_adapters(values: list[str] | None) -> dict[str, str]:
+    """``--adapter ROLE=PATH`` values by role, each role one that some method plays."""
+    from tailor.methods.registry import adapter_roles
+
+    roles = adapter_roles()
+    pairs = [value.partition("=") for value in values or []]
+    wrong = [role + eq + path for role, eq, path in pairs if not eq or not path or role not in roles]
+    if wrong:
+        raise TailorError(f"--adapter takes ROLE=PATH with ROLE one of {', '.join(roles)}; got {wrong[0]!r}")
+    return {role: path for role, _, path in pairs}
 
 
 def print_table(title: str, header: list[str], body: list[list[str]]) -> None:

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tailor.cli.common import BaseUrl, err_console, server_options
+from tailor.cli.common import BaseUrl, RoleAdapters, err_console, role_adapters, server_options
 from tailor.errors import TailorError
 from tailor.names import BACKENDS
 
@@ -16,7 +16,7 @@ def serve_llm(
     host: str = "127.0.0.1",
     port: int = 8000,
     name: Annotated[Optional[str], typer.Option(help="served model name (default: the model)")] = None,
-    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME (more can be loaded at run time: POST /v1/load_lora_adapter)")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH of a LoRA adapter to serve as model NAME, or of a training run (the model it trained and kept); more can be loaded at run time: POST /v1/load_lora_adapter")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="concurrent requests generated together, at most")] = 16,
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long the first request of a batch waits for others")] = 10.0,
     deterministic: Annotated[bool, typer.Option(help="answers independent of their batch: the hf backend generates one request at a time")] = False,
@@ -31,9 +31,10 @@ def serve_llm(
     from tailor import logs
     from tailor.llm import LLMConfig, make_llm
     from tailor.llm.server import create_app
+    from tailor.train.kept import served_adapter
 
     logs.to_stderr()
-    adapters = dict(a.split("=", 1) for a in adapter or [])
+    adapters = {name: served_adapter(path) for name, path in (a.split("=", 1) for a in adapter or [])}
     llm = make_llm(LLMConfig(backend=backend, model=model, cache=False, deterministic=deterministic))
     uvicorn.run(create_app(llm, name or model, adapters, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, max_tokens=max_tokens_cap, max_lora_rank=max_lora_rank), host=host, port=port,
                 timeout_graceful_shutdown=shutdown_grace)
@@ -50,7 +51,7 @@ def serve(
     retriever: Annotated[str, typer.Option(help="bm25, dense or dense:<model>")] = "bm25",
     k: Annotated[int, typer.Option(help="profile items retrieved unless a request sets k")] = 10,
     max_tokens: Annotated[int, typer.Option(help="answer length unless a request sets max_tokens")] = 512,
-    planner_adapter: Annotated[Optional[str], typer.Option(help="PlanPers' planner adapter, or the `tailor train planner` run that kept it, e.g. runs/planner-sample")] = None,
+    adapter: RoleAdapters = None,
     alias: Annotated[Optional[list[str]], typer.Option(help="NAME=METHOD[:ADAPTER]: serve that spec as model NAME")] = None,
     runs_root: Annotated[Path, typer.Option(help="run folders: browsed at /runs; adapters a request names must lie here")] = Path("runs"),
     max_body_bytes: int = 1_000_000,
@@ -97,7 +98,7 @@ def serve(
         llm=LLMConfig(backend=backend, model=model, options=server_options(base_url)),
         retriever=retriever,
         answer=AnswerConfig(k=k, max_tokens=max_tokens),
-        planner_adapter=planner_adapter,
+        adapters=role_adapters(adapter),
         aliases=dict(a.split("=", 1) for a in alias or []),
         runs_root=runs_root,
         limits=Limits(max_body_bytes=max_body_bytes, max_item_chars=max_item_chars, max_items_per_user=max_items_per_user, max_tokens=max_tokens_cap,

@@ -9,12 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tailor.config import load_yaml_config
 from tailor.errors import TailorError
 from tailor.llm import LLMConfig
+from tailor.methods.inference import InferenceSpec
 from tailor.methods.rag import AnswerConfig
-from tailor.methods.registry import ADAPTER_ROLES, METHODS, method_info
-from tailor.methods.trained import kept_policy, trained_adapter
+from tailor.methods.registry import METHODS, method_info, method_options
 from tailor.metrics.lamp import LampTask
 from tailor.metrics import MetricName, check_judge, check_options, task_metric
 from tailor.prompts.formats import FormatName
+from tailor.train.kept import is_run, kept_method, trained_adapter
 
 
 def folder_name(name: str) -> str:
@@ -24,27 +25,57 @@ def folder_name(name: str) -> str:
     return name
 
 
+# The keys rows had before adapters and helper models were named by role, and the roles they name.
+OLD_ADAPTER_KEYS = {"policy_adapter": "policy", "policy_run": "policy", "planner_adapter": "planner", "reflection_adapter": "reflection",
+                    "summarizer_adapter": "summarizer"}
+OLD_HELPER_KEYS = ("planner", "reflection", "summarizer")
+
+
 class MethodSpec(BaseModel):
-    """One row of the results table. Unset fields take the run-wide value."""
+    """One row of the results table. Each setting is the first given of: the row's own;
+    ``run``'s (the method a training run kept, as its ``inference.json`` describes it:
+    models, adapters, options and answer settings); for an adapter given as a training
+    run's folder, the adapter that run kept for the role, and its options; the eval-wide
+    one; the method's default. The seed is always the eval's."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="the method: " + ", ".join(METHODS))
     label: str | None = Field(default=None, description="the row's name, to run one method twice with different settings")
+    run: Path | None = Field(default=None, description="a training run (`tailor train …`) whose kept method this row is: its models, adapters, options and answer settings")
+    iteration: int | None = Field(default=None, ge=0, description="pick pi_t, not the kept model, of every training run the row names")
+    adapters: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="trained adapters by role (policy: the generator's; planner, reflection, summarizer, …: the method's second model's): a LoRA "
+        "adapter, a served adapter's name, or a training run's folder (the adapter it kept for that role)",
+    )
+    helpers: dict[str, LLMConfig] = Field(default_factory=dict, description="the method's second model by role (planner, reflection, summarizer, …; default: the generator)")
+    options: dict = Field(default_factory=dict, description="the method's own settings (e.g. rpo: reflection_max_tokens; popi: summary_words), replacing a run's")
+    generator: LLMConfig | None = Field(default=None, description="this row's own generator (the base model for rpo), replacing the run-wide one")
     retriever: str | None = Field(default=None, description="bm25, dense or dense:<model>, replacing the run-wide one")
     retriever_options: dict | None = Field(default=None, description="the retriever's settings, replacing the run-wide ones")
     k: int | None = Field(default=None, ge=0, description="profile items retrieved, replacing answer.k")
-    planner_adapter: str | None = Field(default=None, description="planpers: the planner's LoRA adapter path, the `tailor train planner` run that kept it, or a served model name")
-    planner: LLMConfig | None = Field(default=None, description="planpers: a separate planner model (default: the generator)")
-    reflection_adapter: str | None = Field(default=None, description="rpo: the reflection model's adapter, or the `tailor train rpo` run that kept it (none: prompted only)")
-    reflection: LLMConfig | None = Field(default=None, description="rpo: a separate reflection model (default: the generator, the black-box base)")
-    summarizer_adapter: str | None = Field(default=None, description="popi: the preference-inference model's adapter, or the `tailor train popi` run that kept it")
-    summarizer: LLMConfig | None = Field(default=None, description="popi: a separate preference-inference model (default: the generator)")
-    generator: LLMConfig | None = Field(default=None, description="this row's own generator (the base model for rpo), replacing the run-wide one")
-    policy_adapter: str | None = Field(default=None, description="the generator's trained adapter (vac needs it, or policy_run)")
-    policy_run: Path | None = Field(default=None, description="a training run (`tailor train vac|rest-em|rest-pg|popi`) whose kept policy the generator uses")
-    policy_iteration: int | None = Field(default=None, ge=0, description="with policy_run: use its pi_t instead of the kept policy")
     format: FormatName | None = Field(default=None, description="the reply format, replacing answer.format")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data):
+        """Rows written with ``policy_run``, ``planner_adapter``, ``reflection``, … keep working."""
+        if not isinstance(data, dict):
+            return data
+        data, adapters, helpers = dict(data), dict(data.get("adapters") or {}), dict(data.get("helpers") or {})
+        for key, role in OLD_ADAPTER_KEYS.items():
+            if key in data:
+                if role in adapters:
+                    raise ValueError(f"{key} names the {role} adapter a second time; give it once (adapters: {{{role}: …}})")
+                value = data.pop(key)
+                adapters[role] = None if value is None else str(value)
+        for role in OLD_HELPER_KEYS:
+            if (model := data.pop(role, None)) is not None:
+                helpers[role] = model
+        if "policy_iteration" in data:
+            data["iteration"] = data.pop("policy_iteration")
+        return {**data, **({"adapters": adapters} if adapters else {}), **({"helpers": helpers} if helpers else {})}
 
     @field_validator("name")
     @classmethod
@@ -59,38 +90,58 @@ class MethodSpec(BaseModel):
         return label if label is None else folder_name(label)
 
     @model_validator(mode="after")
-    def _one_policy(self) -> "MethodSpec":
+    def _fits_the_method(self) -> "MethodSpec":
         info = method_info(self.name)
-        if self.policy_adapter is not None and self.policy_run is not None:
-            raise ValueError("give one of policy_adapter (an adapter) or policy_run (a training run folder), not both")
-        if info.needs_policy and self.policy_adapter is None and self.policy_run is None:
-            raise ValueError(f"{self.name} needs one of policy_adapter (an adapter) or policy_run (a `tailor train {info.trainer}` run folder)")
-        if info.adapter != "policy" and (self.policy_adapter or self.policy_run):
-            raise ValueError(f"{self.name} trains a second model ({info.adapter}_adapter); its generator is not a trained policy")
-        if self.policy_iteration is not None and self.policy_run is None:
-            raise ValueError("policy_iteration picks a policy of policy_run; set policy_run too")
+        stray = sorted(set(self.adapters) - set(info.roles))
+        if stray:
+            why = "; its generator is not a trained policy" if stray[0] == "policy" else ""
+            raise ValueError(f"{self.name} has no {stray[0]} adapter (its roles: {', '.join(info.roles)}){why}")
+        if set(self.helpers) - {info.helper}:
+            raise ValueError(f"{self.name} has no {sorted(set(self.helpers) - {info.helper})[0]} model" + (f" (its second model: {info.helper})" if info.helper else ""))
+        if info.needs_policy and self.run is None and self.adapters.get(info.adapter) is None:
+            raise ValueError(f"{self.name} needs its trained {info.adapter}: set run (a `tailor train {info.trainer}` run folder) or adapters: {{{info.adapter}: …}}")
+        if self.iteration is not None and self.run is None and not any(self.adapters.values()):
+            raise ValueError("iteration picks a model of a training run; set run (or a run folder among adapters) too")
+        try:
+            method_options(self.name, self.options)
+        except TailorError as err:
+            raise ValueError(str(err)) from err
         return self
 
     @property
     def key(self) -> str:
         return self.label or self.name
 
-    def policy(self) -> str | None:
-        """The generator's adapter: the given one, or the one its run kept (None: the base model)."""
-        return kept_policy(self.policy_run, self.policy_iteration) if self.policy_run else self.policy_adapter
+    def described(self, generator: LLMConfig, retriever: str, retriever_options: dict, answer: AnswerConfig, seed: int) -> InferenceSpec:
+        """The method this row builds; ``generator``, ``retriever``, ``retriever_options`` and
+        ``answer``: the settings it takes where neither it nor its run says (eval's)."""
+        info = method_info(self.name)
+        kept = kept_method(self.run, self.iteration) if self.run else None
+        if kept is not None and kept.method != self.name:
+            raise TailorError(f"method {self.key!r}: {self.run} kept a {kept.method} method, not {self.name}; name it {kept.method}, "
+                              f"or take only the adapter it kept with adapters: {{{info.adapter}: {self.run}}}")
+        adapters = {role: trained_adapter(path, role, self.iteration) for role, path in self.adapters.items()}
+        answer = kept.answer if kept else answer
+        generator = self.generator or (kept.generator if kept else generator)
+        pinned = {info.helper: kept.helper or kept.generator} if kept and info.helper else {}  # a trained helper stays on its model
+        helpers = {role: model for role, model in {**pinned, **self.helpers}.items() if model != generator}
+        return InferenceSpec(
+            method=self.name, generator=generator, helpers=helpers,
+            adapters={**(kept.adapters if kept else {}), **adapters},
+            answer=answer.model_copy(update={"seed": seed, "k": answer.k if self.k is None else self.k, "format": self.format or answer.format}),
+            options={**(kept.options if kept else self._options_of_adapter_runs()), **self.options},
+            retriever=self.retriever or (kept.retriever if kept else retriever),
+            retriever_options=self.retriever_options if self.retriever_options is not None else kept.retriever_options if kept else retriever_options,
+        )
 
-    def adapters(self) -> dict[str, str | None]:
-        """Every trained adapter of the row, by role (a run folder gives the adapter it kept)."""
-        return {
-            "policy": self.policy(),
-            "planner": trained_adapter(self.planner_adapter),
-            "reflection": trained_adapter(self.reflection_adapter),
-            "summarizer": trained_adapter(self.summarizer_adapter, "summarizer"),
-        }
-
-    def model(self, role: str) -> LLMConfig | None:
-        """The separate model configured for a helper role (None: the generator plays it)."""
-        return getattr(self, role) if role in ADAPTER_ROLES[1:] else None
+    def _options_of_adapter_runs(self) -> dict:
+        """The options of the run that trained the row's helper (else its trained model), when it ran this method."""
+        info = method_info(self.name)
+        for role in dict.fromkeys(r for r in (info.helper, info.adapter) if r):
+            path = self.adapters.get(role)
+            if path and is_run(path) and (kept := kept_method(path)).method == self.name:
+                return kept.options
+        return {}
 
 
 class DatasetSpec(BaseModel):
@@ -188,9 +239,6 @@ class EvalConfig(BaseModel):
     def baseline_rows(self) -> list[str]:
         return self.baselines or [self.baseline]
 
-    def answer_for(self, spec: MethodSpec) -> AnswerConfig:
-        """The answer settings of one row: the run's seed, the row's k and format."""
-        return self.answer.model_copy(update={"seed": self.seed, "k": self.answer.k if spec.k is None else spec.k, "format": spec.format or self.answer.format})
-
-    def retriever_options_for(self, spec: MethodSpec) -> dict:
-        return self.retriever_options if spec.retriever_options is None else spec.retriever_options
+    def described(self, spec: MethodSpec) -> InferenceSpec:
+        """The method one row builds, with this run's seed (``MethodSpec.described``)."""
+        return spec.described(self.generator, self.retriever, self.retriever_options, self.answer, self.seed)

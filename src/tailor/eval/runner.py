@@ -38,7 +38,7 @@ def run_eval(config: EvalConfig, generator: LLM | None = None, judge: LLM | None
     with folder.attempt(EVAL_KIND), logs.into(folder.path):
         answered = [unit.answered() for unit in units]
         pending = [unit for unit, done in zip(units, answered) if not done]
-        check_adapters(config, pending)
+        check_adapters(pending)
         for unit in progress.track(pending, f"answering ({len(pending)} of {len(units)} method × split runs)", total=len(pending)):
             unit.answer(models)
         if pending:
@@ -78,18 +78,17 @@ def judging(config: EvalConfig, metrics: list[str]) -> dict | None:
     return {"schedule": settings.describe(), **({"template": settings.prompt.describe()} if "aspect" in graded else {})}
 
 
-def check_adapters(config: EvalConfig, pending: list[Unit]) -> None:
+def check_adapters(pending: list[Unit]) -> None:
     """Fail before any model time is spent when a trained adapter a local backend must
     load from a path is missing."""
     for unit in pending:
-        spec = unit.spec
-        info = method_info(spec.name)
-        generator = spec.generator or config.generator
-        for role, adapter in spec.adapters().items():
-            backend = (spec.model(role) or generator).backend
+        method = unit.method
+        info = method_info(method.method)
+        for role, adapter in method.adapters.items():
+            backend = (method.helpers.get(role) or method.generator).backend
             if adapter and backend in LOCAL_BACKENDS and not Path(adapter).exists():
                 trainer = info.trainer if role == info.adapter and info.trainer else "…"
                 raise TailorError(
-                    f"method {spec.key!r}: adapter {adapter} does not exist; train it first "
+                    f"method {unit.spec.key!r}: adapter {adapter} does not exist; train it first "
                     f"(`tailor train {trainer}`) or leave the method out with --methods"
                 )

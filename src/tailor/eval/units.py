@@ -14,15 +14,18 @@ from tailor.eval.results import MethodResult, describe, scores_document
 from tailor.io import atomic_write_json, json_digest
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.base import adapter_fingerprint
-from tailor.methods.registry import ADAPTER_ROLES, MethodConfig, make_method, method_info
+from tailor.methods.inference import InferenceSpec
+from tailor.methods.registry import POLICY, method_info
 from tailor.metrics import metric_info
 from tailor.metrics.lamp import task_report
-from tailor.pipeline import answer_examples
+from tailor.pipeline import answer_examples, build_method
 from tailor.prompts.retry import TOO_LONG
 from tailor.pool import ModelPool
 from tailor.runs import RunFolder, UnitFolder
 
-HELPER_ROLES = ADAPTER_ROLES[1:]
+# The helper roles every answer fingerprint named (None where unused) before roles were
+# open-ended: still named, so that eval folders made before stay valid.
+FINGERPRINTED_ROLES = ("planner", "reflection", "summarizer")
 
 
 def _llm_identity(config: LLMConfig | None) -> dict | None:
@@ -40,12 +43,6 @@ class EvalModels:
     def __init__(self, config: EvalConfig, pool: ModelPool, judge: LLM | None = None):
         self.config, self.pool, self._judge = config, pool, judge  # a given judge, else the pool's
         self.generator_calls = self.judge_calls = 0
-
-    def generator(self, spec: MethodSpec):
-        return self.pool.llm(spec.generator or self.config.generator)
-
-    def helper(self, config: LLMConfig | None):
-        return None if config is None else self.pool.llm(config)
 
     def release_generators(self) -> None:
         """Let go of the generators (unless one also judges) before the judge is loaded."""
@@ -68,6 +65,7 @@ class Unit:
     source: DatasetSpec
     split: str
     spec: MethodSpec
+    method: InferenceSpec  # what the row builds
     examples: list[Example]
     pool: list[Example]
     folder: UnitFolder
@@ -111,19 +109,13 @@ class Unit:
         return bool(scores) and scores.get("fingerprint") == self.score_fingerprint() and set(scores.get("scores", {})) == {e.id for e in self.responded()}
 
     def answer(self, models: EvalModels) -> None:
-        spec, config = self.spec, self.config
-        info = method_info(spec.name)
-        llm = models.generator(spec)
-        helper = models.helper(spec.model(info.helper)) if info.helper else None
-        retriever = models.pool.retriever(spec.retriever or config.retriever, config.retriever_options_for(spec)) if info.retriever else None
-        method = make_method(MethodConfig(
-            spec.name, llm, retriever, config.answer_for(spec), adapters=spec.adapters(), helper=helper, pool=self.pool, seed=config.seed,
-        ))
-        used = list({id(m): m for m in (llm, helper) if m is not None}.values())
+        spec = self.spec
+        built = build_method(self.method, examples=self.pool, seed=self.config.seed, pool=models.pool)
+        used = built.models
         calls_before = sum(m.usage.requests for m in used)
         generation_before = sum(m.usage.generation_seconds for m in used)
         started = time.perf_counter()
-        run = answer_examples(method, self.examples, self.folder.path)
+        run = answer_examples(built.method, self.examples, self.folder.path)
         wall = time.perf_counter() - started
         # what generating these answers took, also when they were read from the cache
         generation = sum(m.usage.generation_seconds for m in used) - generation_before
@@ -179,7 +171,7 @@ class Unit:
             proxy=bool(scores["proxy"]),
             graded_only=scores.get("mean_graded_only"),
             method_name=self.spec.name,
-            generator=describe(self.spec.generator or self.config.generator),
+            generator=describe(self.method.generator),
             task=self.task,
             task_scores=task_scores,
             skipped_for_length=len(self.examples) - len(responded),
@@ -211,19 +203,21 @@ def _load_split(dataset: DatasetSpec, split: str) -> list[Example]:
     return load_examples(dataset.path, dataset.format, split)
 
 
-def _answering(config: EvalConfig, spec: MethodSpec, data_digest: str, pool_digest: str) -> dict:
-    """What decides a row's answers: its models, method, retrieval, answer settings and data."""
-    info = method_info(spec.name)
-    adapters = spec.adapters()
+def _answering(method: InferenceSpec, data_digest: str, pool_digest: str) -> dict:
+    """What decides a row's answers: its models, method, retrieval, answer settings, options and data."""
+    info = method_info(method.method)
+    helpers = {role: [_llm_identity(method.helpers.get(role)), adapter_fingerprint(method.adapters.get(role))] for role in info.roles if role != POLICY}
     return {
-        "generator": _llm_identity(spec.generator or config.generator),
-        "method": spec.name,
-        "retriever": [spec.retriever or config.retriever, config.retriever_options_for(spec)] if info.retriever else None,
-        "answer": config.answer_for(spec).model_dump(mode="json"),
+        "generator": _llm_identity(method.generator),
+        "method": method.method,
+        "retriever": [method.retriever, method.retriever_options] if info.retriever else None,
+        "answer": method.answer.model_dump(mode="json"),
         "data": data_digest,
         "pool": pool_digest if info.needs_pool else None,
-        **{role: [_llm_identity(spec.model(role)), adapter_fingerprint(adapters[role])] if info.helper == role else None for role in HELPER_ROLES},
-        "policy": adapter_fingerprint(adapters["policy"]),
+        **dict.fromkeys(FINGERPRINTED_ROLES),
+        **helpers,
+        "policy": adapter_fingerprint(method.adapters.get(POLICY)),
+        **({"options": method.options} if method.options else {}),
     }
 
 
@@ -231,6 +225,7 @@ def plan(config: EvalConfig) -> list[Unit]:
     """Every (dataset, split, method) with the fingerprints that decide whether its saved
     answers and scores are still valid."""
     out = RunFolder(config.out)
+    methods = [config.described(spec) for spec in config.methods]
     units = []
     for dataset in config.datasets:
         metric = dataset.metric_or(config.metric)
@@ -246,8 +241,8 @@ def plan(config: EvalConfig) -> list[Unit]:
             examples = _first_per_category(pool, config.limit)
             data_digest = json_digest([e.model_dump(mode="json") for e in examples])
             pool_digest = json_digest([[e.id, e.user_id, [p.model_dump(mode="json") for p in e.profile]] for e in pool])
-            for spec in config.methods:
-                fingerprint = json_digest(_answering(config, spec, data_digest, pool_digest))
+            for spec, method in zip(config.methods, methods):
+                fingerprint = json_digest(_answering(method, data_digest, pool_digest))
                 folder = out.unit(dataset.key, split, spec.key)
-                units.append(Unit(config, dataset, split, spec, examples, pool, folder, fingerprint, metric, dataset.task, json_digest(scoring)))
+                units.append(Unit(config, dataset, split, spec, method, examples, pool, folder, fingerprint, metric, dataset.task, json_digest(scoring)))
     return units

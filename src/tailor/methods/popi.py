@@ -3,13 +3,17 @@ natural-language summary, stored once per user and profile; a generator (any bac
 frozen or trained) answers conditioned on that summary instead of the raw history.
 
 Summaries are keyed by the summarizer (model and adapter content), the profile and the
-length limit, never by the generator: one summary serves every generator. The summarizer
-reads as many of the user's items, in profile order, as fit its context; a user whose
-summary prompt does not fit even without items has none, and their examples are skipped."""
+length limits (words and tokens), never by the generator: one summary serves every
+generator. The summarizer reads as many of the user's items, in profile order, as fit its
+context; a user whose summary prompt does not fit even without items has none, and their
+examples are skipped."""
 
 import hashlib
 import json
 from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailor.data.schema import Example
 from tailor.kvstore import KeyValueStore
@@ -23,23 +27,48 @@ from tailor.prompts.popi import parse_summary, summary_request
 from tailor.prompts.retry import generate_parsed
 
 
+class POPIOptions(BaseModel):
+    """POPI's own settings at inference: the summarizer's (``tailor train popi`` trains with the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary_words: int = Field(default=60, ge=1, description="the longest summary, in words")
+    summary_max_tokens: int = Field(default=128, ge=1, description="the longest summary, in tokens")
+
+
+class SummaryCache(Protocol):
+    """Where summaries are kept: a ``SummaryStore`` file, or the service's per-user rows."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+
 class SummaryStore(KeyValueStore):
-    """Preference summaries, beside the response cache by default."""
+    """Preference summaries, by default in the summarizer's response cache file."""
 
     def __init__(self, path: str | Path):
         super().__init__(path, "summaries", "summary")
+
+    @classmethod
+    def beside(cls, llm: LLM) -> "SummaryStore | None":
+        """The store in ``llm``'s response cache file; None when it keeps no such file."""
+        path = getattr(llm.cache, "path", None)
+        return cls(path) if path else None
 
 
 class PreferenceInference:
     """The summarizer: one greedy summary per user and profile, from the store when known."""
 
-    def __init__(self, llm: LLM, store: SummaryStore | None = None, adapter: str | None = None, max_words: int = 60,
-                 max_tokens: int = 128, max_attempts: int = 3, seed: int = 0):
+    def __init__(self, llm: LLM, store: SummaryCache | None = None, adapter: str | None = None, options: POPIOptions = POPIOptions(),
+                 max_attempts: int = 3, seed: int = 0):
         self.llm, self.store, self.adapter = llm, store, adapter
-        self.max_words, self.max_tokens, self.max_attempts, self.seed = max_words, max_tokens, max_attempts, seed
+        self.max_words, self.max_tokens, self.max_attempts, self.seed = options.summary_words, options.summary_max_tokens, max_attempts, seed
 
     def key(self, example: Example) -> str:
-        payload = [self.llm.kind, self.llm.model, adapter_fingerprint(self.adapter), self.max_words, [(p.id, p.text) for p in example.profile]]
+        """The summarizer (model and adapter content), the length limits and the profile."""
+        limits = [self.max_words, self.max_tokens]
+        payload = [self.llm.kind, self.llm.model, adapter_fingerprint(self.adapter), limits, [(p.id, p.text) for p in example.profile]]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
     def request(self, example: Example) -> ChatRequest:

@@ -9,6 +9,8 @@ not fit even so is skipped."""
 
 from functools import partial
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
@@ -20,6 +22,14 @@ from tailor.prompts.rpo import parse_reflection, reflection_request, retrieval_q
 from tailor.retrieval.base import Retriever
 
 
+class RPOOptions(BaseModel):
+    """RPO's own settings at inference (``tailor train rpo`` trains with the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reflection_max_tokens: int = Field(default=768, ge=1, description="the longest reflection (its reasoning and the rewrite), in tokens")
+
+
 class ReflectivePersonalization(Method):
     """``base_llm`` writes the generic answer in ``config.format``; ``reflection_llm``
     (default: the base model) with ``adapter`` rewrites it from the top-k items."""
@@ -28,12 +38,12 @@ class ReflectivePersonalization(Method):
 
     def __init__(
         self, base_llm: LLM, retriever: Retriever, config: AnswerConfig = AnswerConfig(),
-        reflection_llm: LLM | None = None, adapter: str | None = None, reflection_tokens: int | None = None,
+        reflection_llm: LLM | None = None, adapter: str | None = None, options: RPOOptions = RPOOptions(),
     ):
         self.base = RetrievalAugmented(base_llm, None, config)
         self.retriever, self.config = retriever, config
         self.reflection_llm, self.adapter = reflection_llm or base_llm, adapter
-        self.reflection_tokens = reflection_tokens or 2 * config.max_tokens  # room for the reasoning and the rewrite
+        self.reflection_tokens = options.reflection_max_tokens
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         generic = self.base.answer_batch(examples)

@@ -14,10 +14,10 @@ from tailor.errors import TailorError
 from tailor.llm.base import LLM, Usage
 from tailor.llm.batcher import RequestBatcher
 from tailor.llm.types import Completion
-from tailor.methods import Answer, AnswerConfig
+from tailor.methods import Answer, AnswerConfig, Method
 from tailor.methods.registry import MethodConfig, make_method
 from tailor.retrieval import Retriever
-from tailor.service.catalog import ModelCatalog, UnknownModel
+from tailor.service.catalog import ModelCatalog, ModelChoice, UnknownModel
 from tailor.service.store import ProfileStore
 from tailor.service.user_cache import UserCompletions, UserLLM, UserSummaries
 
@@ -77,7 +77,7 @@ class Answerer:
         profile = self.store.profile(tenant_id, user_id)
         backend, batcher = self.backend()
         llm = UserLLM(backend, UserCompletions(self.store, profile.user_pk), batcher, self._tokenizer_lock, self.timeout)
-        method = make_method(MethodConfig("popi", llm, None, self.config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk)))
+        method = self._method(choice, llm, profile.user_pk)
         example = Example(id=f"{user_id}/summary", question="(the user's preferences)", profile=profile.items, user_id=user_id)
         summary = method.inference.summaries([example])[0]
         if summary is None:
@@ -86,19 +86,26 @@ class Answerer:
 
     def answer(self, tenant_id: int, user_id: str, question: str, model: str, settings: dict | None = None,
                slot: Callable[[], AbstractContextManager] = nullcontext) -> Answered:
-        """``settings`` override the serve-time ``AnswerConfig`` (k, temperature, max_tokens, seed);
-        ``slot()`` is held while the answer generates (not when it comes from the cache)."""
+        """``settings`` override the answer settings (k, temperature, max_tokens, seed): the
+        served training run's, else the serve-time ``AnswerConfig``; ``slot()`` is held while
+        the answer generates (not when it comes from the cache)."""
         choice = self.catalog.resolve(model)
         profile = self.store.profile(tenant_id, user_id)
         question_id = hashlib.sha256(question.encode()).hexdigest()[:16]
         example = Example(id=f"{user_id}/{question_id}", question=question, profile=profile.items, user_id=user_id)
         backend, batcher = self.backend()
         llm = UserLLM(backend, UserCompletions(self.store, profile.user_pk), batcher, self._tokenizer_lock, self.timeout, slot)
-        config = self.config.model_copy(update=settings or {})
-        method = make_method(MethodConfig(
-            choice.method, llm, self.retriever, config, adapters=choice.adapters, summary_store=UserSummaries(self.store, profile.user_pk),
-        ))
+        method = self._method(choice, llm, profile.user_pk, settings)
         answer = method.answer(example)
         if answer.skipped:
             raise DoesNotFit(f"the question does not fit the context of model {model!r}, even without the user's items")
         return Answered(choice.method, answer, llm.usage, llm.returned)
+
+    def _method(self, choice: ModelChoice, llm: UserLLM, user_pk: int, settings: dict | None = None) -> Method:
+        """The chosen method on the user's view of the backend (which plays every role), with a
+        training run's answer settings (the server's seed) or the server's, then ``settings``."""
+        config = choice.answer.model_copy(update={"seed": self.config.seed}) if choice.answer else self.config
+        return make_method(MethodConfig(
+            choice.method, llm, self.retriever, config.model_copy(update=settings or {}), adapters=choice.adapters, options=choice.options,
+            summary_store=UserSummaries(self.store, user_pk),
+        ))

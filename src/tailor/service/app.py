@@ -115,13 +115,14 @@ def create_app(
 
 class ServiceConfig(BaseModel):
     """What ``tailor serve`` is started with. ``aliases``: served model names for specs
-    (``METHOD[:ADAPTER]``); ``planner_adapter``: the planner PlanPers uses."""
+    (``METHOD[:ADAPTER]``); ``adapters``: by role, the adapter every method playing the
+    role uses unless its model name says (e.g. PlanPers' planner)."""
 
     db: str = "runs/service.sqlite"
     llm: LLMConfig = Field(default_factory=LLMConfig)
     retriever: str = "bm25"
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
-    planner_adapter: str | None = None
+    adapters: dict[str, str] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     runs_root: Path = Path("runs")
     limits: Limits = Field(default_factory=Limits)
@@ -133,8 +134,7 @@ def app_from_config(config: ServiceConfig) -> FastAPI:
     """The app with its store opened, its retriever ready and its generator built on first
     use, without tailor's shared response cache (see ``user_cache``)."""
     store = ProfileStore(make_engine(config.db))
-    defaults = {"planner": config.planner_adapter} if config.planner_adapter else {}
-    catalog = ModelCatalog(config.runs_root, config.aliases, defaults)
+    catalog = ModelCatalog(config.runs_root, config.aliases, config.adapters)
     answerer = Answerer(
         store, lambda: make_llm(config.llm.model_copy(update={"cache": False})), make_retriever(config.retriever), catalog, config.answer,
         timeout=config.limits.request_timeout,

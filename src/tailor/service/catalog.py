@@ -2,17 +2,17 @@
 (``vac:runs/vac-sample``), or a name configured at serve time for such a spec.
 
 An adapter given by a client must lie under the runs root, so a request cannot make the
-server load an arbitrary path; an adapter may be a training run's folder, which gives
-the adapter that run kept (and, for POPI, its summarizer)."""
+server load an arbitrary path; an adapter may be a training run's folder, which gives the
+method that run kept (``inference.json``: its adapters by role, its options and its answer
+settings), or, for another method, the adapter it kept for that method's trained role."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor.errors import TailorError
+from tailor.methods import AnswerConfig
 from tailor.methods.registry import METHODS
-from tailor.methods.trained import trained_adapter
-from tailor.runs import RunFolder, is_training_run
-from tailor.train.trainers import TRAINERS
+from tailor.train.kept import is_run, kept_method, trained_adapter
 
 
 def served_methods() -> list[str]:
@@ -27,16 +27,17 @@ class UnknownModel(LookupError):
 class ModelChoice:
     method: str
     adapters: dict = field(default_factory=dict)  # trained adapters by role (MethodConfig.adapters)
+    options: dict = field(default_factory=dict)  # the method's own settings, a training run's (default: the method's)
+    answer: AnswerConfig | None = None  # a training run's answer settings (None: the server's)
 
 
 class ModelCatalog:
     """``aliases``: name -> spec, trusted (their adapters may lie anywhere, or be a served
-    adapter's name); ``defaults``: adapters by role that every method gets unless its spec
-    names one (e.g. the planner), each an adapter or the training run that kept it."""
+    adapter's name); ``defaults``: adapters by role that every method playing the role gets
+    unless its spec names one (e.g. the planner); either may be a training run's folder."""
 
     def __init__(self, runs_root: Path, aliases: dict[str, str] | None = None, defaults: dict[str, str] | None = None):
-        self.runs_root, self.aliases = Path(runs_root), dict(aliases or {})
-        self.defaults = {role: trained_adapter(adapter) for role, adapter in (defaults or {}).items()}
+        self.runs_root, self.aliases, self.defaults = Path(runs_root), dict(aliases or {}), dict(defaults or {})
         self._resolved: dict[str, ModelChoice] = {}
 
     def names(self) -> list[str]:
@@ -52,25 +53,23 @@ class ModelCatalog:
         method, _, adapter = self.aliases.get(name, name).partition(":")
         if method not in served_methods():
             raise UnknownModel(f"model {name!r} is not served; use one of {', '.join(self.names())}, or METHOD:ADAPTER")
-        adapters = dict(self.defaults)
-        if adapter:
-            if not trusted and not (Path(adapter).exists() and Path(adapter).resolve().is_relative_to(self.runs_root.resolve())):
-                raise UnknownModel(f"model {name!r} is not served: a requested adapter must be a folder under {self.runs_root}/")
-            try:
-                adapters.update(self._adapters(METHODS[method].adapter, adapter))
-            except TailorError as err:
-                raise UnknownModel(f"model {name!r} is not served: {err}") from err
-        return ModelChoice(method, adapters)
+        if adapter and not trusted and not (Path(adapter).exists() and Path(adapter).resolve().is_relative_to(self.runs_root.resolve())):
+            raise UnknownModel(f"model {name!r} is not served: a requested adapter must be a folder under {self.runs_root}/")
+        try:
+            return self._choice(method, adapter)
+        except TailorError as err:
+            raise UnknownModel(f"model {name!r} is not served: {err}") from err
 
-    @staticmethod
-    def _adapters(role: str, adapter: str) -> dict[str, str | None]:
-        """An adapter folder plays ``role``; a training run gives the policy it kept in that
-        role, and every other adapter its kind of run keeps (POPI: the summarizer)."""
-        if not is_training_run(adapter):
+    def _choice(self, method: str, adapter: str) -> ModelChoice:
+        info = METHODS[method]
+        defaults = {role: trained_adapter(path, role) for role, path in self.defaults.items() if role in info.roles}
+        if not adapter:
+            return ModelChoice(method, defaults)
+        if not is_run(adapter):
             if Path(adapter).exists() and not (Path(adapter) / "adapter_config.json").is_file():
                 raise TailorError(f"{adapter} holds no LoRA adapter (no adapter_config.json) and is not a training run")
-            return {role: adapter}
-        run = RunFolder(adapter)
-        entry = TRAINERS.get(run.kind() or "")
-        others = [r for r in (entry.keeps if entry else ()) if r != "policy"]
-        return {role: run.kept_adapter("policy"), **{r: run.kept_adapter(r) for r in others}}
+            return ModelChoice(method, {**defaults, info.adapter: adapter})
+        kept = kept_method(adapter)
+        if kept.method != method:
+            return ModelChoice(method, {**defaults, info.adapter: trained_adapter(adapter, info.adapter)})
+        return ModelChoice(method, {**defaults, **kept.adapters}, kept.options, kept.answer)

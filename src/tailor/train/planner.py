@@ -5,8 +5,9 @@ A training loop like the others (``LoopTrainer``), with one stage: the planner (
 config's ``policy``) is fine-tuned on the training split's rows, every checkpoint is
 evaluated on the validation split's rows, and the one with the lowest loss is kept. It
 validates by that loss alone: no metric scores it, so its history has no per-iteration
-score and no kept iteration, only the adapter and the stage's best held-out loss. The
-adapter lands in ``run_dir/adapter``; a rerun with the same inputs reuses it.
+score and no kept iteration, only the adapter and the stage's best held-out loss; its
+``inference.json`` describes PlanPers with that planner. The adapter lands in
+``run_dir/adapter``; a rerun with the same inputs reuses it.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from tailor.data.schema import Example
+from tailor.methods.inference import InferenceSpec
 from tailor.prompts.plan import planner_request, planner_target
 from tailor.retrieval.base import Retriever
 from tailor.train.loop import LoopInputs, LoopTrainer
@@ -23,7 +25,7 @@ from tailor.train.sft import SFTResult, train_sft
 from tailor.train.stages import LoopConfig, Run, Trainer
 
 UNSCORED = "the planner is validated by its loss on the validation split's rows, not scored by a metric"
-SILENT = "the planner generates nothing while it trains (sft.seed seeds its training)"
+UNANSWERED = "the planner answers nothing while it trains; PlanPers built from its run answers with the default answer settings"
 
 
 def planner_rows(examples: list[Example], retriever: Retriever, k: int) -> list[dict]:
@@ -46,12 +48,18 @@ class PlannerConfig(LoopConfig):
     what = "planner config"
     unread: ClassVar[dict[str, str]] = {
         **dict.fromkeys(("judge", "metric", "metric_options", "test_split", "test_limit", "iterations"), UNSCORED),
-        **dict.fromkeys(("format", "answer_temperature", "answer_max_tokens", "max_attempts", "seed"), SILENT),
+        **dict.fromkeys(("format", "answer_temperature", "answer_max_tokens", "max_attempts"), UNANSWERED),
+        "seed": "the planner samples nothing; sft.seed seeds its training",
         "holdout": "the planner's held-out rows are the validation split's",
     }
 
     k: int = Field(default=3, ge=0, description="profile items in the planner's input")
     run_dir: Path = Field(default=Path("runs/planner"), description="the run folder; the adapter lands in RUN_DIR/adapter (a rerun there reuses it)")
+
+    def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
+        """PlanPers, the trained planner (this loop's policy) planning on its base model, which
+        also answers unless whoever builds it gives another generator."""
+        return self.described("planpers", {"planner": adapters.get("policy")}, helpers={"planner": self.policy})
 
 
 @dataclass
@@ -79,7 +87,7 @@ def train_planner(config: PlannerConfig, inputs: LoopInputs, trainer: Trainer = 
     """The one SFT stage, recorded in the run's history as every loop's stages are, and the
     adapter it kept."""
     c = config
-    run = Run.open(c, {"policy": inputs.policy}, inputs.metric, inputs.retriever, trainer)
+    run = Run.open(c, inputs, trainer)
     rows, held = planner_rows(inputs.train, inputs.retriever, c.k), planner_rows(inputs.valid, inputs.retriever, c.k)
     trained: list[SFTResult] = []
 

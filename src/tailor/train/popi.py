@@ -26,14 +26,12 @@ from statistics import mean
 from pydantic import Field
 
 from tailor.data.schema import Example
-from tailor.metrics import Metric
-from tailor.llm import LLM, LLMConfig
+from tailor.llm import LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
-from tailor.methods.base import Method
-from tailor.methods.popi import PreferenceInference, PreferencePersonalization
+from tailor.methods.inference import InferenceSpec
+from tailor.methods.popi import POPIOptions, PreferenceInference
 from tailor.prompts.popi import parse_summary
 from tailor.prompts.retry import ParsedBatch, generate_parsed
-from tailor.retrieval.base import Retriever
 from tailor.runs import ANSWERS, CHOSEN_SUMMARIES, GENERATOR_DPO, GENERATOR_MODEL, SUMMARIES, SUMMARIZER_MODEL, SUMMARIZER_SFT
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
@@ -49,14 +47,15 @@ class POPIConfig(LoopConfig):
     unread: ClassVar[dict[str, str]] = dict.fromkeys(
         ("k", "retriever", "retriever_options"), "POPI answers from the preference summary, never from retrieved profile items"
     )
+    kept_roles: ClassVar[tuple[str, ...]] = ("policy", "summarizer")
 
     what = "POPI config"
 
     summarizer: LLMConfig | None = Field(default=None, description="the preference-inference model (default: the policy's model)")
     n_summaries: int = Field(default=4, ge=1, description="N: summaries sampled per user")
     summary_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the summaries")
-    summary_words: int = Field(default=60, ge=1, description="the longest summary, in words")
-    summary_max_tokens: int = Field(default=128, ge=1, description="the longest summary, in tokens")
+    summary_words: int = Field(default=POPIOptions().summary_words, ge=1, description="the longest summary, in words")
+    summary_max_tokens: int = Field(default=POPIOptions().summary_max_tokens, ge=1, description="the longest summary, in tokens")
     answers_per_input: int = Field(default=4, ge=2, description="M: answers sampled per input from a summary (best against worst trains by DPO)")
     answer_sample_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the M answers")
     dpo_beta: float = Field(default=0.1, gt=0.0, description="DPO's beta")
@@ -68,6 +67,15 @@ class POPIConfig(LoopConfig):
 
     def adapter_models(self) -> list[LLMConfig]:
         return [self.policy, self.summarizer_llm]
+
+    @property
+    def options(self) -> POPIOptions:
+        return POPIOptions(summary_words=self.summary_words, summary_max_tokens=self.summary_max_tokens)
+
+    def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
+        """The generator answering from the summarizer's summary of the user."""
+        kept = {"policy": adapters.get("policy"), "summarizer": adapters.get("summarizer")}
+        return self.described("popi", kept, helpers={"summarizer": self.summarizer_llm}, options=self.options.model_dump())
 
 
 @dataclass
@@ -98,23 +106,13 @@ class _POPIRun(Run):
     config: POPIConfig
     summarizers: list[str | None]  # phi_t's adapter, index t (None: the base model)
 
-    def method_at(self, t: int, adapter: str | None) -> Method:
+    def adapters_at(self, t: int, adapter: str | None) -> dict[str, str | None]:
         """pi_t answering from phi_t's summary of the user."""
-        return self.pair(self.summarizers[t], adapter)
-
-    def untrained(self) -> Method:
-        return self.pair(None, None)
-
-    def pair(self, summarizer: str | None, generator: str | None) -> Method:
-        """The generator answering from the summarizer's summary of the user."""
-        c = self.config
-        inference = PreferenceInference(self.roles["summarizer"], None, summarizer, c.summary_words, c.summary_max_tokens, c.max_attempts, c.seed)
-        return PreferencePersonalization(self.policy_llm, inference, c.answer, generator)
+        return {"policy": adapter, "summarizer": self.summarizers[t]}
 
     def summary_request(self, user: Example) -> ChatRequest:
         """The summarizer's request for a user, as at inference: as many of their items as fit its context."""
-        c = self.config
-        return PreferenceInference(self.roles["summarizer"], None, None, c.summary_words, c.summary_max_tokens).request(user)
+        return PreferenceInference(self.roles["summarizer"], options=self.config.options).request(user)
 
     def sample_summaries(self, users: list[Example], adapter: str | None, j: int) -> ParsedBatch[str]:
         c = self.config
@@ -136,21 +134,12 @@ class _POPIRun(Run):
         return [unparsed_scored(s.value, ok) for s, ok in zip(run.scores, replies.parsed)]
 
 
-def train_popi(
-    config: POPIConfig,
-    train_examples: list[Example],
-    valid_examples: list[Example],
-    policy_llm: LLM,
-    metric: Metric,
-    retriever: Retriever,
-    summarizer_llm: LLM | None = None,
-    trainer: Trainer = train_sft,
-    dpo_trainer: Trainer = train_dpo,
-) -> POPIResult:
+def train_popi(config: POPIConfig, inputs: LoopInputs, trainer: Trainer = train_sft, dpo_trainer: Trainer = train_dpo) -> POPIResult:
     """Run ``config.iterations`` rounds of (a)-(d), validating (phi_0, pi_0) .. (phi_T, pi_T)."""
+    train_examples, valid_examples = inputs.train, inputs.valid
     check_inputs("POPI", train_examples, valid_examples)
     c = config
-    run = _POPIRun.open(c, {"policy": policy_llm, "summarizer": summarizer_llm or policy_llm}, metric, retriever, trainer)
+    run = _POPIRun.open(c, inputs, trainer, {"summarizer": inputs.pool.llm(c.summarizer_llm)})
     users = list({user_key(e): e for e in train_examples}.values())
     of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
     summarizers: list[str | None] = [None]
@@ -232,4 +221,4 @@ class POPITrainer(LoopTrainer):
     config_class = POPIConfig
 
     def train_one(self, config: POPIConfig, inputs: LoopInputs) -> POPIResult:
-        return train_popi(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, inputs.pool.llm(config.summarizer_llm))
+        return train_popi(config, inputs)

@@ -29,13 +29,11 @@ from pydantic import Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.metrics import Metric
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.prompts.fit import fit_items
 from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
 from tailor.prompts.retry import generate_parsed
-from tailor.retrieval.base import Retriever
 from tailor.runs import KEPT_SAMPLES, POLICY_MODEL, POLICY_SFT, REASONING, SAMPLES
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
@@ -102,22 +100,14 @@ class _RestEMRun(Run):
         return [{"id": e.id, "reasoning": p.value, "parsed": p.ok} for e, p in zip(examples, batch.items)]
 
 
-def train_rest_em(
-    config: RestEMConfig,
-    train_examples: list[Example],
-    valid_examples: list[Example],
-    policy_llm: LLM,
-    metric: Metric,
-    retriever: Retriever,
-    trainer: Trainer = train_sft,
-    reasoner_llm: LLM | None = None,
-) -> RestEMResult:
+def train_rest_em(config: RestEMConfig, inputs: LoopInputs, trainer: Trainer = train_sft) -> RestEMResult:
     """Warm up (if configured), then run ``config.iterations`` rounds of sample, score,
     keep and fine-tune, validating pi_0 .. pi_T; the best-scoring policy is the result."""
     c = config
+    train_examples, valid_examples, metric = inputs.train, inputs.valid, inputs.metric
     check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
-    run_dir = Path(c.run_dir)
-    run = _RestEMRun.open(c, {"policy": policy_llm, "reasoner": reasoner_llm}, metric, retriever, trainer)
+    reasoner_llm = inputs.pool.llm(c.reasoner_llm) if c.warmup == "reasoning" else None
+    run = _RestEMRun.open(c, inputs, trainer, {"reasoner": reasoner_llm})
     retrieved = run.retrieve(train_examples)
     fmt = c.reply
 
@@ -126,7 +116,7 @@ def train_rest_em(
         out = run.folder.warmup
         targets = {e.id: e.reference for e in train_examples}
         if c.warmup == "reasoning":
-            rows = run.stage("warmup/reasoning", out.of(REASONING), lambda: run.reasoning(train_examples, retrieved, reasoner_llm or policy_llm))
+            rows = run.stage("warmup/reasoning", out.of(REASONING), lambda: run.reasoning(train_examples, retrieved, reasoner_llm))
             targets = {row["id"]: compose(row["reasoning"], targets[row["id"]]) for row in rows if row["parsed"]}
         warm_rows = [sft_row(fmt.request(e.question, items), fmt.target(targets[e.id])) for e, items in zip(train_examples, retrieved) if e.id in targets]
         write_jsonl(out.of(POLICY_SFT), warm_rows)
@@ -182,5 +172,4 @@ class RestEMTrainer(LoopTrainer):
     example_views = (SAMPLED_ANSWERS, VALIDATION_ANSWERS)
 
     def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
-        reasoner = inputs.pool.llm(config.reasoner_llm) if config.warmup == "reasoning" else None
-        return train_rest_em(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, reasoner_llm=reasoner)
+        return train_rest_em(config, inputs)

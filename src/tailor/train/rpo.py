@@ -28,17 +28,15 @@ from pydantic import Field
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
-from tailor.metrics import Metric
-from tailor.llm import LLM, LLMConfig
+from tailor.llm import LLMConfig
 from tailor.llm.types import SamplingParams
-from tailor.methods.base import Method
+from tailor.methods.inference import InferenceSpec
 from tailor.methods.rag import RetrievalAugmented
-from tailor.methods.rpo import ReflectivePersonalization
+from tailor.methods.rpo import RPOOptions
 from tailor.prompts.formats import FormatName
 from tailor.prompts.quotes import without_quotes
 from tailor.prompts.retry import TOO_LONG, generate_parsed
 from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
-from tailor.retrieval.base import Retriever
 from tailor.runs import GENERIC, POLICY_MODEL, REFLECTION_SFT, RL_PROMPTS, TRAJECTORIES
 from tailor.train.curriculum import shots, stage_slices
 from tailor.train.grpo import GRPOSettings, train_grpo
@@ -67,7 +65,7 @@ class RPOConfig(LoopConfig):
         description="keep only trajectories whose reasoning ends within trajectory_max_tokens and repeats no line (the paper's "
         "brevity and consistency checks); false trains on whatever reasoning the teacher wrote",
     )
-    reflection_max_tokens: int = Field(default=768, ge=1, description="the longest reflection, in tokens")
+    reflection_max_tokens: int = Field(default=RPOOptions().reflection_max_tokens, ge=1, description="the longest reflection, in tokens")
     epochs_per_step: int = Field(default=1, ge=1, description="E_step: RL epochs per curriculum step (k grows from 2 to 6)")
     rl: GRPOSettings = Field(default=GRPOSettings(), description="GRPO settings of the RL stages")
     k: int = Field(default=6, ge=1, description="profile items at inference")
@@ -81,6 +79,11 @@ class RPOConfig(LoopConfig):
     @property
     def teacher_llm(self) -> LLMConfig:
         return self.teacher or self.policy
+
+    def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
+        """The base model answers; the policy, as the reflection model, rewrites."""
+        options = RPOOptions(reflection_max_tokens=self.reflection_max_tokens).model_dump()
+        return self.described("rpo", {"reflection": adapters.get("policy")}, self.base_llm, {"reflection": self.policy}, options)
 
 
 @dataclass
@@ -107,10 +110,6 @@ def reflection_target(think: str, truth: str) -> str:
 
 class _RPORun(Run):
     config: RPOConfig
-
-    def method(self, adapter: str | None) -> Method:
-        c = self.config
-        return ReflectivePersonalization(self.roles["base"], self.retriever, c.answer, self.policy_llm, adapter, c.reflection_max_tokens)
 
     def trajectories(self, examples: list[Example], generic: list[str], top: list) -> list[dict]:
         c = self.config
@@ -143,24 +142,13 @@ class _RPORun(Run):
         return reward
 
 
-def train_rpo(
-    config: RPOConfig,
-    train_examples: list[Example],
-    valid_examples: list[Example],
-    policy_llm: LLM,
-    metric: Metric,
-    retriever: Retriever,
-    base_llm: LLM | None = None,
-    teacher_llm: LLM | None = None,
-    trainer: Trainer = train_sft,
-    rl_trainer=train_grpo,
-) -> RPOResult:
+def train_rpo(config: RPOConfig, inputs: LoopInputs, trainer: Trainer = train_sft, rl_trainer=train_grpo) -> RPOResult:
     """Trajectories, SFT, then the RL curriculum; validates pi_0 .. pi_T and keeps the best."""
+    train_examples, valid_examples, metric, retriever = inputs.train, inputs.valid, inputs.metric, inputs.retriever
     check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
     c = config
-    base, teacher = base_llm or policy_llm, teacher_llm or policy_llm
-    run = _RPORun.open(c, {"policy": policy_llm, "base": base, "teacher": teacher}, metric, retriever, trainer)
-    run_dir = Path(c.run_dir)
+    base, teacher = inputs.pool.llm(c.base_llm), inputs.pool.llm(c.teacher_llm)
+    run = _RPORun.open(c, inputs, trainer, {"base": base, "teacher": teacher})
 
     # (a) generic answers, and the top item retrieved with question + generic answer.
     def answer() -> list[dict]:
@@ -227,5 +215,4 @@ class RPOTrainer(LoopTrainer):
     config_class = RPOConfig
 
     def train_one(self, config: RPOConfig, inputs: LoopInputs) -> RPOResult:
-        pool = inputs.pool
-        return train_rpo(config, inputs.train, inputs.valid, inputs.policy, inputs.metric, inputs.retriever, pool.llm(config.base_llm), pool.llm(config.teacher_llm))
+        return train_rpo(config, inputs)

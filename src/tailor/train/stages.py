@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,20 +23,22 @@ from tailor.config import load_yaml_config
 from tailor.data import SAMPLE_LAMPQA
 from tailor.data.schema import Example, ProfileItem
 from tailor.errors import TailorError
-from tailor.metrics import Metric
 from tailor.metrics import MetricName, check_judge, check_options
 from tailor.llm import LLM, LLMConfig
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Method
-from tailor.methods.rag import AnswerConfig, RetrievalAugmented
+from tailor.methods.inference import InferenceSpec
+from tailor.methods.rag import AnswerConfig
 from tailor.prompts.fit import fit_items
 from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
 from tailor.prompts.retry import TOO_LONG, ParsedBatch, generate_parsed
-from tailor.retrieval.base import Retriever
 from tailor.run_history import HeldOutTest, History, MetricIdentity, StageCost, Trimmed, Validated
 from tailor.runs import VALIDATION, RunFolder
 from tailor.train.rows import holdout_split, mean_scored, parsed, read_jsonl, write_jsonl
 from tailor.train.sft import SFTResult, SFTSettings
+
+if TYPE_CHECKING:
+    from tailor.train.loop import LoopInputs
 
 Trainer = Callable[..., SFTResult]
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class LoopConfig(BaseModel):
     unstaged: ClassVar[frozenset[str]] = frozenset({"run_dir", "iterations", "variants"})
     # Shared settings this loop never reads: setting one is an error, not a silent no-op.
     unread: ClassVar[dict[str, str]] = {}
+    # The models a finished run's history names as kept, by role (``RunFolder.kept_adapter``).
+    kept_roles: ClassVar[tuple[str, ...]] = ("policy",)
 
     policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
     judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
@@ -146,6 +150,22 @@ class LoopConfig(BaseModel):
         """The settings the run's stages depend on."""
         return self.model_dump(mode="json", exclude=set(self.unstaged))
 
+    def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
+        """The method a run of this config makes at inference, with ``adapters`` (the models
+        it trains, by their role in ``kept_roles``; missing or None: the base model): here
+        RAG with the policy. Validation builds it, and a finished run writes the one it
+        kept to ``inference.json``."""
+        return self.described("rag", {"policy": adapters.get("policy")})
+
+    def described(self, method: str, adapters: dict[str, str | None], generator: LLMConfig | None = None,
+                  helpers: dict[str, LLMConfig] | None = None, options: dict | None = None) -> InferenceSpec:
+        """``method`` with these adapters, models (default: the policy) and options, and this
+        config's answer settings and retriever. A helper that is the generator is left out."""
+        generator = generator or self.policy
+        helpers = {role: model for role, model in (helpers or {}).items() if model != generator}
+        return InferenceSpec(method=method, generator=generator, helpers=helpers, adapters=adapters, answer=self.answer, options=options or {},
+                             retriever=self.retriever, retriever_options=self.retriever_options)
+
 
 def check_inputs(method: str, train: list[Example], valid: list[Example], field: str | None = None, why: str = "") -> None:
     """Fail before any model time when a split is empty, or when training inputs lack
@@ -164,24 +184,26 @@ def best_iteration(validation: list[float]) -> int:
 
 
 class Run:
-    """The stages of one training run under ``config.run_dir``. ``llms`` names each model
-    by role (the first is the policy); one model serving two roles is counted once.
-    ``metric`` None: a loop that validates by held-out loss alone (the planner)."""
+    """The stages of one training run under ``config.run_dir``, on ``inputs``' models,
+    metric and retriever. ``llms`` names the run's other models by role (the policy is
+    ``inputs.policy``); one model serving two roles is counted once. A loop that validates
+    by held-out loss alone (the planner) has no metric."""
 
-    def __init__(self, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric | None, retriever: Retriever, trainer: Trainer):
-        self.config, self.metric, self.retriever, self.trainer = config, metric, retriever, trainer
-        self.roles = llms
-        self.policy_llm = next(iter(llms.values()))
+    def __init__(self, config: LoopConfig, inputs: "LoopInputs", trainer: Trainer, llms: dict[str, LLM | None] | None = None):
+        self.config, self.inputs, self.trainer = config, inputs, trainer
+        self.metric, self.retriever = inputs.metric, inputs.retriever
+        self.roles = {"policy": inputs.policy, **(llms or {})}
+        self.policy_llm = inputs.policy
         self.folder = RunFolder(config.run_dir)
         self.dir = self.folder.path
         self.history = self.folder.history() or History()
         self.llms: dict[str, LLM] = {}
-        for role, llm in {**llms, "judge": getattr(metric, "llm", None)}.items():
+        for role, llm in {**self.roles, "judge": getattr(self.metric, "llm", None)}.items():
             if llm is not None and all(llm is not seen for seen in self.llms.values()):
                 self.llms[role] = llm
 
     @classmethod
-    def open(cls, config: LoopConfig, llms: dict[str, LLM | None], metric: Metric | None, retriever: Retriever, trainer: Trainer) -> "Run":
+    def open(cls, config: LoopConfig, inputs: "LoopInputs", trainer: Trainer, llms: dict[str, LLM | None] | None = None) -> "Run":
         """Refuse a run folder holding other staged settings; save the run's kind (its
         entry's in ``TRAINERS``), its config (for ``--resume``) and the metric's identity
         (for the report)."""
@@ -194,9 +216,9 @@ class Run:
                 raise TailorError(f"{config.run_dir} holds a {folder.kind() or kind} run with other settings; use another run_dir")
         folder.write_kind(kind)
         folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
-        run = cls(config, llms, metric, retriever, trainer)
-        if metric is not None:
-            run.history.metric = MetricIdentity(name=metric.name, proxy=metric.proxy)
+        run = cls(config, inputs, trainer, llms)
+        if inputs.metric is not None:
+            run.history.metric = MetricIdentity(name=inputs.metric.name, proxy=inputs.metric.proxy)
         return run
 
     def stage(self, name: str, path: Path, compute: Callable[[], list[dict]]) -> list[dict]:
@@ -285,17 +307,23 @@ class Run:
         )
         return generate_parsed(self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers")
 
-    def method(self, adapter: str | None) -> Method:
-        """The trained model at inference, as validation runs it: here the policy answering alone."""
-        return RetrievalAugmented(self.policy_llm, self.retriever, self.config.answer, adapter=adapter)
+    def adapters_at(self, t: int, adapter: str | None) -> dict[str, str | None]:
+        """Round t's trained models by role, pi_t's ``adapter`` the policy; a loop that
+        trains more than the policy adds round t's other parts."""
+        return {"policy": adapter}
 
     def method_at(self, t: int, adapter: str | None) -> Method:
-        """pi_t at inference; a loop that trains more than the policy pairs it with round t's other parts."""
-        return self.method(adapter)
+        """pi_t at inference, as eval and the service build the method the run keeps."""
+        return self.built(self.config.inference(self.adapters_at(t, adapter)))
 
     def untrained(self) -> Method:
         """The method before any training: every part its base model."""
-        return self.method(None)
+        return self.built(self.config.inference({}))
+
+    def built(self, spec: InferenceSpec) -> Method:
+        """``spec`` on the run's models (``make_method``, through ``InferenceSpec.build``)."""
+        pool = self.inputs.pool
+        return spec.build(pool.llm(spec.generator), spec.helper and pool.llm(spec.helper), self.retriever, seed=self.config.seed)
 
     def scored_answers(self, name: str, path: Path, method: Method, examples: list[Example]) -> list[dict]:
         """``method``'s answers to ``examples``, each with its score (None: unscored) and
@@ -328,13 +356,15 @@ class Run:
 
     def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int | None, str | None]:
         """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the
-        base model), recorded; then, with a ``test_split``, the untrained policy against it on
-        that split. A loop that validates by held-out loss alone (no ``validation`` scores)
-        keeps its one adapter, at no iteration."""
+        base model), recorded, and the method it makes described in ``inference.json``; then,
+        with a ``test_split``, the untrained policy against it on that split. A loop that
+        validates by held-out loss alone (no ``validation`` scores) keeps its one adapter, at
+        no iteration."""
         best = best_iteration(validation) if validation else None
         adapter = adapters[-1] if best is None else adapters[best]
         self.history.best_iteration, self.history.kept["policy"] = best, adapter
         self.save_history()
+        self.config.inference(self.adapters_at(best, adapter)).write(self.folder)
         if self.config.test_split:
             self.test(best, adapter)
         return best, adapter

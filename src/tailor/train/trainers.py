@@ -2,8 +2,9 @@
 the same shape (a config object in, ``Trainer(config).run(run_dir, resume) -> LoopResult``
 out); the CLI makes one ``tailor train <kind>`` command per entry, a run is stamped with
 the kind of the entry its config selects (``kind_of``), the run browser names runs by it,
-and the service catalog reads which adapters a finished run of each kind keeps. Entries
-name their trainer's module, imported on first use, so reading the table costs nothing."""
+and a run made before ``inference.json`` is described through its kind's config class.
+Entries name their trainer's module, imported on first use, so reading the table costs
+nothing."""
 
 import importlib
 from dataclasses import dataclass, field
@@ -20,16 +21,15 @@ if TYPE_CHECKING:
 class TrainerEntry:
     """``label``: how reports and the run browser name a run of this kind; ``where``: the
     trainer class as ``module:Class``; ``recipe``: the sample recipe the command runs when
-    given none (None: it needs one); ``summary``: the command's help; ``keeps``: the adapter
-    roles a finished run keeps (its history's ``kept``); ``when``: the settings that select
-    this entry among those of one trainer (REST-PG is ReST-EM's trainer with a reasoning warm-up)."""
+    given none (None: it needs one); ``summary``: the command's help; ``when``: the settings
+    that select this entry among those of one trainer (REST-PG is ReST-EM's trainer with a
+    reasoning warm-up). What a finished run keeps, its ``inference.json`` says (``config.inference``)."""
 
     kind: str
     label: str
     where: str
     recipe: str | None
     summary: str
-    keeps: tuple[str, ...] = ("policy",)
     when: dict = field(default_factory=dict)
 
     @property
@@ -57,8 +57,7 @@ TRAINERS: dict[str, TrainerEntry] = {
         TrainerEntry("rpo", "RPO", "tailor.train.rpo:RPOTrainer", "configs/rpo-sample-cpu.yaml",
                      "RPO: a reflection model learns to rewrite a black-box model's generic answer for the user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."),
         TrainerEntry("popi", "POPI-style (rejection sampling + DPO)", "tailor.train.popi:POPITrainer", "configs/popi-sample-cpu.yaml",
-                     "POPI-style (rejection sampling + DPO): a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them.",
-                     keeps=("policy", "summarizer")),
+                     "POPI-style (rejection sampling + DPO): a preference-inference model writes short user summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer from them."),
     )
 }
 

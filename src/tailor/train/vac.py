@@ -27,15 +27,13 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from tailor.data.schema import Example
-from tailor.metrics import Metric
-from tailor.llm import LLM, LLMConfig
+from tailor.llm import LLMConfig
 from tailor.llm.types import ChatRequest, SamplingParams
+from tailor.methods.inference import InferenceSpec
 from tailor.prompts.answer import answer_request, parse_answer
 from tailor.prompts.feedback import FEEDBACK_FIELD, feedback_request, parse_feedback, revision_request
 from tailor.prompts.fit import fit_items
 from tailor.prompts.retry import ParsedBatch, generate_parsed
-from tailor.retrieval.base import Retriever
 from tailor.runs import CHOSEN_FEEDBACK, FEEDBACK_MODEL, FEEDBACK_SFT, FEEDBACKS, INITIAL, INITIAL_SCORES, POLICY_DPO, POLICY_MODEL, POLICY_SFT, REVISED, TRAIN_SCORES
 from tailor.train.dpo import DPOSettings, train_dpo
 from tailor.train.sft import train_sft
@@ -82,6 +80,10 @@ class VACConfig(LoopConfig):
 
     def adapter_models(self) -> list[LLMConfig]:
         return [self.policy, self.feedback_llm] if self.train_feedback else [self.policy]
+
+    def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
+        """The policy answering alone: the feedback model is a training-time tool."""
+        return self.described("vac", {"policy": adapters.get("policy")})
 
 
 @dataclass
@@ -132,22 +134,13 @@ class _VACRun(Run):
         return [{"id": e.id, "initial": initial_scores[e.id], "revised": b.value} for e, b in zip(examples, scores)]
 
 
-def train_vac(
-    config: VACConfig,
-    train_examples: list[Example],
-    valid_examples: list[Example],
-    policy_llm: LLM,
-    feedback_llm: LLM,
-    metric: Metric,
-    retriever: Retriever,
-    trainer: Trainer = train_sft,
-    dpo_trainer: Trainer = train_dpo,
-) -> VACResult:
+def train_vac(config: VACConfig, inputs: LoopInputs, trainer: Trainer = train_sft, dpo_trainer: Trainer = train_dpo) -> VACResult:
     """Run Algorithm 1 for ``config.iterations`` rounds, validating pi_0 .. pi_T; the
     policy adapter of the best-scoring round is the result."""
+    train_examples, valid_examples, metric = inputs.train, inputs.valid, inputs.metric
     check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
-    run = _VACRun.open(c, {"policy": policy_llm, "feedback": feedback_llm}, metric, retriever, trainer)
+    run = _VACRun.open(c, inputs, trainer, {"feedback": inputs.pool.llm(c.feedback_llm)})
     retrieved = run.retrieve(train_examples)
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
@@ -255,4 +248,4 @@ class VACTrainer(LoopTrainer):
         return f"VAC, {'trained' if config.train_feedback else 'frozen'} feedback model"
 
     def train_one(self, config: VACConfig, inputs: LoopInputs) -> VACResult:
-        return train_vac(config, inputs.train, inputs.valid, inputs.policy, inputs.pool.llm(config.feedback_llm), inputs.metric, inputs.retriever)
+        return train_vac(config, inputs)
