@@ -6,19 +6,19 @@ from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from tailor.llm.server import chat_completion_response, chat_completion_stream, error_response
+from tailor.llm.protocol import VALIDATION_ERROR, ModelCard, ModelList, chat_completion_stream, error_response
 from tailor.llm.types import Completion, Sample
 from tailor.service.answering import Answered, Answerer
 from tailor.service.auth import BearerAuth
 from tailor.service.catalog import UnknownModel
 from tailor.service.limits import Limits
 from tailor.service.metrics import ServiceMetrics
-from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatBody
+from tailor.service.schemas import AnswerIn, AnswerOut, PersonalizedChatRequest, PersonalizedChatResponse
 from tailor.service.summaries import Summaries
 from tailor.service.throttle import Throttle
 
 
-def _chat_settings(body: PersonalizedChatBody, max_tokens: int) -> dict:
+def _chat_settings(body: PersonalizedChatRequest, max_tokens: int) -> dict:
     """The sampling settings a chat request sets explicitly (its answer length at most
     ``max_tokens``); the rest stay the service's."""
     given = body.model_fields_set
@@ -27,7 +27,7 @@ def _chat_settings(body: PersonalizedChatBody, max_tokens: int) -> dict:
     return settings | ({"max_tokens": body.max_new_tokens(asked, max_tokens)} if asked else {})
 
 
-def _question(body: PersonalizedChatBody) -> str:
+def _question(body: PersonalizedChatRequest) -> str:
     for message in reversed(body.messages):
         if message.role == "user" and message.content.strip():
             return message.content
@@ -54,8 +54,8 @@ def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics,
             raise RequestValidationError([{"loc": ("body", "method"), "msg": str(err), "type": "value_error"}]) from err
         return AnswerOut(user_id=body.user_id, method=body.method, answer=result.answer.text, trace=result.answer.trace)
 
-    @router.post("/chat/completions")
-    def chat(body: PersonalizedChatBody, background: BackgroundTasks, tenant: int = Depends(auth)):
+    @router.post("/chat/completions", response_model=PersonalizedChatResponse, responses=VALIDATION_ERROR)
+    def chat(body: PersonalizedChatRequest, background: BackgroundTasks, tenant: int = Depends(auth)):
         try:
             result = answered(tenant, body.user, _question(body), body.model, _chat_settings(body, limits.max_tokens), body.remember, background)
         except UnknownModel as err:
@@ -66,10 +66,10 @@ def answer_router(answerer: Answerer, auth: BearerAuth, metrics: ServiceMetrics,
         prompt_tokens, completion_tokens = result.tokens()
         completion = Completion(samples=[Sample(text=result.answer.text, tokens=completion_tokens, finish_reason=result.finish_reason)],
                                 prompt_tokens=prompt_tokens)
-        return chat_completion_response(body.model, completion, trace=result.answer.trace)
+        return PersonalizedChatResponse.of(body.model, completion, trace=result.answer.trace)
 
-    @router.get("/models")
-    def models(tenant: int = Depends(auth)) -> dict:
-        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "tailor"} for name in answerer.catalog.names()]}
+    @router.get("/models", response_model=ModelList, response_model_exclude_none=True)
+    def models(tenant: int = Depends(auth)) -> ModelList:
+        return ModelList(data=[ModelCard(id=name) for name in answerer.catalog.names()])
 
     return router

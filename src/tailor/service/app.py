@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tailor.llm import LLMConfig, make_llm
-from tailor.llm.server import error_response, openai_validation_error
+from tailor.llm.protocol import error_response, validation_error_response
 from tailor.methods import AnswerConfig
 from tailor.retrieval import make_retriever
 from tailor.service.answering import Answerer, DoesNotFit
@@ -34,7 +34,7 @@ OPENAI_ROUTES = ("/v1/chat/completions", "/v1/models")  # their errors take Open
 def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
     """422 naming each field, without echoing the input back (it may be profile text)."""
     if request.url.path in OPENAI_ROUTES:
-        return openai_validation_error(request, err)
+        return validation_error_response(request, err)
     return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]}, status_code=422)
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from tailor.data.schema import ProfileItem
-from tailor.llm.server import INT64
+from tailor.llm.protocol import INT64
 from tailor.service.auth import BearerAuth
 from tailor.service.limits import Limits
 from tailor.service.schemas import ID_PATTERN, ItemIn, ItemPageOut, ItemsAdded, ItemsIn, SummaryOut, UserIn, UserOut

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tailor.data.schema import ProfileItem
-from tailor.llm.server import ChatCompletionBody
+from tailor.llm.protocol import ChatCompletionRequest, ChatCompletionResponse
 
 # User and item ids: what fits in a URL path segment without escaping.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]*$"
@@ -84,7 +84,7 @@ class AnswerOut(BaseModel):
     trace: dict  # retrieved item ids, and the plan / generic answer / summary where the method has one
 
 
-class PersonalizedChatBody(ChatCompletionBody):
+class PersonalizedChatRequest(ChatCompletionRequest):
     """OpenAI's chat request; ``user`` selects the profile and ``model`` the method. The
     question is the last user message. ``k`` (an extension) sets how many items are retrieved."""
 
@@ -99,3 +99,9 @@ class PersonalizedChatBody(ChatCompletionBody):
         if n != 1:
             raise ValueError(f"one answer per request: n > 1 is not supported, got {n}")
         return n
+
+
+class PersonalizedChatResponse(ChatCompletionResponse):
+    """OpenAI's chat answer with the answer's ``trace`` (an extension: clients keep unknown fields)."""
+
+    trace: dict

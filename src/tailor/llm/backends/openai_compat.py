@@ -39,6 +39,7 @@ from tailor.kvstore import KeyValueStore
 from tailor.llm.backends.replica import TRANSIENT, Replica, error_message
 from tailor.llm.base import LLM, adapter_fingerprint
 from tailor.llm.cache import ResponseCache
+from tailor.llm.protocol import CONTINUE_PREFILL, TokenizeRequest
 from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams, TokenLogprob
 from tailor.runs import is_job_adapter
 
@@ -190,8 +191,7 @@ class OpenAIBackend(LLM):
         if params.logprobs is not None:
             options.update(logprobs=True, top_logprobs=params.logprobs)
         if request.prefill:
-            # vLLM's (and tailor serve-llm's) way to continue a partial assistant reply
-            options["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+            options["extra_body"] = CONTINUE_PREFILL  # a partial assistant reply continued, on vLLM and tailor serve-llm
         try:
             response = replica.client.chat.completions.create(**options)
         except openai.BadRequestError as err:
@@ -255,9 +255,7 @@ class OpenAIBackend(LLM):
     def _server_count(self, request: ChatRequest) -> int | None:
         if not self._servers_tokenize:
             return None
-        body = {"model": self.model, "messages": request.openai_messages()}
-        if request.prefill:
-            body.update(add_generation_prompt=False, continue_final_message=True)
+        body = TokenizeRequest.of(request, model=self.model)
         for replica in self.route(request):
             try:
                 answer = replica.tokenize(body)

@@ -27,6 +27,7 @@ from collections import OrderedDict
 import openai
 
 from tailor.errors import BackendError
+from tailor.llm.protocol import LoadLoraAdapterRequest, TokenizeRequest, UnloadLoraAdapterRequest
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Replica:
         """Register ``path`` as ``name``: a ``BackendError`` with the server's reason where
         it refuses; a name it holds already is as good."""
         try:
-            self.client.post("/load_lora_adapter", body={"lora_name": name, "lora_path": path}, cast_to=str)
+            self.client.post("/load_lora_adapter", body=LoadLoraAdapterRequest(lora_name=name, lora_path=path).model_dump(), cast_to=str)
         except openai.APIStatusError as err:
             message = error_message(err)
             if going_away(err):
@@ -120,7 +121,7 @@ class Replica:
     def unload(self, name: str) -> None:
         """Drop ``name``; one the server does not hold (it restarted) leaves nothing to drop."""
         try:
-            self.client.post("/unload_lora_adapter", body={"lora_name": name}, cast_to=str)
+            self.client.post("/unload_lora_adapter", body=UnloadLoraAdapterRequest(lora_name=name).model_dump(exclude_none=True), cast_to=str)
         except openai.APIStatusError as err:
             if going_away(err):
                 raise ServerGone(f"{err.status_code}: {error_message(err)}") from err
@@ -131,6 +132,6 @@ class Replica:
         listed = self.client.get("/models", cast_to=object)
         return [card for card in listed.get("data", []) if isinstance(card, dict)] if isinstance(listed, dict) else []
 
-    def tokenize(self, body: dict) -> dict:
+    def tokenize(self, body: TokenizeRequest) -> dict:
         """vLLM's ``POST /tokenize`` (beside ``/v1``): ``count`` and ``max_model_len``."""
-        return self.client.post(f"{self.root}/tokenize", body=body, cast_to=object)
+        return self.client.post(f"{self.root}/tokenize", body=body.model_dump(exclude_defaults=True), cast_to=object)
