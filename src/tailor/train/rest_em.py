@@ -164,8 +164,9 @@ def train_rest_em(config: RestEMConfig, inputs: LoopInputs, trainer: Trainer = t
 
 class RestEMTrainer(LoopTrainer):
     """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up
-    (its own entry in TRAINERS, which ``when`` selects): a policy trained on its own best-rewarded samples, and the recipe's variants (e.g.
-    ReST-EM without reasoning); reports each round's validation score and the run report."""
+    (its own entry in TRAINERS, which ``when`` selects): a policy trained on its own
+    best-rewarded samples, and the recipe's variants (e.g. ReST-EM without reasoning);
+    reports each round's validation score and the run report."""
 
     config_class = RestEMConfig
     report_sections = (SELF_TRAINING, EXPLORATION_BUDGET)

@@ -23,7 +23,8 @@ class TrainerEntry:
     trainer class as ``module:Class``; ``recipe``: the sample recipe the command runs when
     given none (None: it needs one); ``summary``: the command's help; ``when``: the settings
     that select this entry among those of one trainer (REST-PG is ReST-EM's trainer with a
-    reasoning warm-up). What a finished run keeps, its ``inference.json`` says (``config.inference``)."""
+    reasoning warm-up). What a finished run keeps, its ``inference.json`` says
+    (``config.inference``)."""
 
     kind: str
     label: str
