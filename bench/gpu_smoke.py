@@ -24,7 +24,6 @@ standard library can be imported. Nothing touches a shared cache: the model, the
 response cache live in a temp folder removed at the end.
 """
 
-import json
 import os
 import resource
 import tempfile
@@ -114,7 +113,10 @@ def main() -> None:
         from tailor.data.planted import PlantedSpec, generate, write
         from tailor.llm.backends.hf import HFBackend
         from tailor.metrics.registry import make_metric
+        from tailor.pool import ModelPool
+        from tailor.runs import RunFolder
         from tailor.retrieval.bm25 import BM25Retriever
+        from tailor.train.loop import LoopInputs
         from tailor.train.sft import SFTSettings, train_sft
         from tailor.train.vac import VACConfig, train_vac
 
@@ -155,8 +157,11 @@ def main() -> None:
             policy={"model": str(model_dir)}, metric="planted", iterations=1, n_feedback=2, k=2, feedback_max_tokens=32, answer_max_tokens=32,
             max_attempts=1, holdout=0.0, sft=tiny, run_dir=work / "vac",
         )
-        vac, vac_seconds = timed(train_vac, config, train, valid, llm, llm, make_metric("planted", None), BM25Retriever(), trainer=train_sft)
-        stages = json.loads((work / "vac" / "history.json").read_text())["stages"]
+        pool = ModelPool(config.policy)
+        pool.provide(config.policy, llm)  # the feedback model is the policy's model
+        inputs = LoopInputs(train, valid, llm, make_metric("planted", None), BM25Retriever(), pool)
+        vac, vac_seconds = timed(train_vac, config, inputs, trainer=train_sft)
+        stages = {name: cost.document() for name, cost in RunFolder(work / "vac").history().stages.items()}
         table("VAC iteration stages", ["stage", "seconds", "unparsed"], [[name, s["seconds"], s["unparsed"]] for name, s in stages.items()])
         trained = [role for role, adapters in (("feedback model", vac.feedback_adapters), ("policy", vac.policy_adapters)) if adapters[0]]
         print(f"\nVAC iteration finished in {vac_seconds:.1f} s: validation {[round(v, 3) for v in vac.validation]}, trained: {', '.join(trained) or 'nothing (no reply parsed)'}")

@@ -40,7 +40,10 @@ def common_prefix(sequences: list[list[int]]) -> int:
 def main() -> None:
     args = parse_args(__doc__, run="runs/vac-sample")
     run = (REPO / args.run) if not Path(args.run).is_absolute() else Path(args.run)
-    if not (run / "history.json").exists():
+    from tailor.runs import FEEDBACKS, INITIAL, REVISED, VALIDATION, RunFolder
+
+    folder = RunFolder(run)
+    if not folder.history_file.exists():
         note(f"{run} holds no finished VAC run (history.json); `make demo` writes runs/vac-sample")
         write_result("vac_stages", {"quick": args.quick, "run": str(run), "missing": True})
         return
@@ -50,9 +53,8 @@ def main() -> None:
     from tailor.prompts.feedback import feedback_request, revision_request
     from tailor.retrieval import make_retriever
 
-    config = json.loads((run / "config.json").read_text())
-    history = json.loads((run / "history.json").read_text())
-    stages = history["stages"]
+    config = folder.config()
+    stages = {name: cost.document() for name, cost in folder.history().stages.items()}
     n, k = config["n_feedback"], config["k"]
     iterations = sorted({int(name.split("/")[0].split("_")[1]) for name in stages if name.startswith("iter_")} - {0})
     if args.quick:
@@ -78,11 +80,8 @@ def main() -> None:
     rows, prefix_rows, records = [], [], []
     total_seconds = sum(s["seconds"] for name, s in stages.items())
     for t in iterations:
-        folder = run / f"iter_{t}"
-        initial = read_jsonl(folder / "initial.jsonl")
-        sampled = read_jsonl(folder / "feedbacks.jsonl")
-        revised = read_jsonl(folder / "revised.jsonl")
-        validation = read_jsonl(folder / "validation.jsonl")
+        stage_folder = folder.iteration(t)
+        initial, sampled, revised, validation = (read_jsonl(stage_folder.of(f)) for f in (INITIAL, FEEDBACKS, REVISED, VALIDATION))
         answer_of = {r["id"]: r["answer"] for r in initial}
 
         def stage(name):

@@ -151,11 +151,12 @@ def test_the_engine_sleeps_through_each_training_stage_when_asked(fake_vllm, tmp
     while the engine sleeps (level 1) and the engine wakes up after it, even when it fails."""
     from tailor.llm.backends.vllm import VLLMBackend
     from tailor.train.sft import SFTResult
+    from tailor.train.loop import LoopInputs
     from tailor.train.stages import LoopConfig, Run
 
     llm = VLLMBackend(str(tmp_path), gpu_memory_utilization=0.3, enable_sleep_mode=sleeps)
     assert llm.engine.init["enable_sleep_mode"] is sleeps and llm.engine.init["gpu_memory_utilization"] == 0.3
-    run = Run(LoopConfig(run_dir=tmp_path / "run"), {"policy": llm}, types.SimpleNamespace(), None, None)
+    run = Run(LoopConfig(run_dir=tmp_path / "run"), LoopInputs([], [], llm, types.SimpleNamespace(), None, None), None)
     seen = []
 
     def job():

@@ -260,12 +260,9 @@ def trace(trainer_class, config, root: Path, fitting: list) -> str:
     config = config.model_copy(update={"run_dir": root / config.run_dir.name})
     pool, start = RecordingPool(), len(fitting)
     trainer = trainer_class(config, pool=pool)
-    if trainer_class is PlannerTrainer:
-        trainer.run()
-    else:
-        inputs = trainer.inputs(config)
-        for _, variant in config.runs():
-            trainer.train_one(variant, inputs)
+    inputs = trainer.inputs(config)
+    for _, variant in config.runs():
+        trainer.train_one(variant, inputs)
     return json.dumps([pool.trace(), fitting[start:]], default=str).replace(str(root), "<root>")
 
 
@@ -278,7 +275,7 @@ def other_lampqa(tmp_path, monkeypatch):
     monkeypatch.setitem(CHANGES, "data", {**CHANGES["data"], SAMPLE_LAMPQA: copy})
 
 
-@pytest.mark.parametrize("trainer_class", list(BASES), ids=lambda t: t.kind)
+@pytest.mark.parametrize("trainer_class", list(BASES), ids=lambda t: t.__name__)
 def test_every_recipe_key_changes_what_the_trainer_does(trainer_class, tmp_path, fitting, other_lampqa):
     bases = [trainer_class.config_class.model_validate({**raw, "run_dir": "run"}) for raw in BASES[trainer_class]]
     runs = iter(range(10_000))
@@ -301,7 +298,7 @@ def test_every_recipe_key_changes_what_the_trainer_does(trainer_class, tmp_path,
     ignored = [
         key for key, options in changes.items() if key not in fixed and all(run(other) == trace_before for other, trace_before in options if other)
     ]
-    assert not ignored, f"{trainer_class.kind}: changing these recipe keys changes nothing: {ignored}"
+    assert not ignored, f"{trainer_class.__name__}: changing these recipe keys changes nothing: {ignored}"
 
 
 def each_field_changed(settings: BaseModel):

@@ -8,6 +8,7 @@ import pytest
 
 from tailor.errors import TailorError
 from tailor.eval.config import EvalConfig
+from tailor.train.planner import PlannerConfig
 from tailor.train.popi import POPIConfig
 from tailor.train.rest_em import RestEMConfig
 from tailor.train.rpo import RPOConfig
@@ -16,7 +17,7 @@ from tailor.train.vac import VACConfig
 CONFIGS = Path(__file__).parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "accelerate")  # configs/ and configs/cluster/
 # recipe name prefix -> the command's settings
-SETTINGS = {"vac-": VACConfig, "rest-em-": RestEMConfig, "restpg-": RestEMConfig, "rpo-": RPOConfig, "popi-": POPIConfig,
+SETTINGS = {"planner-": PlannerConfig, "vac-": VACConfig, "rest-em-": RestEMConfig, "restpg-": RestEMConfig, "rpo-": RPOConfig, "popi-": POPIConfig,
             "lampqa-": EvalConfig, "longlamp-": EvalConfig, "lamp-": EvalConfig,
             "learn-vac": VACConfig, "learn-rest-em": RestEMConfig, "learn-restpg": RestEMConfig, "learn-rpo": RPOConfig, "learn-popi": POPIConfig}
 

@@ -3,8 +3,11 @@ that module for a toy method, a toy trained method whose second model plays a ro
 other method has, and a toy trainer; each test adds the entry and shows every reader of
 the registry (eval runner, service catalog, run browser) picking it up."""
 
+import ast
+import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fakes import ScriptedLLM
@@ -156,12 +159,13 @@ class ToyResult:
 
 
 class ToyTrainer(LoopTrainer):
-    """Validates the untrained policy and keeps it: the smallest loop there is."""
+    """Validates the untrained policy and keeps it: the smallest loop there is. It does not
+    say what kind of run it makes: its entry in TRAINERS does."""
 
-    kind, config_class = "toy", LoopConfig
+    config_class = LoopConfig
 
     def train_one(self, config: LoopConfig, inputs: LoopInputs) -> ToyResult:
-        run = Run.open(config, inputs, None, self.kind)
+        run = Run.open(config, inputs, None)
         validation = [run.validate(0, inputs.valid, None)]
         best, adapter = run.finish(validation, [None])
         return ToyResult(validation, best, adapter)
@@ -174,20 +178,65 @@ def toy():
     TRAINERS.pop("toy")
 
 
-def test_a_registered_trainer_runs_with_the_shared_shape_and_is_named_by_the_browser(tmp_path, toy):
+def test_a_registered_trainer_runs_with_the_shared_shape_and_is_named_by_the_browser(tmp_path, toy, monkeypatch):
     config = LoopConfig(train_limit=2, valid_limit=2, iterations=1, k=2, run_dir=tmp_path / "toy", variants={"short": {"answer_max_tokens": 8}})
     pool = ModelPool(config.policy)
     pool.provide(config.policy, ScriptedLLM(lambda request, params, j: 'An answer long enough to score."}'))
     pool.provide_metric(Length(), name=config.metric)
-    result = toy.trainer(config, pool).run()
-    assert result.kind == "toy" and result.validation == [pytest.approx(0.31)] and result.best_iteration == 0
+    with monkeypatch.context() as run_only:  # the kind of each run comes from the entry, never read back from its folder
+        run_only.setattr(RunFolder, "kind", lambda folder: pytest.fail(f"{folder} was asked its kind"))
+        result = toy.trainer(config, pool).run()
+    assert result.kind == result.variants["short"].kind == "toy" and result.validation == [pytest.approx(0.31)] and result.best_iteration == 0
     assert set(result.variants) == {"short"} and result.variants["short"].run_dir == tmp_path / "toy" / "short"
-    assert RunFolder(tmp_path / "toy").kind() == "toy" and label_of("toy") == "Toy loop"
+    assert RunFolder(tmp_path / "toy").kind() == RunFolder(tmp_path / "toy" / "short").kind() == "toy" and label_of("toy") == "Toy loop"
     assert result.report.markdown.exists() and "Toy" not in result.lines()[0]
     kept = {name: InferenceSpec.read(RunFolder(folder)) for name, folder in (("main", tmp_path / "toy"), ("short", tmp_path / "toy" / "short"))}
     assert {name: (spec.method, spec.adapters, spec.answer.max_tokens) for name, spec in kept.items()} == {
         "main": ("rag", {"policy": None}, 512), "short": ("rag", {"policy": None}, 8),  # each variant describes its own kept method
     }
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "tailor"
+STATING = {"attempt", "write_kind", "open", "LoopResult"}  # calls whose string argument would state a run's kind
+
+
+def stated_kinds(tree: ast.AST, kinds: set[str]) -> list[str]:
+    """Where a trainer's kind is written as a literal: returned, passed as ``kind=`` or to a
+    call that stamps or opens a run (a role or method of the same name, as PlanPers'
+    ``planner``, is no statement of a kind)."""
+    def returned(value) -> list:  # what a return gives: the value, or either branch of a conditional
+        return returned(value.body) + returned(value.orelse) if isinstance(value, ast.IfExp) else [value]
+
+    found = []
+    for node in ast.walk(tree):
+        values = []
+        if isinstance(node, ast.Return) and node.value is not None:
+            values = returned(node.value)
+        elif isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            values = [a for a in node.args if called in STATING] + [k.value for k in node.keywords if k.arg == "kind"]
+        found += [f"line {v.lineno}: {v.value!r}" for v in values if isinstance(v, ast.Constant) and v.value in kinds]
+    return found
+
+
+def test_a_trainers_kind_is_stated_once_in_the_trainer_table():
+    """Each trainer learns its kind from its entry (``kind_of``): no trainer class says it, no
+    run is opened or stamped with a literal kind, and REST-PG, which ReST-EM's trainer runs,
+    is told apart by its entry's ``when``."""
+    from tailor.train.rest_em import RestEMConfig
+    from tailor.train.trainers import kind_of
+
+    assert [kind for kind, entry in TRAINERS.items() if hasattr(entry.trainer, "kind") or hasattr(entry.trainer, "kind_of")] == []
+    assert "kind" not in inspect.signature(Run.open).parameters
+    assert (kind_of(RestEMConfig()), kind_of(RestEMConfig(warmup="reasoning", format="longform-reasoning"))) == ("rest-em", "rest-pg")
+    stated = {}
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if path == SRC / "runs.py":  # folders written before run.json are recognised by their settings, once
+            tree.body = [node for node in tree.body if getattr(node, "name", "") != "_legacy_training_kind"]
+        if path != SRC / "train" / "trainers.py" and (found := stated_kinds(tree, set(TRAINERS))):
+            stated[str(path.relative_to(SRC))] = found
+    assert stated == {}
 
 
 # --- one command per trainer, documented by its config ------------------------------------------

@@ -3,6 +3,7 @@ signal and Figure 8's case studies, the cost per stage, each section as the trai
 it; and evaluating a run's policies."""
 
 import json
+from pathlib import Path
 
 import pytest
 from test_eval_runner import fake_models, sample_config
@@ -104,13 +105,16 @@ def test_any_policy_of_a_run_can_answer(vac_run, tmp_path):
     assert {a for _, _, a in generator.received} == {kept_policy(vac_run, 2), None}
 
 
-def test_cli_takes_a_recipe_or_a_run_to_resume(tmp_path):
+def test_cli_takes_a_recipe_or_a_run_to_resume(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from tailor.cli import app
 
-    neither = CliRunner().invoke(app, ["train", "vac"], env={"TAILOR_PROGRESS": "0"})
-    assert neither.exit_code == 1 and "--config" in neither.output and "--resume" in neither.output
+    both = CliRunner().invoke(app, ["train", "vac", "--config", "configs/vac-sample-cpu.yaml", "--resume", str(tmp_path)], env={"TAILOR_PROGRESS": "0"})
+    assert both.exit_code == 1 and "--config" in both.output and "--resume" in both.output
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    neither = CliRunner().invoke(app, ["train", "vac", "--check"], env={"TAILOR_PROGRESS": "0"})  # the sample recipe, its servers checked only
+    assert neither.exit_code == 0 and "nothing to check" in neither.output
     missing = CliRunner().invoke(app, ["train", "vac", "--resume", str(tmp_path)], env={"TAILOR_PROGRESS": "0", "COLUMNS": "250"})
     assert missing.exit_code == 1 and "no run to resume" in missing.output
 

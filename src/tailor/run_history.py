@@ -120,13 +120,21 @@ class History(_Record):
         document |= kept
         return document | (self.model_extra or {})
 
+    @property
+    def finished(self) -> bool:
+        """Whether the run recorded what it kept (``Run.finish``): the kept iteration and its
+        adapters, or, for a loop validated by held-out loss alone (the planner), its adapter."""
+        return bool(self.kept)
+
     def summary(self) -> "TrainingSummary":
         """The one summary of the run (``TrainingSummary``)."""
         scores = {t: v.score for t, v in self.validation.items()}
         best = self.best_iteration
+        losses = [stage.best_eval_loss for stage in self.stages.values() if stage.best_eval_loss is not None]
         return TrainingSummary(
             [scores.get(t) for t in range(max(scores) + 1)] if scores else [], len(scores), best,
             scores.get(best) if best is not None else None, dict(self.kept), self.metric or MetricIdentity(), self.test,
+            self.finished, min(losses) if self.finished and not scores and losses else None,
         )
 
 
@@ -135,7 +143,9 @@ class TrainingSummary:
     """What a training run's history says of it, the one summary its report, the run
     browser, ``tailor runs`` and the trainer's result show: validation by iteration (None
     where pi_t was not validated), how many policies were validated, the kept iteration
-    (None: unfinished) with its score, the kept adapters by role, the metric, the test."""
+    (None: unfinished, or validated by held-out loss alone) with its score, the kept adapters
+    by role, the metric, the test, whether it finished, and for a run validated by held-out
+    loss alone (the planner) the best loss that picked what it kept."""
 
     validation: list[float | None]
     validated: int
@@ -144,3 +154,5 @@ class TrainingSummary:
     kept: dict[str, str | None]
     metric: MetricIdentity
     test: HeldOutTest | None
+    finished: bool = False
+    held_out_loss: float | None = None

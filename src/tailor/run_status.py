@@ -41,10 +41,8 @@ def _finished(run: RunFolder, kind: str) -> bool:
     """Whether the run's outputs are complete, for folders that predate the attempt stamp."""
     if kind == EVAL_KIND:
         return run.report_json.exists()
-    if kind == "planner":
-        return run.job.adapter.exists()
     history = run.history()
-    return history is not None and history.best_iteration is not None
+    return history is not None and history.finished
 
 
 def status(run: RunFolder, kind: str) -> str:
@@ -92,6 +90,8 @@ def headline(run: RunFolder, kind: str) -> str:
         return f"{best['method']} {best['macro']['mean']:.4f} {table['metric']} ({table['dataset']}/{table['split']})"
     history = run.history()
     summary = history.summary() if history else None
+    if summary is not None and summary.held_out_loss is not None:  # validated by held-out loss alone (the planner)
+        return f"held-out loss {summary.held_out_loss:.4f}"
     if summary is None or summary.best_score is None:
         return "–"
     return f"π_{summary.best_iteration} {summary.best_score:.4f} {_metric(summary.metric.name, summary.metric.proxy)}"

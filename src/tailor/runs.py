@@ -313,7 +313,7 @@ class RunFolder(StageFolder):
     # --- what the run kept ---------------------------------------------------------------
     def finished_history(self) -> History:
         history = self.history()
-        if history is None or history.best_iteration is None:
+        if history is None or not history.finished:
             raise TailorError(f"{self.path} holds no finished training run; train it first (`tailor train …`)")
         return history
 

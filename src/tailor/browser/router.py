@@ -146,10 +146,14 @@ def describe_run(folder: Path) -> Run | None:
     if kind != EVAL_KIND and history is not None:
         config = read_json(run.config_file, {})
         outcome = history.summary()
-        summary = f"{outcome.validated} validated policies" + (
-            f", best π_{outcome.best_iteration}: {number(outcome.best_score)}" if outcome.best_iteration is not None else " (unfinished)"
-        )
-        return Run(folder.name, folder, kind or "training", _metric_label(outcome.metric.name, outcome.metric.proxy), summary, config)
+        if outcome.finished and not outcome.validated:  # the planner: no metric, no per-iteration score
+            summary, metric = f"validated by held-out loss alone, best {number(outcome.held_out_loss)}", "held-out loss"
+        else:
+            summary = f"{outcome.validated} validated policies" + (
+                f", best π_{outcome.best_iteration}: {number(outcome.best_score)}" if outcome.best_iteration is not None else " (unfinished)"
+            )
+            metric = _metric_label(outcome.metric.name, outcome.metric.proxy)
+        return Run(folder.name, folder, kind or "training", metric, summary, config)
     report = read_json(run.report_json)
     if isinstance(report, dict) and "tables" in report:
         parts = [f"{t['dataset']} / {t['split']}: {', '.join(r['method'] for r in t['rows'])}" for t in report["tables"]]

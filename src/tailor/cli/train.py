@@ -1,5 +1,5 @@
 """``tailor train <kind>``: one command per entry of ``tailor.train.trainers.TRAINERS``,
-all with one body; the planner keeps its flags (it has no recipe file)."""
+all with one body (``run_loop``); given no recipe, a command runs its entry's sample one."""
 
 import time
 from pathlib import Path
@@ -37,15 +37,26 @@ class RecipeCommand(TyperCommand):
 
 
 def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int, check: bool = False) -> None:
-    """What every ``tailor train`` loop command does: the recipe (or the run to resume)
-    with the command line's overrides, the run and its variants, then the report; with
-    ``check``, only the generation servers' preflight."""
+    """What every ``tailor train`` command does: the recipe (default: the entry's sample
+    recipe) or the run to resume, with the command line's overrides, the run and its
+    variants, then the report; with ``check``, only the generation servers' preflight."""
+    from pydantic import ValidationError
+
+    from tailor.config import describe_error
+
     started = time.perf_counter()
-    trainer_class = TRAINERS[kind].trainer
-    if (config is None) == (resume is None):
+    entry = TRAINERS[kind]
+    trainer_class = entry.trainer
+    config_class = trainer_class.config_class
+    recipe = config or (None if resume else entry.recipe)
+    if (recipe is None) == (resume is None):
         raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
-    settings = trainer_class.config_class.from_yaml(config) if config else trainer_class.config_class.resume(resume)
-    settings = settings.model_copy(update={k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None})
+    settings = config_class.from_yaml(recipe) if recipe else config_class.resume(resume)
+    overrides = {k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None}
+    try:  # validated again: an override the loop does not read is refused, as in a recipe
+        settings = config_class.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as err:
+        raise TailorError("; ".join(describe_error(config_class, e) for e in err.errors())) from err
     if check:
         from tailor.pool import ModelPool
         from tailor.train.preflight import preflight
@@ -70,7 +81,7 @@ def loop_command(kind: str) -> None:
     entry = TRAINERS[kind]
 
     def train_loop(
-        config: Annotated[Optional[Path], typer.Option("--config", help=f"{entry.label} recipe (YAML), e.g. {entry.recipe}")] = None,
+        config: Annotated[Optional[Path], typer.Option("--config", help=f"{entry.label} recipe (YAML); default: {entry.recipe}")] = None,
         resume: Annotated[Optional[Path], typer.Option(help="continue the run in this folder with the settings it was started with")] = None,
         run_dir: Annotated[Optional[Path], typer.Option(help="run folder, replacing the config's (a rerun there resumes)")] = None,
         iterations: Annotated[Optional[int], typer.Option(help="T (RPO: RL epochs), replacing the config's (a run may be extended)")] = None,
@@ -82,32 +93,8 @@ def loop_command(kind: str) -> None:
     command(train_app, kind, help=entry.summary, cls=type(f"{entry.label}Command", (RecipeCommand,), {"kind": kind}))(train_loop)
 
 
-for _kind, _entry in TRAINERS.items():
-    if _entry.recipe:
-        loop_command(_kind)
-
-
-@command(train_app, "planner")
-def train_planner_command(
-    out: Annotated[Path, typer.Option(help="run folder; the adapter lands in OUT/adapter")] = Path("runs/planner-sample"),
-    data: Annotated[Optional[Path], typer.Option(help="LaMP-QA data (default: the bundled sample)")] = None,
-    recipe: Annotated[str, typer.Option(help="cpu (tiny, for the sample) or paper (LaMP-QA: lr 5e-5, batch 32, 2000 steps, eval every 250)")] = "cpu",
-    model: str = "smollm2-135m-instruct",
-    retriever: str = "bm25",
-    k: Annotated[int, typer.Option(help="profile items in the planner's input")] = 3,
-) -> None:
-    """Train the PlanPers planner: predict the rubric aspect titles from question + profile."""
-    from pydantic import ValidationError
-
-    from tailor.train.planner import PlannerConfig, PlannerTrainer
-
-    try:
-        config = PlannerConfig(model=model, retriever=retriever, k=k, recipe=recipe, run_dir=out, **({"data": data} if data else {}))
-    except ValidationError:
-        raise TailorError(f"unknown recipe {recipe!r}: use cpu or paper") from None
-    started = time.perf_counter()
-    console.print(PlannerTrainer(config).run().summary)
-    finished(started, out)
+for _kind in TRAINERS:
+    loop_command(_kind)
 
 
 @command(train_app, "compare")

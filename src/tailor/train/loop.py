@@ -1,7 +1,8 @@
 """One shape for every trainer: a config object in, ``run(run_dir, resume) -> LoopResult``
 out. ``LoopTrainer`` does what every loop shares (load the splits, build the models once in
 a ``ModelPool``, run the recipe and each of its variants, write the run report); a
-trainer only says how to train one run (``train_one``) and what to call it.
+trainer only says how to train one run (``train_one``). What kind of run it makes, and
+what that is called, is its entry's in ``tailor.train.trainers.TRAINERS``.
 
 >>> result = VACTrainer(VACConfig.from_yaml("configs/vac-sample-cpu.yaml")).run()
 >>> result.best_adapter, result.report.markdown
@@ -24,6 +25,7 @@ from tailor.run_history import HeldOutTest
 from tailor.runs import RunFolder
 from tailor.train.preflight import preflight
 from tailor.train.stages import LoopConfig
+from tailor.train.trainers import TRAINERS, kind_of
 from tailor.train.views import VALIDATION_ANSWERS, ExampleView, ReportSection
 
 if TYPE_CHECKING:
@@ -32,12 +34,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class LoopInputs:
-    """What every loop trains and validates on, built once for the run and its variants."""
+    """What every loop trains and validates on, built once for the run and its variants
+    (``metric`` None: a loop that reads no metric, validating by held-out loss alone)."""
 
     train: list[Example]
     valid: list[Example]
     policy: LLM
-    metric: Metric
+    metric: Metric | None
     retriever: Retriever
     pool: ModelPool
 
@@ -57,7 +60,7 @@ class LoopResult:
     proxy: bool = False
     variants: dict[str, "LoopResult"] = field(default_factory=dict)
     report: "RunReport | None" = None
-    summary: str = ""  # what the CLI prints when there is no per-iteration validation
+    summary: str = ""  # what a loop that validates by held-out loss alone kept, printed instead of per-iteration validation
     test: HeldOutTest | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``), with a test_split
 
     def test_line(self) -> str | None:
@@ -89,12 +92,12 @@ def held_out_test(folder: RunFolder) -> HeldOutTest | None:
 
 
 class LoopTrainer:
-    """A training loop over a ``LoopConfig``. Subclasses set ``kind`` and ``config_class``,
-    and implement ``train_one`` (and ``title``); they declare what their runs show beyond
-    what every run has (``train/views.py``): ``report_sections``, the report's, and
-    ``example_views``, the run browser's per example (by default the validation answers)."""
+    """A training loop over a ``LoopConfig``. Subclasses set ``config_class`` and implement
+    ``train_one`` (and, to name a run by its settings, ``title``); they declare what their
+    runs show beyond what every run has (``train/views.py``): ``report_sections``, the
+    report's, and ``example_views``, the run browser's per example (by default the
+    validation answers). What kind of run a trainer makes is its entry's in ``TRAINERS``."""
 
-    kind: ClassVar[str]
     config_class: ClassVar[type[LoopConfig]]
     report_sections: ClassVar[tuple[ReportSection, ...]] = ()
     example_views: ClassVar[tuple[ExampleView, ...]] = (VALIDATION_ANSWERS,)
@@ -111,22 +114,19 @@ class LoopTrainer:
         self.announce = announce or (lambda message: None)
 
     def title(self, config: LoopConfig) -> str:
-        """What a run of ``config`` is called in the CLI's output and the run browser."""
-        return self.kind
-
-    def kind_of(self, config: LoopConfig) -> str:
-        """The kind a run of ``config`` is stamped with (a key of ``TRAINERS``)."""
-        return self.kind
+        """What a run of ``config`` is called in the CLI's output: its entry's label."""
+        return TRAINERS[kind_of(config)].label
 
     def train_one(self, config: LoopConfig, inputs: LoopInputs):
         """Train one run of ``config`` (the recipe or a variant): a result with
-        ``validation``, ``best_iteration`` and ``best_adapter``."""
+        ``validation``, ``best_iteration`` and ``best_adapter`` (and, for a loop that
+        validates by held-out loss alone, a ``summary`` of what it kept)."""
         raise NotImplementedError
 
     def inputs(self, config: LoopConfig) -> LoopInputs:
         train = load_examples(config.data, split=config.train_split)[: config.train_limit]
         valid = load_examples(config.data, split=config.valid_split)[: config.valid_limit]
-        metric = self.pool.metric(config.metric, config.judge, config.metric_options)
+        metric = self.pool.metric(config.metric, config.judge, config.metric_options) if config.metric else None
         retriever = self.pool.retriever(config.retriever, config.retriever_options)
         return LoopInputs(train, valid, self.pool.llm(config.policy), metric, retriever, self.pool)
 
@@ -140,18 +140,20 @@ class LoopTrainer:
         folder = RunFolder(config.run_dir)
         if resume and not folder.config_file.exists():
             raise TailorError(f"{folder.path} holds no run to resume (no config.json)")
-        with folder.attempt(self.kind_of(config)), logs.into(folder.path):
+        with folder.attempt(kind_of(config)), logs.into(folder.path):
             preflight(config, self.pool)  # the generation servers, before any model is loaded or asked
             inputs = self.inputs(config)
             results: dict[str, LoopResult] = {}
             for name, variant in config.runs():
                 self.announce(f"{self.title(variant)} ({name}) → {variant.run_dir}")
                 trained = self.train_one(variant, inputs)
+                metric = inputs.metric
                 results[name] = LoopResult(
-                    RunFolder(variant.run_dir).kind() or self.kind, Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
-                    inputs.metric.name, inputs.metric.proxy, test=held_out_test(RunFolder(variant.run_dir)),
+                    kind_of(variant), Path(variant.run_dir), list(trained.validation), trained.best_iteration, trained.best_adapter,
+                    metric.name if metric else "", bool(metric and metric.proxy), test=held_out_test(RunFolder(variant.run_dir)),
+                    summary=getattr(trained, "summary", ""),
                 )
             main = results.pop("main")
             main.variants = results
-            main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases)
+            main.report = write_run_report(config.run_dir, inputs.train, inputs.valid, cases, trainer=type(self))
         return main

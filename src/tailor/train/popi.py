@@ -139,7 +139,7 @@ def train_popi(config: POPIConfig, inputs: LoopInputs, trainer: Trainer = train_
     train_examples, valid_examples = inputs.train, inputs.valid
     check_inputs("POPI", train_examples, valid_examples)
     c = config
-    run = _POPIRun.open(c, inputs, trainer, "popi", {"summarizer": inputs.pool.llm(c.summarizer_llm)})
+    run = _POPIRun.open(c, inputs, trainer, {"summarizer": inputs.pool.llm(c.summarizer_llm)})
     users = list({user_key(e): e for e in train_examples}.values())
     of_user = {user_key(u): [e for e in train_examples if user_key(e) == user_key(u)] for u in users}
     summarizers: list[str | None] = [None]
@@ -218,10 +218,7 @@ class POPITrainer(LoopTrainer):
     summaries (best-of-N by the gain they bring), and the generator learns by DPO to answer
     from them."""
 
-    kind, config_class = "popi", POPIConfig
-
-    def title(self, config: POPIConfig) -> str:
-        return "POPI-style (rejection sampling + DPO)"
+    config_class = POPIConfig
 
     def train_one(self, config: POPIConfig, inputs: LoopInputs) -> POPIResult:
         return train_popi(config, inputs)

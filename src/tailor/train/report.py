@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
+from typing import TYPE_CHECKING
 
 from tailor.data.schema import Example
 from tailor.errors import TailorError
@@ -25,6 +26,9 @@ from tailor.runs import VALIDATION, RunFolder
 from tailor.train.rows import read_jsonl
 from tailor.train.trainers import trainer_of
 from tailor.train.views import ReportInputs, ReportSection, mean_of_known
+
+if TYPE_CHECKING:
+    from tailor.train.loop import LoopTrainer
 
 # report.json's shape, the same for every trainer: each run's entry holds these lists and the
 # document these keys, empty unless the run's trainer declares a section that fills them.
@@ -88,15 +92,21 @@ def _cost_rows(run: LoopSummary) -> list[list[str]]:
 def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Example], sections: Sequence[ReportSection], built: dict, folder: RunFolder) -> str:
     main = runs[0]
     iterations = max(len(r.validation) for r in runs)
-    lines = [f"# Training report: {main.run_dir}", "", f"Metric: {metric}", "", "## Validation score per iteration", ""]
-    lines += markdown_table(
-        ["Iteration", *(r.label for r in runs)],
-        [[f"{t} (π_{t})", *(number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
-    )
+    lines = [f"# Training report: {main.run_dir}", ""]
+    if iterations:
+        lines += [f"Metric: {metric}", "", "## Validation score per iteration", ""]
+        lines += markdown_table(
+            ["Iteration", *(r.label for r in runs)],
+            [[f"{t} (π_{t})", *(number(r.validation[t] if t < len(r.validation) else None) for r in runs)] for t in range(iterations)],
+        )
+    else:  # a loop that validates by held-out loss alone (the planner)
+        lines += ["## Validation", "", "By held-out loss alone: no metric scores this run; its held-out rows and best loss are under Training cost."]
     lines.append("")
     for r in runs:
         if r.best_iteration is not None:
             lines.append(f"- {r.label}: best iteration {r.best_iteration}, policy adapter {r.best_adapter or '(none: the untrained policy)'}")
+        elif r.best_adapter and not r.validation:
+            lines.append(f"- {r.label}: adapter {r.best_adapter}, the checkpoint with the lowest held-out loss")
     tested = [r for r in runs if r.test]
     if tested:
         lines += ["", "## Held-out test: the untrained policy against the kept one", ""]
@@ -154,20 +164,22 @@ def render_curves(runs: list[LoopSummary], metric: str, sections: Sequence[Repor
 class RunReport:
     markdown: Path
     json: Path
-    curves: Path
+    curves: Path | None  # None: no run of it was validated per iteration (the planner)
     budget: Path | None
     cases: Path | None
 
 
 def write_run_report(
-    run_dir: str | Path, train_examples: Sequence[Example] = (), valid_examples: Sequence[Example] = (), cases: int = 3, case_ids: list[str] | None = None
+    run_dir: str | Path, train_examples: Sequence[Example] = (), valid_examples: Sequence[Example] = (), cases: int = 3, case_ids: list[str] | None = None,
+    trainer: "type[LoopTrainer] | None" = None,
 ) -> RunReport:
-    """Write ``report.md``, ``report.json``, ``curves.png`` and the files of the sections
-    the run's trainer declares, where they apply (``budget.png``, ``case_studies.md``) in
-    ``run_dir``; the run's variants join under their names once they have run."""
+    """Write ``report.md``, ``report.json`` and, where they apply, ``curves.png`` and the
+    files of the sections ``trainer`` (default: the one of the run's kind) declares
+    (``budget.png``, ``case_studies.md``) in ``run_dir``; the run's variants join under
+    their names once they have run."""
     folder = RunFolder(run_dir)
     run_dir = folder.path
-    trainer = trainer_of(folder.kind())
+    trainer = trainer or trainer_of(folder.kind())
     sections = trainer.report_sections
     main = LoopSummary.read("main", run_dir, sections)
     main.label = trainer.report_label(main.config)
@@ -178,10 +190,12 @@ def write_run_report(
     built = {key: value for section in sections for key, value in section.build(runs, inputs).items()}
     atomic_write_text(folder.report_markdown, render_markdown(runs, metric, inputs.valid, sections, built, folder))
     atomic_write_json(folder.report_json, {"metric": identity.document(), "runs": [_as_dict(r, inputs.valid) for r in runs], **TOP_KEYS, **built})
-    atomic_write_bytes(folder.curves_plot, render_curves(runs, identity.name, sections))
+    curves = folder.curves_plot if any(r.validation for r in runs) else None  # none for a run validated by held-out loss alone
+    if curves:
+        atomic_write_bytes(curves, render_curves(runs, identity.name, sections))
     written = [path for section in sections for path in section.write(folder, built, inputs)]
     return RunReport(
-        folder.report_markdown, folder.report_json, folder.curves_plot,
+        folder.report_markdown, folder.report_json, curves,
         folder.budget_plot if folder.budget_plot in written else None, folder.case_studies if folder.case_studies in written else None,
     )
 

@@ -107,7 +107,7 @@ def train_rest_em(config: RestEMConfig, inputs: LoopInputs, trainer: Trainer = t
     train_examples, valid_examples, metric = inputs.train, inputs.valid, inputs.metric
     check_inputs("ReST-EM", train_examples, valid_examples, "reference" if c.warmup != "none" else None, "the warm-up trains on the users' own outputs")
     reasoner_llm = inputs.pool.llm(c.reasoner_llm) if c.warmup == "reasoning" else None
-    run = _RestEMRun.open(c, inputs, trainer, run_kind(c), {"reasoner": reasoner_llm})
+    run = _RestEMRun.open(c, inputs, trainer, {"reasoner": reasoner_llm})
     retrieved = run.retrieve(train_examples)
     fmt = c.reply
 
@@ -162,25 +162,15 @@ def train_rest_em(config: RestEMConfig, inputs: LoopInputs, trainer: Trainer = t
     return RestEMResult(validation, best, best_adapter, adapters)
 
 
-def run_kind(config: RestEMConfig) -> str:
-    """REST-PG is ReST-EM with a reasoning warm-up; each has its own entry in TRAINERS."""
-    return "rest-pg" if config.warmup == "reasoning" else "rest-em"
-
-
 class RestEMTrainer(LoopTrainer):
-    """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up:
-    a policy trained on its own best-rewarded samples, and the recipe's variants (e.g.
-    ReST-EM without reasoning); reports each round's validation score and the run report."""
+    """ReST-EM (the VAC paper's Offline-RL baseline), or REST-PG with a reasoning warm-up
+    (its own entry in TRAINERS, which ``when`` selects): a policy trained on its own
+    best-rewarded samples, and the recipe's variants (e.g. ReST-EM without reasoning);
+    reports each round's validation score and the run report."""
 
-    kind, config_class = "rest-em", RestEMConfig
+    config_class = RestEMConfig
     report_sections = (SELF_TRAINING, EXPLORATION_BUDGET)
     example_views = (SAMPLED_ANSWERS, VALIDATION_ANSWERS)
-
-    def title(self, config: RestEMConfig) -> str:
-        return "REST-PG" if config.warmup == "reasoning" else "ReST-EM"
-
-    def kind_of(self, config: RestEMConfig) -> str:
-        return run_kind(config)
 
     def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
         return train_rest_em(config, inputs)

@@ -148,7 +148,7 @@ def train_rpo(config: RPOConfig, inputs: LoopInputs, trainer: Trainer = train_sf
     check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
     c = config
     base, teacher = inputs.pool.llm(c.base_llm), inputs.pool.llm(c.teacher_llm)
-    run = _RPORun.open(c, inputs, trainer, "rpo", {"base": base, "teacher": teacher})
+    run = _RPORun.open(c, inputs, trainer, {"base": base, "teacher": teacher})
 
     # (a) generic answers, and the top item retrieved with question + generic answer.
     def answer() -> list[dict]:
@@ -212,10 +212,7 @@ class RPOTrainer(LoopTrainer):
     """RPO: a reflection model learns to rewrite a black-box model's generic answer for the
     user (teacher trajectories, SFT, then GRPO with the 2-to-6-shot curriculum)."""
 
-    kind, config_class = "rpo", RPOConfig
-
-    def title(self, config: RPOConfig) -> str:
-        return "RPO"
+    config_class = RPOConfig
 
     def train_one(self, config: RPOConfig, inputs: LoopInputs) -> RPOResult:
         return train_rpo(config, inputs)

@@ -94,8 +94,9 @@ class LoopConfig(BaseModel):
         unread = sorted(key for key in self.unread if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True))
         if unread:
             raise ValueError(f"{unread[0]}: not a setting of this loop ({self.unread[unread[0]]})")
-        self.metric = check_judge(self.metric, self.judge is not None)
-        check_options(self.metric, self.metric_options)
+        if "metric" not in self.unread:  # a loop that reads no metric (the planner's validates by held-out loss) has none
+            self.metric = check_judge(self.metric, self.judge is not None)
+            check_options(self.metric, self.metric_options)
         return self
 
     @property
@@ -185,7 +186,8 @@ def best_iteration(validation: list[float]) -> int:
 class Run:
     """The stages of one training run under ``config.run_dir``, on ``inputs``' models,
     metric and retriever. ``llms`` names the run's other models by role (the policy is
-    ``inputs.policy``); one model serving two roles is counted once."""
+    ``inputs.policy``); one model serving two roles is counted once. A loop that validates
+    by held-out loss alone (the planner) has no metric."""
 
     def __init__(self, config: LoopConfig, inputs: "LoopInputs", trainer: Trainer, llms: dict[str, LLM | None] | None = None):
         self.config, self.inputs, self.trainer = config, inputs, trainer
@@ -200,10 +202,13 @@ class Run:
                 self.llms[role] = llm
 
     @classmethod
-    def open(cls, config: LoopConfig, inputs: "LoopInputs", trainer: Trainer, kind: str, llms: dict[str, LLM | None] | None = None) -> "Run":
-        """Refuse a run folder holding other staged settings; save the run's kind, its
-        config (for ``--resume``) and the metric's identity (for the report)."""
-        folder = RunFolder(config.run_dir)
+    def open(cls, config: LoopConfig, inputs: "LoopInputs", trainer: Trainer, llms: dict[str, LLM | None] | None = None) -> "Run":
+        """Refuse a run folder holding other staged settings; save the run's kind (its
+        entry's in ``TRAINERS``), its config (for ``--resume``) and the metric's identity
+        (for the report)."""
+        from tailor.train.trainers import kind_of
+
+        folder, kind = RunFolder(config.run_dir), kind_of(config)
         if folder.config_file.exists():
             previous = config.model_validate({**folder.config(), "run_dir": config.run_dir})
             if previous.staged() != config.staged():
@@ -211,7 +216,8 @@ class Run:
         folder.write_kind(kind)
         folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
         run = cls(config, inputs, trainer, llms)
-        run.history.metric = MetricIdentity(name=inputs.metric.name, proxy=inputs.metric.proxy)
+        if inputs.metric is not None:
+            run.history.metric = MetricIdentity(name=inputs.metric.name, proxy=inputs.metric.proxy)
         return run
 
     def stage(self, name: str, path: Path, compute: Callable[[], list[dict]]) -> list[dict]:
@@ -348,12 +354,14 @@ class Run:
         self.save_history()
         return score
 
-    def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int, str | None]:
+    def finish(self, validation: list[float], adapters: list[str | None]) -> tuple[int | None, str | None]:
         """The best iteration and its policy adapter (``adapters[t]`` is pi_t's; None: the
         base model), recorded, and the method it makes described in ``inference.json``; then,
-        with a ``test_split``, the untrained policy against it on that split."""
-        best = best_iteration(validation)
-        adapter = adapters[best]
+        with a ``test_split``, the untrained policy against it on that split. A loop that
+        validates by held-out loss alone (no ``validation`` scores) keeps its one adapter, at
+        no iteration."""
+        best = best_iteration(validation) if validation else None
+        adapter = adapters[-1] if best is None else adapters[best]
         self.history.best_iteration, self.history.kept["policy"] = best, adapter
         self.save_history()
         self.config.inference(self.adapters_at(best, adapter)).write(self.folder)

@@ -140,7 +140,7 @@ def train_vac(config: VACConfig, inputs: LoopInputs, trainer: Trainer = train_sf
     train_examples, valid_examples, metric = inputs.train, inputs.valid, inputs.metric
     check_inputs("VAC", train_examples, valid_examples, "narrative", "the feedback model reads each training question's narrative")
     c = config
-    run = _VACRun.open(c, inputs, trainer, "vac", {"feedback": inputs.pool.llm(c.feedback_llm)})
+    run = _VACRun.open(c, inputs, trainer, {"feedback": inputs.pool.llm(c.feedback_llm)})
     retrieved = run.retrieve(train_examples)
     validation = [run.validate(0, valid_examples, None)]
     policy: str | None = None
@@ -236,7 +236,7 @@ class VACTrainer(LoopTrainer):
     """Train a policy with natural-language feedback (VAC), and the recipe's variants (e.g. a
     frozen feedback model); reports each round's validation score and writes the run report."""
 
-    kind, config_class = "vac", VACConfig
+    config_class = VACConfig
     report_sections = (TRAINING_SIGNAL, CASE_STUDIES)
     example_views = (FEEDBACK_ROUNDS, VALIDATION_ANSWERS)
 
