@@ -358,8 +358,10 @@ def _now() -> str:
 
 
 def is_training_run(path: str | Path) -> bool:
-    """Whether ``path`` is a training run's folder (rather than an adapter)."""
-    return RunFolder(path).history_file.exists()
+    """Whether ``path`` is a training run's folder (rather than an adapter): it holds a
+    history or the description of the method it kept."""
+    folder = RunFolder(path)
+    return folder.history_file.exists() or folder.inference_file.exists()
 
 
 def find_runs(root: str | Path) -> list[RunFolder]:

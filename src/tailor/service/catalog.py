@@ -12,7 +12,8 @@ from pathlib import Path
 from tailor.errors import TailorError
 from tailor.methods import AnswerConfig
 from tailor.methods.registry import METHODS
-from tailor.train.kept import is_run, kept_method, options_of_runs, trained_adapter
+from tailor.runs import is_training_run
+from tailor.train.kept import kept_method, options_of_runs, trained_adapter
 
 
 def served_methods() -> list[str]:
@@ -65,7 +66,7 @@ class ModelCatalog:
         this method gives all of it instead, and a run among the others its options."""
         info = METHODS[method]
         given = {role: path for role, path in self.defaults.items() if role in info.roles}
-        kept = kept_method(adapter) if adapter and is_run(adapter) else None
+        kept = kept_method(adapter) if adapter and is_training_run(adapter) else None
         if adapter and kept is None and Path(adapter).exists() and not (Path(adapter) / "adapter_config.json").is_file():
             raise TailorError(f"{adapter} holds no LoRA adapter (no adapter_config.json) and is not a training run")
         if adapter and (kept is None or kept.method != method):

@@ -12,11 +12,6 @@ from tailor.runs import RunFolder, is_training_run
 from tailor.train.trainers import TRAINERS
 
 
-def is_run(path: str | Path) -> bool:
-    """Whether ``path`` is a training run's folder (rather than an adapter)."""
-    return RunFolder(path).inference_file.exists() or is_training_run(path)
-
-
 def kept_method(run_dir: str | Path, iteration: int | None = None) -> InferenceSpec:
     """The method the run in ``run_dir`` kept; with ``iteration``, with its pi_t instead."""
     folder = RunFolder(run_dir)
@@ -27,7 +22,7 @@ def kept_method(run_dir: str | Path, iteration: int | None = None) -> InferenceS
 def trained_adapter(path: str | None, role: str, iteration: int | None = None) -> str | None:
     """``path`` when it is an adapter (or a served adapter's name); when it is a training
     run's folder, the adapter that run kept for ``role`` (its pi_``iteration``'s, if given)."""
-    if path is None or not is_run(path):
+    if path is None or not is_training_run(path):
         return path
     spec = kept_method(path, iteration)
     if role not in spec.adapters:
@@ -43,7 +38,7 @@ def options_of_runs(method: str, adapters: dict[str, str | None]) -> dict:
     info = method_info(method)
     for role in dict.fromkeys(r for r in (info.helper, info.adapter) if r):
         path = adapters.get(role)
-        if path and is_run(path) and (kept := kept_method(path)).method == method:
+        if path and is_training_run(path) and (kept := kept_method(path)).method == method:
             return kept.options
     return {}
 
@@ -51,7 +46,7 @@ def options_of_runs(method: str, adapters: dict[str, str | None]) -> dict:
 def served_adapter(path: str) -> str:
     """``path`` when it is an adapter; when it is a training run's folder, the adapter of the
     model it trained and kept (``serve-llm`` serves it)."""
-    if not is_run(path):
+    if not is_training_run(path):
         return path
     spec = kept_method(path)
     adapter = spec.adapters.get(spec.trained_role)
