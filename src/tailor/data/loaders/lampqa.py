@@ -3,7 +3,8 @@ them) or the Hugging Face dataset ``alireza7/LaMP-QA``.
 
 A record holds ``id``, ``question``, ``profile`` (past posts), ``narrative`` and
 ``rubric_aspects`` (``aspect``, ``reason``, ``evidence``); tailor's planted-preference
-task adds each aspect's ``accept`` phrasings and a gold ``reference`` answer.
+task adds each aspect's ``accept`` phrasings and ``fact``, a gold ``reference`` answer
+and (data v2) the user's ``planted_facts``.
 """
 
 from pathlib import Path
@@ -39,7 +40,10 @@ def lampqa_record_to_example(record: dict, source: str, index: int, category: st
         accept = raw.get("accept", [])
         if not isinstance(accept, list) or not all(isinstance(a, str) and a.strip() for a in accept):
             raise DataError(source, rid, f"rubric_aspects[{position}].accept", "must be a list of non-empty strings")
-        aspects.append(Aspect(aspect=raw["aspect"], reason=raw["reason"], evidence=raw["evidence"], accept=accept))
+        fact = raw.get("fact")
+        if fact is not None and not (isinstance(fact, str) and fact.strip()):
+            raise DataError(source, rid, f"rubric_aspects[{position}].fact", "must be a non-empty string")
+        aspects.append(Aspect(aspect=raw["aspect"], reason=raw["reason"], evidence=raw["evidence"], accept=accept, fact=fact))
     return build_example(
         dict(
             id=str(record["id"]),
@@ -50,6 +54,7 @@ def lampqa_record_to_example(record: dict, source: str, index: int, category: st
             category=record.get("category") or category,
             user_id=record.get("user_id"),
             reference=record.get("reference"),
+            planted_facts=record.get("planted_facts", []),
         ),
         source,
         rid,
