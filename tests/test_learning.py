@@ -27,8 +27,10 @@ DATA = ROOT / "src" / "tailor" / "data" / "sample" / "planted"
 TEST_EXAMPLES = 48
 GAIN = 0.2  # the least rise of the real run's kept policy over the untrained one, on the test split
 # The least lead of the real run's kept policy over the control's on the test split. Measured
-# once (2-core CPU, seed 0, `planted` on the bundled v1 data): real FILLED, control FILLED.
-MARGIN = 0.1
+# once (seed 0, `planted` on the bundled v1 data, 2026-12-05): the real run's pi_2 0.458, the
+# control's kept pi_1 0.000 (both from an untrained 0.042), a lead of 0.458; the margin asks for
+# under half of it, room for another machine's sampling. Measure again when METRIC or DATA change.
+MARGIN = 0.2
 CONTROL = "permuted-rewards"  # the control's variant folder: the recipe with reward_control: permuted
 
 
@@ -71,6 +73,9 @@ def test_rest_em_beats_the_same_run_with_rewards_permuted_across_examples(learne
 
 @pytest.mark.learn
 def test_the_trained_policy_quotes_the_users_posts_no_more_than_the_untrained_one(learned):
+    """Test answers that recite eight words in a row of one of the user's posts (or a whole
+    shorter post): the kept policy has no more of them than the untrained one. A metric that
+    credits a recited fact rewards reciting: with `planted`, measured 2 -> 43 of 48."""
     _, real, _ = learned
     test, folder = held_out(real), RunFolder(real)
     examples = {e.id: e for e in load_examples(DATA, split="test")}
