@@ -165,3 +165,14 @@ def assert_nothing_hidden_asked(examples: list[Example], *models: ScriptedLLM) -
     oracle_lines = {line for e in examples for line in oracle_reasoning(e).splitlines()}
     leaked = [s for s in (*SECRETS, *oracle_lines) if any(s in p for p in prompts)]
     assert not leaked, leaked
+
+
+def test_the_learning_recipes_name_what_the_oracle_writes():
+    restpg, rpo = RestEMConfig.from_yaml("configs/learn-restpg.yaml"), RPOConfig.from_yaml("configs/learn-rpo.yaml")
+    assert restpg.reasoner == "oracle" and restpg.answer_reasoning_max_tokens and rpo.teacher == "oracle"
+    (_, main), (name, variant) = restpg.runs()
+    assert name == "rest-em" and variant.reasoner is None and variant.answer_reasoning_max_tokens is None
+    for recipe, key in (("configs/learn-restpg.yaml", "reasoner"), ("configs/learn-rpo.yaml", "teacher")):
+        lines = open(recipe).read().splitlines()
+        assert any(line.startswith("# - ORACLE:") for line in lines), recipe  # the header says what the oracle replaces
+        assert any(line.startswith(f"{key}: oracle") and "# ORACLE" in line for line in lines), recipe  # and so does the key's line
