@@ -57,6 +57,8 @@ class LoopConfig(BaseModel):
     unread: ClassVar[dict[str, str]] = {}
     # The models a finished run's history names as kept, by role (``RunFolder.kept_adapter``).
     kept_roles: ClassVar[tuple[str, ...]] = ("policy",)
+    # The settings that say what a run of this loop is, where tables name it (the learning table's rows).
+    described_by: ClassVar[tuple[str, ...]] = ("format",)
 
     policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
     judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
