@@ -95,7 +95,7 @@ def baselines(examples: list[Example]) -> list[Baseline]:
             fixed.append(Baseline("another user's gold", "another user's gold answer (a fixed derangement of users)", READS_NOTHING,
                                   lambda batch: [other_users_gold(examples)[e.id] for e in batch]))
         fixed.append(Baseline("gold", "the gold answer", CEILING, lambda batch: [e.reference for e in batch]))
-    untrained = [Baseline(f"untrained {name}", f"the untrained model, RAG with the {name} prompt", UNTRAINED, format=name) for name in FORMATS]
+    untrained = [Baseline(f"untrained {name}", f"the base model, RAG with the {name} prompt", UNTRAINED, format=name) for name in FORMATS]
     return fixed + untrained
 
 
