@@ -130,7 +130,7 @@ def described(config: LoopConfig, changes: dict) -> tuple[str, bool]:
     parts = [setting(name, value) for name, value in shown.items()]
     parts += [setting(name, value) for name, value in changes.items() if name not in shown]
     oracles = oracle_settings(config.model_dump(mode="json"))
-    parts += [setting for setting in oracles if setting not in parts]
+    parts += [found for found in oracles if found not in parts]
     return ", ".join(parts), bool(oracles)
 
 
