@@ -20,7 +20,6 @@ from tailor.errors import TailorError
 from tailor.llm import LLMConfig
 from tailor.metrics.significance import holm
 from tailor.pool import ModelPool
-from tailor.prompts.longform import RESPONSE_HEAD
 from tailor.train.baselines import other_users_gold, vocabulary_sentence
 from tailor.train.learn import train_seeds, write_learning_table
 from tailor.train.learning_rows import LOOP, READS_NOTHING, UNTRAINED, Row, accepted_formats, described, recipe_config
