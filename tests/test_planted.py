@@ -269,6 +269,8 @@ def test_a_round_without_improving_targets_keeps_the_previous_models(tmp_path, c
 def test_an_impossible_spec_is_a_clear_error_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--questions-per-user", "9"], env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "questions_per_user: at most 8" in result.output
+    indirect_v1 = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--version", "1", "--indirect"], env={"COLUMNS": "200"})
+    assert indirect_v1.exit_code == 1 and "indirect: data v1 states every fact directly; use version 2" in indirect_v1.output
     assert not (tmp_path / "out").exists()
 
 

@@ -103,6 +103,8 @@ MATCHES = [
     ("Listen to K-pop on the way.", "units", "metric", False, False),
     ("Twenty friends came.", "units", "imperial", False, False),
     ("A menu free of vegan dishes.", "diet", "vegan", False, True),
+    ("Neither vegan nor vegetarian.", "diet", "vegetarian", False, True),
+    ("A meat-free dinner.", "diet", "vegetarian", False, True),  # a vegan or pescatarian one is meat-free too: it names no diet
 ]
 
 
@@ -117,7 +119,7 @@ def test_a_fact_is_stated_only_as_the_issue_asks(text, kind, value, stated, leni
     ("units", "imperial", "Keep your feet warm and pound the pavement.", "Keep your feet warm: below 20F wear gloves."),
     ("units", "metric", "Wear a heart-rate meter.", "Run a 5K twice a week."),
     ("diet", "vegetarian", "Cook something that is not vegetarian.", "Cook a veggie curry."),
-    ("diet", "vegan", "Bake a non-vegan cake.", "Bake a cake for vegans."),
+    ("diet", "vegan", "Bake a non-vegan cake.", "Bake a meat-free cake for vegans."),
 ])
 def test_the_metric_settles_each_match_on_a_real_record(needed, value, wrong, right):
     example = record((needed,), **{needed: value})

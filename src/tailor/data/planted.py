@@ -84,11 +84,12 @@ UNITS = {
         "distance": "5 miles", "weight": "4 pounds", "cold": "40 °F", "frost": "25", "speed": "65",
     },
 }
-# Each diet's phrasings, inflections and short forms included (they are the vocabulary,
-# not rules of the metric), and what a user on it does not eat (indirect posts).
+# Each diet's phrasings: names that pick out that diet alone ("meat-free" or "plant-based"
+# would fit several, so they name none), inflections and short forms included (they are the
+# vocabulary, not rules of the metric); and what a user on it does not eat (indirect posts).
 DIETS = {
-    "vegetarian": ("vegetarian", "vegetarians", "veggie", "meat-free", "meatless"),
-    "vegan": ("vegan", "vegans", "plant-based"),
+    "vegetarian": ("vegetarian", "vegetarians", "veggie"),
+    "vegan": ("vegan", "vegans"),
     "pescatarian": ("pescatarian", "pescatarians", "pescetarian", "pescetarians"),
     "gluten-free": ("gluten-free", "coeliac", "coeliacs", "celiac", "celiacs"),
 }

@@ -32,7 +32,7 @@ UNNEEDED_COST = 0.25  # per fact of the user that the question does not need, wh
 NUMBER = r"(?:\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred)"
 # A negation right before a phrasing, with at most one small word between ("not a vegan").
 NEGATED = re.compile(
-    r"(?:\b(?:not|non|no|never|nor|without|free of|instead of|rather than|except)|n't) "
+    r"(?:\b(?:not|non|no|never|neither|nor|without|free of|instead of|rather than|except)|n't) "
     r"(?:(?:a|an|the|any|very|really|strictly|fully|entirely|in|at|from|for|of) )?$"
 )
 QUOTE_BREAK = " | "  # what stands for a quoted span: no phrasing spans it
