@@ -308,9 +308,8 @@ class Run:
         params = SamplingParams(
             temperature=c.answer_temperature if temperature is None else temperature, max_tokens=c.answer_max_tokens, seed=c.seed if seed is None else seed
         )
-        return generate_parsed(
-            self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers", generate=partial(c.reply.generate, self.policy_llm),
-        )
+        reply = c.reply
+        return generate_parsed(self.policy_llm, requests, params, reply.parse, c.max_attempts, adapter=adapter, description="policy answers", generate=partial(reply.generate, self.policy_llm))
 
     def adapters_at(self, t: int, adapter: str | None) -> dict[str, str | None]:
         """Round t's trained models by role, pi_t's ``adapter`` the policy; a loop that
