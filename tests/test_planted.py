@@ -17,8 +17,8 @@ from tailor.data import SAMPLE_PLANTED, load_examples
 from tailor.data.planted import CATEGORY, CITIES, DIETS, PETS, SPECIES, UNITS, PlantedSpec, accepted, generate, write
 from tailor.errors import DataError
 from tailor.metrics.planted import PlantedFacts, PlantedStrict, states
-from tailor.retrieval import BM25Retriever
 from tailor.metrics.registry import make_metric
+from tailor.retrieval import BM25Retriever
 from tailor.run_history import HeldOutTest
 from tailor.train.sft import SFTSettings
 from tailor.train.vac import VACConfig, train_vac

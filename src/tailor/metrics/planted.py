@@ -102,7 +102,7 @@ def _facts(example: Example) -> dict[str, PlantedFact]:
     return facts
 
 
-def unquoted(example: Example, response: str) -> tuple[str, list[str]]:
+def _unquoted(example: Example, response: str) -> tuple[str, list[str]]:
     """The response with every span that quotes one of the user's posts cut out, and the ids
     of the posts it quotes."""
     spans, quoted = [], []
@@ -118,11 +118,11 @@ def unquoted(example: Example, response: str) -> tuple[str, list[str]]:
     return QUOTE_BREAK.join([*pieces, response[at:]]), quoted
 
 
-def strict_score(example: Example, response: str) -> Score:
+def _strict_score(example: Example, response: str) -> Score:
     facts = _facts(example)
     if not example.rubric_aspects:
         raise DataError("<dataset>", example.id, "rubric_aspects", "the planted-strict metric needs at least one aspect")
-    own, quoted = unquoted(example, response)
+    own, quoted = _unquoted(example, response)
     own, text = normalize(own), normalize(response)
     graded, rivals_stated = [], {}
     for aspect in example.rubric_aspects:
@@ -145,5 +145,5 @@ class PlantedStrict(Metric):
     name = "planted-strict"
 
     def score_batch(self, examples: list[Example], responses: list[str]) -> MetricRun:
-        scores = [strict_score(example, response) for example, response in zip(examples, responses, strict=True)]
+        scores = [_strict_score(example, response) for example, response in zip(examples, responses, strict=True)]
         return MetricRun(self.name, [e.id for e in examples], scores, judgments=sum(len(e.rubric_aspects) for e in examples))
