@@ -26,7 +26,7 @@ Everything lands under ``run_dir/``; a rerun reads finished stages back.
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -55,6 +55,7 @@ class RestEMConfig(LoopConfig):
     ``reward_weighted``, ``from_base`` and a ``warmup`` on reasoning data."""
 
     what = "ReST-EM config"
+    described_by: ClassVar[tuple[str, ...]] = ("format", "warmup")
 
     samples: int = Field(default=16, ge=1, description="m: replies sampled per input")
     sample_temperature: float = Field(default=1.0, ge=0.0, description="gamma: the samples' temperature")

@@ -58,6 +58,8 @@ class LoopConfig(BaseModel):
     unread: ClassVar[dict[str, str]] = {}
     # The models a finished run's history names as kept, by role (``RunFolder.kept_adapter``).
     kept_roles: ClassVar[tuple[str, ...]] = ("policy",)
+    # The settings that say what a run of this loop is, where tables name it (the learning table's rows).
+    described_by: ClassVar[tuple[str, ...]] = ("format",)
 
     policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
     judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
@@ -306,9 +308,8 @@ class Run:
         params = SamplingParams(
             temperature=c.answer_temperature if temperature is None else temperature, max_tokens=c.answer_max_tokens, seed=c.seed if seed is None else seed
         )
-        return generate_parsed(
-            self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers", generate=partial(c.reply.generate, self.policy_llm),
-        )
+        reply = c.reply
+        return generate_parsed(self.policy_llm, requests, params, reply.parse, c.max_attempts, adapter=adapter, description="policy answers", generate=partial(reply.generate, self.policy_llm))
 
     def adapters_at(self, t: int, adapter: str | None) -> dict[str, str | None]:
         """Round t's trained models by role, pi_t's ``adapter`` the policy; a loop that
