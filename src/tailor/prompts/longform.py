@@ -8,8 +8,8 @@ how reasoning data becomes an SFT target).
 
 A small model may loop in its reasoning and never reach ``Response:``; with a cap on the
 reasoning (``reason_then_respond``) each reply is asked in two calls: the reasoning up to
-``Response:`` or the cap, then ``Response:`` is written after it and the model writes the
-response. The reply keeps the one template.
+``Response:`` (or a new ``Reasoning:``) or the cap, then ``Response:`` is written after it
+and the model writes the response. The reply keeps the one template.
 
 Reasoning data: a model sees the user's texts, the input and the text the user actually
 wrote, and summarises the user's preferences, interests, background and style in bullets.
@@ -55,7 +55,8 @@ def reason_then_respond(
     llm: LLM, requests: list[ChatRequest], params: SamplingParams, reasoning_tokens: int, adapter: str | None = None, description: str = "generating",
 ) -> list[Completion | PromptTooLong]:
     """Replies in the reasoning format, each in two calls: the reasoning, ended by the model's
-    own ``Response:`` or by ``reasoning_tokens``; then, ``Response:`` written after it, the
+    own ``Response:``, by its starting ``Reasoning:`` over, or by ``reasoning_tokens``; then,
+    ``Response:`` written after it, the
     response, in the rest of ``params.max_tokens`` and ended where the model starts a section
     again. Each completion is the reply after its request's prefill, as one call gives it; a
     request too long for the context comes back as its ``PromptTooLong``."""
