@@ -30,7 +30,8 @@ DATA_VERSION = 1
 TEST_EXAMPLES = 48
 GAIN = 0.2  # the least rise of the real run's kept policy over the untrained one, on the test split
 # The least lead of the real run's kept policy over the control's on the test split. Measured
-# once (2-core CPU, seed 0, `planted` on the bundled v1 data): real FILLED, control FILLED.
+# once (2-core CPU, seed 0, `planted` on data v1): real 0.042 -> 0.458 (pi_2), control
+# 0.042 -> 0.000 (pi_1; validation 0, 0.083, 0): a lead of 0.458.
 MARGIN = 0.1
 CONTROL = "permuted-rewards"  # the control's variant folder: the recipe with reward_control: permuted
 
