@@ -3,7 +3,7 @@ import json
 import pytest
 from fakes import ScriptedLLM
 
-from tailor.data import SAMPLE_LAMPQA, load_examples
+from tailor.data import SAMPLE_LAMPQA, SAMPLE_PLANTED, load_examples
 from tailor.data.responses import read_responses
 from tailor.llm.cache import ResponseCache
 from tailor.methods import AnswerConfig, RetrievalAugmented
@@ -23,10 +23,14 @@ def json_answer(request, params, j):
 
 def hidden_snippets(example, visible):
     """Pieces of hidden text long enough that they cannot appear in a prompt by chance.
-    A phrase the user also wrote in a past post (``visible``) is public, not hidden."""
+    A phrase the user also wrote in a past post (``visible``) is public, not hidden: a
+    prompt may name the user's city, as a post does, but never hold a planted fact's
+    record or the list of its rivals (data v2)."""
     snippets = [example.narrative]
     for aspect in example.rubric_aspects:
         snippets += [aspect.aspect, aspect.reason, aspect.evidence]
+    for fact in example.planted_facts:
+        snippets += [fact.model_dump_json(), json.dumps(fact.model_dump(), ensure_ascii=False), json.dumps(fact.rivals, ensure_ascii=False), ", ".join(fact.rivals)]
     return [s for s in snippets if s and len(s) > 12 and not any(s in text for text in visible)]
 
 
@@ -49,6 +53,16 @@ def test_no_generation_prompt_contains_narrative_or_aspects(sample, kind):
     prompts = llm.prompts()
     assert len(prompts) == len(sample)
     assert assert_no_hidden_text(sample, prompts) > 100
+
+
+def test_no_generation_prompt_holds_the_planted_facts_or_their_rivals():
+    planted = load_examples(SAMPLE_PLANTED, split="test")
+    llm = ScriptedLLM(json_answer)
+    RetrievalAugmented(llm, BM25Retriever(), AnswerConfig(k=6)).answer_batch(planted)
+    assert assert_no_hidden_text(planted, llm.prompts()) > 48 * 4 * 4
+    leaked = [prompt + "\n" + ", ".join(example.planted_facts[0].rivals) for prompt, example in zip(llm.prompts(), planted)]
+    with pytest.raises(AssertionError):
+        assert_no_hidden_text(planted, leaked)
 
 
 def test_rag_prompt_has_the_question_and_the_top_k_items(sample):

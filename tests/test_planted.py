@@ -1,8 +1,10 @@
 """The planted-preference task: its generator, its metric, and the held-out test every
 training loop reports on it (``test_split``)."""
 
+import hashlib
 import json
 import shutil
+from collections import Counter
 
 import pytest
 from fakes import ScriptedLLM, loop_inputs
@@ -12,10 +14,11 @@ from typer.testing import CliRunner
 
 from tailor.cli import app
 from tailor.data import SAMPLE_PLANTED, load_examples
-from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
+from tailor.data.planted import CATEGORY, CITIES, DIETS, PETS, SPECIES, UNITS, PlantedSpec, accepted, generate, write
 from tailor.errors import DataError
-from tailor.metrics.planted import PlantedFacts, states
+from tailor.metrics.planted import PlantedFacts, PlantedStrict, states
 from tailor.metrics.registry import make_metric
+from tailor.retrieval import BM25Retriever
 from tailor.run_history import HeldOutTest
 from tailor.train.sft import SFTSettings
 from tailor.train.vac import VACConfig, train_vac
@@ -32,21 +35,72 @@ def test_the_bundled_copy_is_the_generators_default_output(tmp_path):
     assert generate(PlantedSpec(seed=1)) != generate(PlantedSpec(seed=0)) == generate(PlantedSpec(seed=0))
 
 
-def test_users_are_disjoint_and_every_question_needs_facts_it_does_not_state(tmp_path):
-    splits = generate(PlantedSpec(seed=3, train_users=5, validation_users=2, test_users=3, questions_per_user=3))
+def test_data_v1_is_byte_for_byte_as_it_was(tmp_path):
+    """The sha256 of each file the generator wrote before data v2 existed (its default, seed 0)."""
+    result = CliRunner().invoke(app, ["data", "planted", str(tmp_path), "--version", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "data v1" in result.output and "24/6/24 users" in result.output, result.output
+    assert {split: hashlib.sha256((tmp_path / CATEGORY / f"{split}.json").read_bytes()).hexdigest() for split in ("train", "validation", "test")} == {
+        "train": "33191098ba1d5ce77cfce970519d7e1d182d1a6029292adcff401415474be2de",
+        "validation": "6d47666ff7ac77ac41d0440191172dd7def804428a3fe3d68b3ce5ef2b1956ee",
+        "test": "25d365ad2be52525514fcd137c0744298c1288e7e64fc05f1a337a54b5665a4a",
+    }
+    assert not any("planted_facts" in record for records in generate(PlantedSpec(version=1)).values() for record in records)
+
+
+@pytest.mark.parametrize("indirect", [False, True])
+def test_users_are_disjoint_and_every_question_needs_facts_it_does_not_state(tmp_path, indirect):
+    splits = generate(PlantedSpec(seed=3, train_users=5, validation_users=2, test_users=3, questions_per_user=3, indirect=indirect))
     users = {split: {r["user_id"] for r in records} for split, records in splits.items()}
     assert [len(u) for u in users.values()] == [5, 2, 3] and not (users["train"] & users["test"]) and not (users["validation"] & users["test"])
-    metric = PlantedFacts()
     for split, records in splits.items():
         examples = load_examples(write({split: records}, tmp_path / split))
         for example in examples:
-            assert 1 <= len(example.rubric_aspects) <= 2 and len(example.profile) == 6
-            assert metric.score(example, example.question).value == 0.0  # the question names none of its facts
-            assert metric.score(example, example.reference).value == 1.0  # the gold answer states them all
+            assert 1 <= len(example.rubric_aspects) <= 2 and len(example.profile) == 10
+            assert [fact.kind for fact in example.planted_facts] == list(FACT_WORDS)
+            for metric in (PlantedFacts(), PlantedStrict()):
+                assert metric.score(example, example.question).value == 0.0  # the question names none of its facts
+                assert metric.score(example, example.reference).value == 1.0  # the gold answer states them all, and no other
             history = " ".join(item.text for item in example.profile)
-            assert metric.score(example, history).value == 1.0  # and the history shows each of them
+            # the history shows each fact: by name, or (indirect) so that reciting it states none
+            assert PlantedFacts().score(example, history).value == (0.0 if indirect else 1.0)
             for aspect in example.rubric_aspects:
-                assert aspect.evidence in history
+                assert aspect.evidence in history and aspect.fact in FACT_WORDS
+            if indirect:
+                user = {fact.kind: fact for fact in example.planted_facts}
+                assert CITIES[user["city"].value] in history and f"#{user['pet'].value}The{user['pet'].species.capitalize()}" in history
+                assert not any(states(history, phrasing) for fact in example.planted_facts for phrasing in fact.accept)
+
+
+def test_held_out_users_have_cities_and_pets_no_training_user_has_and_every_split_is_balanced():
+    for spec in (PlantedSpec(), PlantedSpec(seed=4, train_users=7, validation_users=5, test_users=13)):
+        splits = generate(spec)
+        seen = {}
+        for split, records in splits.items():
+            users = {r["user_id"]: {f["kind"]: f["value"] for f in r["planted_facts"]} | {"species": r["planted_facts"][1]["species"]} for r in records}
+            assert len(users) == getattr(spec, f"{split}_users")
+            for kind, pool in (("city", CITIES), ("pet", PETS), ("units", UNITS), ("diet", DIETS), ("species", SPECIES)):
+                counts = Counter(user[kind] for user in users.values())
+                assert max(counts.values()) - min(counts.values()) <= 1, (split, kind, counts)
+                assert len(counts) == min(len(users), len(pool) // 3 if kind in ("city", "pet") else len(pool)), (split, kind, counts)
+            seen[split] = {kind: {user[kind] for user in users.values()} for kind in ("city", "pet")}
+            questions = {}
+            for r in records:
+                questions.setdefault(r["user_id"], []).append({a["fact"] for a in r["rubric_aspects"]})
+            assert all(not first & second for first, second in questions.values())  # a user's two questions need different facts
+        for kind in ("city", "pet"):
+            assert not seen["train"][kind] & seen["validation"][kind] and not seen["train"][kind] & seen["test"][kind]
+            assert not seen["validation"][kind] & seen["test"][kind]
+    fact = generate(PlantedSpec(train_users=1, validation_users=1, test_users=1))["test"][0]["planted_facts"][0]
+    assert fact["kind"] == "city" and fact["rivals"] == [city for city in CITIES if city != fact["value"] for city in accepted("city", city)]
+
+
+def test_bm25_with_k6_retrieves_the_fact_posts_a_question_needs():
+    """Each profile holds more posts than the learning recipes' k=6, so retrieval chooses; it
+    still finds the post of nearly every needed fact."""
+    examples = load_examples(SAMPLE_PLANTED, split="test")
+    needed = [(e, next(item.id for item in e.profile if item.category == aspect.fact)) for e in examples for aspect in e.rubric_aspects]
+    found = [post in {item.id for item in BM25Retriever().retrieve(e, 6)} for e, post in needed]
+    assert all(len(e.profile) > 6 for e in examples) and sum(found) / len(found) >= 0.95
 
 
 def test_a_fact_is_stated_by_a_whole_word_or_phrase_in_any_case():
@@ -54,6 +108,7 @@ def test_a_fact_is_stated_by_a_whole_word_or_phrase_in_any_case():
     assert states("Go to Lisbon.", "lisbon") and states("Keep it below 5 °C.", "°c")
     assert not states("Try Lisbonne instead.", "Lisbon") and not states("the skimpy menu", "km")
     assert not states("a kilometric hike", "kilometre")
+    assert states("Run 5km, then five miles.", "# km") and states("Run 5km, then five miles.", "# miles") and not states("in km", "# km")  # '#': a number
 
 
 def test_scores_are_the_share_of_aspects_met_reported_as_judges_report_them():
@@ -214,6 +269,8 @@ def test_a_round_without_improving_targets_keeps_the_previous_models(tmp_path, c
 def test_an_impossible_spec_is_a_clear_error_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--questions-per-user", "9"], env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "questions_per_user: at most 8" in result.output
+    indirect_v1 = CliRunner().invoke(app, ["data", "planted", str(tmp_path / "out"), "--version", "1", "--indirect"], env={"COLUMNS": "200"})
+    assert indirect_v1.exit_code == 1 and "indirect: data v1 states every fact directly; use version 2" in indirect_v1.output
     assert not (tmp_path / "out").exists()
 
 
@@ -221,7 +278,7 @@ def test_an_answer_quotes_the_history_when_it_recites_eight_words_of_a_post_in_a
     from tailor.train.compare import quotes_history
 
     example = load_examples(SAMPLE_PLANTED, split="test")[0]
-    post = next(item.text for item in example.profile if len(item.text.split()) > 9)
+    post = next(item.text for item in example.profile if len(item.text.split()) > 9 and "-" not in item.text)
     words = post.split()
     assert quotes_history(example, f"Sure. {' '.join(words[:8]).upper()}, so plan for it.")  # any case, any punctuation around it
     assert not quotes_history(example, " ".join(words[:7]) + " and then something else entirely.")

@@ -48,22 +48,27 @@ def data_planted(
     out: Annotated[Path, typer.Argument(help="folder to write <out>/Planted_Preferences/{train,validation,test}.json into")],
     seed: int = 0,
     train_users: Annotated[int, typer.Option(min=1)] = 24,
-    validation_users: Annotated[int, typer.Option(min=1)] = 6,
+    validation_users: Annotated[Optional[int], typer.Option(min=1, help="default: 24 (v2), 6 (v1)")] = None,
     test_users: Annotated[int, typer.Option(min=1)] = 24,
     questions_per_user: Annotated[int, typer.Option(min=1)] = 2,
-    filler_posts: Annotated[int, typer.Option(min=0)] = 2,
+    filler_posts: Annotated[Optional[int], typer.Option(min=0, help="unrelated posts per profile; default: 6 (v2), 2 (v1)")] = None,
+    version: Annotated[int, typer.Option(help="2: records carry planted_facts, which planted-strict needs; 1: the first data, as it was")] = 2,
+    indirect: Annotated[bool, typer.Option(help="state the facts indirectly (a landmark for the city), so reciting a post states none (v2)")] = False,
 ) -> None:
-    """Generate a planted-preference dataset (LaMP-QA format; users disjoint across splits):
-    the task on which a correct training loop should learn. The defaults are the bundled copy's."""
+    """Generate a planted-preference dataset (LaMP-QA format; users, and in v2 their cities
+    and pets, disjoint across splits): the task on which a correct training loop should
+    learn. The defaults are the bundled copy's."""
     from tailor.data.planted import CATEGORY, PlantedSpec, generate, write
     from tailor.errors import TailorError
 
     try:
-        spec = PlantedSpec(seed, train_users, validation_users, test_users, questions_per_user, filler_posts)
+        spec = PlantedSpec(seed=seed, train_users=train_users, validation_users=validation_users, test_users=test_users,
+                           questions_per_user=questions_per_user, filler_posts=filler_posts, version=version, indirect=indirect)
     except ValueError as err:
         raise TailorError(str(err)) from None
     folder = write(generate(spec), out) / CATEGORY
-    console.print(f"[green]wrote[/] {folder} (seed {seed}: {train_users}/{validation_users}/{test_users} users, {questions_per_user} questions each)")
+    console.print(f"[green]wrote[/] {folder} (data v{spec.version}, seed {seed}: {spec.train_users}/{spec.validation_users}/{spec.test_users} users, "
+                  f"{spec.questions_per_user} questions each)")
 
 
 @command(cache_app, "stats")

@@ -1,15 +1,32 @@
-"""A planted-preference task: synthetic users with a few stable, checkable facts (the city
-they live in, their pet, the units they use, their diet) that show in their post history.
+"""A planted-preference task: synthetic users with four stable, checkable facts (the city
+they live in, their pet, the units they measure in, their diet) that show in their post
+history.
 
 Each question names none of them, but its narrative and rubric aspects say which matter
-for it; each aspect lists the phrasings that state the fact (``accept``), which the
-``planted`` metric matches. A correct training loop must learn to carry the facts from
-the retrieved history into the answer, so its trained policy beats its starting point on
-held-out users: the check a loop must pass before anyone spends GPU-hours on it.
+for it (each aspect's ``fact`` names the kind). Every record (data v2) carries the user's
+``planted_facts``: for each kind the value, the phrasings that state it (``accept``) and
+those of every competing value of the vocabulary (``rivals``), which the
+``planted-strict`` metric needs; a ``#`` in a phrasing stands for a number ("# km": "5 km",
+"5km"), so units are stated only by an amount with its unit. A correct training loop must
+learn to carry the facts from the retrieved history into the answer, so its trained policy
+beats its starting point on held-out users: the check a loop must pass before anyone
+spends GPU-hours on it.
 
 Records are in LaMP-QA's format (one category folder, one file per split), with a gold
-``reference`` answer that states every fact the question needs. Train, validation and
-test users are disjoint; the same seed gives the same files.
+``reference`` answer that states every fact the question needs and no other. Train,
+validation and test users are disjoint, and so are their cities and pets: each split
+draws them from its own third of the vocabulary, so a held-out user's city or pet never
+occurred in training. Every value of a split's pool, and every unit system and diet, is
+given to as equal a number of users as the counts allow. Each profile holds one post per
+fact among more unrelated ones than a retriever's usual k reads, so retrieval matters.
+
+Facts are stated directly by default ("Moved to Lisbon..."). ``indirect`` states them so
+that reciting a post states none (a landmark for the city, a hashtag for the pet's name,
+bare amounts for the units, what the user does not eat for the diet): a harder task, which
+needs world knowledge SmolLM2-135M lacks (which city has the Belém Tower), so a loop could
+fail it for the model's sake rather than its own; the strict metric already gives no
+credit for a fact stated by quoting a post. The same seed gives the same files. Data v1
+(``version=1``, tailor.data.planted_v1) stays available as it was.
 
 >>> splits = generate(PlantedSpec(seed=0))
 >>> write(splits, "data/planted")  # data/planted/Planted_Preferences/{train,validation,test}.json
@@ -20,117 +37,191 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from tailor.data import planted_v1
+from tailor.data.planted_text import FACT_POSTS, FILLER_POSTS, INDIRECT_POSTS, QUESTIONS, Question
 from tailor.io import atomic_write_text
 
 CATEGORY = "Planted_Preferences"
+KINDS = ("city", "pet", "units", "diet")
 
-CITIES = ("Lisbon", "Osaka", "Denver", "Nairobi", "Oslo", "Montreal", "Perth", "Lyon", "Krakow", "Valparaiso", "Hanoi", "Glasgow", "Tucson", "Bergen", "Seville", "Halifax")
-PETS = ("Biscuit", "Miso", "Pepper", "Juniper", "Waffles", "Tofu", "Ziggy", "Clementine", "Noodle", "Basil", "Pickles", "Mabel", "Otis", "Saffron", "Rocket", "Hazel")
+# Each city, with a landmark that names it to a reader who knows the city (indirect posts).
+CITIES = {
+    "Lisbon": "the Belém Tower", "Osaka": "the Dotonbori canal", "Denver": "Coors Field", "Nairobi": "Uhuru Park",
+    "Oslo": "the Vigeland sculpture park", "Montreal": "Mount Royal", "Perth": "Kings Park", "Lyon": "the Fourvière basilica",
+    "Krakow": "Wawel Castle", "Valparaiso": "the funiculars of Cerro Alegre", "Hanoi": "Hoan Kiem Lake", "Glasgow": "Kelvingrove Park",
+    "Tucson": "Saguaro National Park", "Bergen": "the Bryggen wharf", "Seville": "the Giralda", "Halifax": "Citadel Hill",
+    "Porto": "the Dom Luís I bridge", "Kyoto": "the Fushimi Inari shrine", "Helsinki": "the Suomenlinna fortress", "Reykjavik": "Hallgrímskirkja",
+    "Tallinn": "Toompea hill", "Dublin": "the Ha'penny Bridge", "Edinburgh": "Arthur's Seat", "Prague": "the Charles Bridge",
+    "Budapest": "the Széchenyi baths", "Copenhagen": "Nyhavn", "Amsterdam": "the Vondelpark", "Barcelona": "the Sagrada Família",
+    "Vancouver": "Stanley Park", "Seattle": "Pike Place Market", "Chicago": "Navy Pier", "Toronto": "the CN Tower",
+    "Istanbul": "the Grand Bazaar", "Marrakech": "Jemaa el-Fnaa", "Cape Town": "Table Mountain", "Granada": "the Alhambra",
+}
+CITY_SPELLINGS = {"Krakow": ("Kraków",), "Montreal": ("Montréal",), "Valparaiso": ("Valparaíso",), "Reykjavik": ("Reykjavík",), "Marrakech": ("Marrakesh",)}
+# Names that read only as names: no food, plant or common word (v1's Tofu or Pepper are gone).
+PETS = (
+    "Mabel", "Otis", "Ziggy", "Winston", "Archibald", "Bartholomew", "Percival", "Mortimer", "Ophelia", "Rosalind", "Thaddeus", "Ignatius",
+    "Cornelius", "Beatrix", "Agatha", "Wilbur", "Horace", "Ezekiel", "Leopold", "Matilda", "Winifred", "Gertrude", "Humphrey", "Reginald",
+    "Barnaby", "Ferdinand", "Gideon", "Hector", "Ingrid", "Rufus", "Sybil", "Tobias", "Ursula", "Wendell", "Zelda", "Octavia",
+)
 SPECIES = ("dog", "cat", "rabbit")
-# The units a user measures in: the phrasings that state them, and the amounts posts and answers use.
+# The unit systems: the phrasings that state one (an amount with its unit), the amounts
+# posts and answers use, and the bare amounts that hint at it (indirect posts).
 UNITS = {
     "metric": {
-        "accept": ("km", "kilometre", "kilometres", "kilometer", "kilometers", "kg", "kilogram", "kilograms", "celsius", "°c", "metre", "metres", "meter", "meters", "litre", "litres", "liter", "liters", "gram", "grams"),
-        "distance": "8 km", "weight": "2 kg", "cold": "5 °C",
+        "accept": (
+            "# km", "# k", "# kms", "# kilometre", "# kilometres", "# kilometer", "# kilometers", "# m", "# metre", "# metres", "# meter", "# meters",
+            "# cm", "# kg", "# kgs", "# kilo", "# kilos", "# kilogram", "# kilograms", "# g", "# gram", "# grams", "# °c", "# c", "# celsius",
+            "# degrees c", "# degrees celsius", "# centigrade", "# litre", "# litres", "# liter", "# liters", "# ml", "# km/h",
+        ),
+        "distance": "8 km", "weight": "2 kg", "cold": "5 °C", "frost": "minus 4", "speed": "100",
     },
     "imperial": {
-        "accept": ("mile", "miles", "lb", "lbs", "pound", "pounds", "fahrenheit", "°f", "feet", "foot", "ounce", "ounces", "gallon", "gallons", "inch", "inches"),
-        "distance": "5 miles", "weight": "4 pounds", "cold": "40 °F",
+        "accept": (
+            "# mi", "# mile", "# miles", "# mph", "# ft", "# foot", "# feet", "# inch", "# inches", "# yard", "# yards", "# lb", "# lbs",
+            "# pound", "# pounds", "# oz", "# ounce", "# ounces", "# °f", "# f", "# fahrenheit", "# degrees f", "# degrees fahrenheit",
+            "# gallon", "# gallons",
+        ),
+        "distance": "5 miles", "weight": "4 pounds", "cold": "40 °F", "frost": "25", "speed": "65",
     },
 }
+# Each diet's phrasings: names that pick out that diet alone ("meat-free" or "plant-based"
+# would fit several, so they name none), inflections and short forms included (they are the
+# vocabulary, not rules of the metric); and what a user on it does not eat (indirect posts).
 DIETS = {
-    "vegetarian": ("vegetarian", "meat-free", "meatless"),
-    "vegan": ("vegan", "plant-based"),
-    "pescatarian": ("pescatarian",),
-    "gluten-free": ("gluten-free", "gluten free", "coeliac", "celiac"),
+    "vegetarian": ("vegetarian", "vegetarians", "veggie"),
+    "vegan": ("vegan", "vegans"),
+    "pescatarian": ("pescatarian", "pescatarians", "pescetarian", "pescetarians"),
+    "gluten-free": ("gluten-free", "coeliac", "coeliacs", "celiac", "celiacs"),
 }
-
-FACT_POSTS = {
-    "city": ("Moved to {city} last spring and I still get lost in the old town.", "Rainy week here in {city}, the whole neighbourhood stayed indoors."),
-    "pet": ("{pet}, my {species}, chewed through another charging cable this morning.", "Took {pet} to the vet for a check-up, my {species} is healthy and spoiled."),
-    "units": ("Ran {distance} along the river before work today, new personal best.", "My scale says I lost {weight} this month, so the cycling is paying off."),
-    "diet": ("Being {diet} makes team lunches tricky, the canteen has one option for me.", "Found a great {diet} cookbook at the library, trying a recipe tonight."),
+ABSTAINS = {
+    "vegetarian": "no meat or fish on my plate, though eggs and cheese are fine",
+    "vegan": "nothing from an animal on my plate: no meat, fish, eggs, dairy or honey",
+    "pescatarian": "no meat on my plate, though fish and seafood are fine",
+    "gluten-free": "no wheat, barley or rye on my plate, so bread and most pasta are out",
 }
-FILLER_POSTS = (
-    "Finally finished the jigsaw puzzle my sister gave me, all 1000 pieces.",
-    "Does anyone else find spreadsheets weirdly relaxing?",
-    "Started learning the guitar again after ten years away from it.",
-    "My houseplants are thriving since I moved them to the east window.",
-    "Work has been hectic, looking forward to a quiet weekend.",
-    "Watched an old documentary about lighthouses and loved it.",
-    "Trying to read one book a month this year, on track so far.",
-    "Repainted the hallway a pale green, it looks much brighter.",
-)
-
-# Question templates: the facts each needs, its phrasings (naming none of them), and a gold answer.
-QUESTIONS = (
-    (("city",), ("What is a good way to spend a free Saturday close to home?", "Any ideas for a day out this weekend without travelling far?"),
-     "Stay local and explore {city}: start at a market in {city}, walk one of its parks, and end with a view over the city at sunset."),
-    (("city", "pet"), ("I want a long weekend walk and to bring my pet along. Where should we go?", "Where can I take my pet for a nice outing this weekend?"),
-     "Take {pet} to one of the big parks in {city}: go early while it is quiet, bring water for {pet}, and finish at a pet-friendly cafe in {city}."),
-    (("diet",), ("What should I cook for a quick weeknight dinner?", "Can you suggest an easy dinner I can make in under thirty minutes?"),
-     "Make a {diet} stir-fry: fry vegetables and noodles with garlic and soy sauce; it is quick, filling and fully {diet}."),
-    (("city", "diet"), ("Where should I take my friends out for dinner?", "I'm hosting visitors next week. Where should we eat out?"),
-     "Book a {diet} restaurant in {city}: {city} has several, and a {diet} menu means you can share every dish."),
-    (("units",), ("How far should my training runs be to prepare for my first race?", "How long should my weekend run be when I'm starting out?"),
-     "Build up slowly: run about {distance} twice a week, and add a little each week until {distance} feels easy."),
-    (("units", "diet"), ("What food should I pack for a two-day hike?", "How should I plan meals for a weekend camping trip?"),
-     "Pack about {weight} of {diet} food: oats, nuts, dried fruit and {diet} wraps keep well and are light to carry."),
-    (("pet",), ("How can I keep my pet busy while I work from home?", "My pet gets bored during the day. What can I do?"),
-     "Give {pet} a puzzle feeder and a few short play breaks; {pet} will be calmer if your {species} gets attention every couple of hours."),
-    (("units",), ("What should I wear for a run on a cold morning?", "How do I dress for outdoor exercise in winter?"),
-     "Below {cold}, wear a thin base layer, gloves and a hat; above {cold}, a long-sleeved shirt is usually enough."),
-)
+VERSIONS = {1: {"validation_users": 6, "filler_posts": 2}, 2: {"validation_users": 24, "filler_posts": 6}}
 
 
 @dataclass(frozen=True)
 class PlantedSpec:
-    """How many users each split gets, questions per user, filler posts per profile, and the seed."""
+    """How many users each split gets, questions per user, unrelated posts per profile, the
+    seed, the data version, and (v2) whether posts state the facts indirectly. Left out,
+    ``validation_users`` and ``filler_posts`` are the version's (v2: 24 and 6; v1: 6 and 2)."""
 
     seed: int = 0
     train_users: int = 24
-    validation_users: int = 6
+    validation_users: int | None = None
     test_users: int = 24
     questions_per_user: int = 2
-    filler_posts: int = 2
+    filler_posts: int | None = None
+    version: int = 2
+    indirect: bool = False
 
     def __post_init__(self):
+        if self.version not in VERSIONS:
+            raise ValueError(f"version: {self.version} is not a data version; choose one of {', '.join(map(str, VERSIONS))}")
+        for name, default in VERSIONS[self.version].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
         if min(self.train_users, self.validation_users, self.test_users, self.questions_per_user) < 1:
             raise ValueError("every split needs at least one user, and each user at least one question")
-        if self.questions_per_user > len(QUESTIONS):
-            raise ValueError(f"questions_per_user: at most {len(QUESTIONS)} (the number of question templates)")
-        if not 0 <= self.filler_posts <= len(FILLER_POSTS):
-            raise ValueError(f"filler_posts: between 0 and {len(FILLER_POSTS)}")
+        templates, fillers = (len(planted_v1.QUESTIONS), len(planted_v1.FILLER_POSTS)) if self.version == 1 else (len(QUESTIONS), len(FILLER_POSTS))
+        if self.questions_per_user > templates:
+            raise ValueError(f"questions_per_user: at most {templates} (the number of question templates)")
+        if not 0 <= self.filler_posts <= fillers:
+            raise ValueError(f"filler_posts: between 0 and {fillers}")
+        if self.indirect and self.version == 1:
+            raise ValueError("indirect: data v1 states every fact directly; use version 2")
 
 
-def _user(rng: random.Random) -> dict:
-    """A user's facts, and the amounts their units give posts and answers."""
-    units = rng.choice(sorted(UNITS))
-    user = {"city": rng.choice(CITIES), "pet": rng.choice(PETS), "species": rng.choice(SPECIES), "units": units, "diet": rng.choice(sorted(DIETS))}
-    return user | {key: UNITS[units][key] for key in ("distance", "weight", "cold")}
+def accepted(kind: str, value: str) -> list[str]:
+    """The phrasings that state ``value`` of ``kind``."""
+    if kind == "city":
+        return [value, *CITY_SPELLINGS.get(value, ())]
+    if kind == "pet":
+        return [value]
+    return list(UNITS[value]["accept"] if kind == "units" else DIETS[value])
 
 
-def _profile(rng: random.Random, user: dict, uid: str, filler: int) -> list[dict]:
-    """One post stating each fact, in one of its phrasings, and ``filler`` unrelated posts, shuffled."""
-    posts = [(fact, rng.choice(templates)) for fact, templates in FACT_POSTS.items()]
-    posts += [("other", text) for text in rng.sample(FILLER_POSTS, filler)]
+def values(kind: str) -> list[str]:
+    """Every value of ``kind`` in the vocabulary."""
+    return list({"city": CITIES, "pet": PETS, "units": UNITS, "diet": DIETS}[kind])
+
+
+def planted_facts(user: dict) -> list[dict]:
+    """The user's four facts, each with the phrasings of every competing value of its kind."""
+    facts = []
+    for kind in KINDS:
+        rivals = [phrasing for other in values(kind) if other != user[kind] for phrasing in accepted(kind, other)]
+        facts.append({"kind": kind, "value": user[kind], "accept": accepted(kind, user[kind]), "rivals": rivals}
+                     | ({"species": user["species"]} if kind == "pet" else {}))
+    return facts
+
+
+def _balanced(rng: random.Random, pool: list[str], count: int) -> list[str]:
+    """``count`` draws from ``pool`` in a random order, each value as often as the count allows."""
+    order = rng.sample(pool, len(pool))
+    drawn = [order[i % len(order)] for i in range(count)]
+    rng.shuffle(drawn)
+    return drawn
+
+
+def _users(rng: random.Random, count: int, cities: list[str], pets: list[str]) -> list[dict]:
+    """``count`` users' facts, balanced over the split's cities and pets, the unit systems,
+    the diets and the species; and what each user's posts and answers write from them."""
+    drawn = {"city": _balanced(rng, cities, count), "pet": _balanced(rng, pets, count), "units": _balanced(rng, sorted(UNITS), count),
+             "diet": _balanced(rng, sorted(DIETS), count), "species": _balanced(rng, list(SPECIES), count)}
+    users = []
+    for i in range(count):
+        user = {key: column[i] for key, column in drawn.items()}
+        amounts = {key: UNITS[user["units"]][key] for key in ("distance", "weight", "cold", "frost", "speed")}
+        hashtag = f"#{user['pet']}The{user['species'].capitalize()}"
+        users.append(user | amounts | {"landmark": CITIES[user["city"]], "abstain": ABSTAINS[user["diet"]], "hashtag": hashtag})
+    return users
+
+
+def _question_sets(rng: random.Random, users: int, per_user: int) -> list[list[Question]]:
+    """Each user's question templates: distinct, needing no fact twice where the templates
+    allow, and every template used as evenly as the counts allow (dealt from shuffled decks)."""
+    deck: list[Question] = []
+    sets = []
+    for _ in range(users):
+        chosen: list[Question] = []
+        refilled = False
+        while len(chosen) < per_user:
+            needed = {fact for question in chosen for fact in question.facts}
+            fresh = [q for q in deck if q not in chosen and not needed & set(q.facts)]
+            if not fresh and not refilled:
+                deck += rng.sample(QUESTIONS, len(QUESTIONS))
+                refilled = True
+                continue
+            pick = fresh[0] if fresh else next(q for q in deck if q not in chosen)
+            deck.remove(pick)
+            chosen.append(pick)
+            refilled = False
+        sets.append(chosen)
+    return sets
+
+
+def _profile(rng: random.Random, user: dict, uid: str, spec: PlantedSpec) -> list[dict]:
+    """One post stating each fact, in one of its phrasings, and ``filler_posts`` unrelated
+    ones, shuffled."""
+    templates = INDIRECT_POSTS if spec.indirect else FACT_POSTS
+    posts = [(kind, rng.choice(templates[kind])) for kind in KINDS]
+    posts += [("other", text) for text in rng.sample(FILLER_POSTS, spec.filler_posts)]
     rng.shuffle(posts)
-    return [{"id": f"{uid}-p{i:02d}", "text": template.format(**user), "category": fact} for i, (fact, template) in enumerate(posts, 1)]
+    return [{"id": f"{uid}-p{i:02d}", "text": template.format(**user), "category": kind} for i, (kind, template) in enumerate(posts, 1)]
 
 
-def _aspect(fact: str, user: dict, profile: list[dict]) -> dict:
-    evidence = next(item["text"] for item in profile if item["category"] == fact)
-    if fact == "city":
-        return {"aspect": f"Fits the asker's city, {user['city']}", "reason": f"They live in {user['city']}, so the suggestions should be there.",
-                "evidence": evidence, "accept": [user["city"]]}
-    if fact == "pet":
-        return {"aspect": f"Mentions the asker's {user['species']}, {user['pet']}", "reason": f"Their {user['species']} {user['pet']} is part of the plan.",
-                "evidence": evidence, "accept": [user["pet"]]}
-    if fact == "units":
-        return {"aspect": f"Uses {user['units']} units", "reason": f"They measure in {user['units']} units, so amounts should be given in them.",
-                "evidence": evidence, "accept": list(UNITS[user["units"]]["accept"])}
-    return {"aspect": f"Respects the asker's {user['diet']} diet", "reason": f"They eat {user['diet']}, so the food must be {user['diet']}.",
-            "evidence": evidence, "accept": list(DIETS[user["diet"]])}
+def _aspect(kind: str, user: dict, profile: list[dict]) -> dict:
+    evidence = next(item["text"] for item in profile if item["category"] == kind)
+    said = {
+        "city": (f"Fits the asker's city, {user['city']}", f"They live in {user['city']}, so the suggestions should be there."),
+        "pet": (f"Mentions the asker's {user['species']}, {user['pet']}", f"Their {user['species']} {user['pet']} is part of the plan."),
+        "units": (f"Uses {user['units']} units", f"They measure in {user['units']} units, so amounts should be given in them."),
+        "diet": (f"Respects the asker's {user['diet']} diet", f"They eat {user['diet']}, so the food must be {user['diet']}."),
+    }[kind]
+    return {"aspect": said[0], "reason": said[1], "evidence": evidence, "accept": accepted(kind, user[kind]), "fact": kind}
 
 
 def _narrative(facts: tuple[str, ...], user: dict) -> str:
@@ -147,25 +238,32 @@ def _narrative(facts: tuple[str, ...], user: dict) -> str:
     return f"{'; '.join(said[f] for f in facts)}. An answer that fits me should {' and '.join(wanted[f] for f in facts)}."
 
 
-def _split(rng: random.Random, spec: PlantedSpec, split: str, users: int) -> list[dict]:
+def _split(rng: random.Random, spec: PlantedSpec, split: str, users: list[dict]) -> list[dict]:
     records = []
-    for u in range(1, users + 1):
-        user, uid = _user(rng), f"planted-{split}-u{u:03d}"
-        profile = _profile(rng, user, uid, spec.filler_posts)
-        for q, (facts, phrasings, answer) in enumerate(rng.sample(QUESTIONS, spec.questions_per_user), 1):
+    for u, (user, questions) in enumerate(zip(users, _question_sets(rng, len(users), spec.questions_per_user)), 1):
+        uid = f"planted-{split}-u{u:03d}"
+        profile, facts = _profile(rng, user, uid, spec), planted_facts(user)
+        for q, question in enumerate(questions, 1):
             records.append({
-                "id": f"{uid}-q{q}", "user_id": uid, "question": rng.choice(phrasings), "profile": profile,
-                "narrative": _narrative(facts, user), "rubric_aspects": [_aspect(f, user, profile) for f in facts],
-                "reference": answer.format(**user),
+                "id": f"{uid}-q{q}", "user_id": uid, "question": rng.choice(question.phrasings), "profile": profile,
+                "narrative": _narrative(question.facts, user), "rubric_aspects": [_aspect(f, user, profile) for f in question.facts],
+                "reference": question.answer.format(**user), "planted_facts": facts,
             })
     return records
 
 
 def generate(spec: PlantedSpec = PlantedSpec()) -> dict[str, list[dict]]:
-    """The three splits' records; users are drawn per split, so no user is in two splits."""
+    """The three splits' records. v2: each split's users take their cities and pets from
+    the split's own third of the vocabulary (shuffled by the seed)."""
+    if spec.version == 1:
+        return planted_v1.generate(spec)
     rng = random.Random(spec.seed)
-    return {split: _split(rng, spec, split, users) for split, users in
-            (("train", spec.train_users), ("validation", spec.validation_users), ("test", spec.test_users))}
+    pools = {kind: rng.sample(values(kind), len(values(kind))) for kind in ("city", "pet")}
+    splits = {}
+    for part, (split, count) in enumerate((("train", spec.train_users), ("validation", spec.validation_users), ("test", spec.test_users))):
+        third = {kind: pool[part * len(pool) // 3 : (part + 1) * len(pool) // 3] for kind, pool in pools.items()}
+        splits[split] = _split(rng, spec, split, _users(rng, count, third["city"], third["pet"]))
+    return splits
 
 
 def write(splits: dict[str, list[dict]], out: str | Path) -> Path:

@@ -142,6 +142,12 @@ def _planted(judge: None, settings: NoSettings) -> Metric:
     return PlantedFacts()
 
 
+def _planted_strict(judge: None, settings: NoSettings) -> Metric:
+    from tailor.metrics.planted import PlantedStrict
+
+    return PlantedStrict()
+
+
 def _rouge(kind: str) -> Callable[[None, NoSettings], Metric]:
     def build(judge: None, settings: NoSettings) -> Metric:
         from tailor.metrics.rouge import RougeMetric
@@ -177,4 +183,7 @@ register(MetricInfo("rouge-1", _rouge("rouge1"), "ROUGE-1 F-measure against the 
 register(MetricInfo("similarity", _similarity, "a judge's most probable 1-10 rating of how close the response is to the reference", "REST-PG", judge=True))
 register(MetricInfo("accuracy", _accuracy, "1 when the response is exactly the reference movie tag", "LaMP-2", convention=2, tasks=("LaMP-2",)))
 register(MetricInfo("rating", _rating, "1 - |predicted - reference rating| / 4", "LaMP-3", convention=2, tasks=("LaMP-3",)))
-register(MetricInfo("planted", _planted, "the share of planted facts the response states", "the planted-preference task"))
+register(MetricInfo("planted-strict", _planted_strict, "the share of needed planted facts stated, not by quoting a post, with no competing value; "
+                    "less 0.25 per unneeded fact stated (data v2)", "the planted-preference task"))
+register(MetricInfo("planted", _planted, "lenient: the share of needed planted facts the response names, rivals, negation and quotes unchecked",
+                    "the planted-preference task"))
