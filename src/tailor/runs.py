@@ -212,9 +212,14 @@ class RunFolder(StageFolder):
         """RPO's SFT on the teacher's trajectories, before the RL curriculum."""
         return StageFolder(self.path / "sft")
 
-    def test_answers(self, iteration: int | None) -> Path:
-        """The held-out test's answers of pi_``iteration``, or of the untrained policy (None)."""
-        return self.path / "test" / ("untrained.jsonl" if iteration is None else f"iter_{iteration}.jsonl")
+    def test_answers(self, iteration: int | str | None) -> Path:
+        """The held-out test's answers of pi_``iteration``, the untrained policy (None) or a named baseline."""
+        name = iteration if isinstance(iteration, str) else "untrained" if iteration is None else f"iter_{iteration}"
+        return self.path / "test" / f"{name}.jsonl"
+
+    def seed(self, seed: int) -> "RunFolder":
+        """The same recipe's run with another ``seed`` (``tailor train --seed``)."""
+        return RunFolder(self.path / f"seed-{seed}")
 
     def iterations(self) -> list[int]:
         """The t of every ``iter_<t>`` folder, in order."""
@@ -334,6 +339,17 @@ class RunFolder(StageFolder):
         if role not in history.kept:
             raise TailorError(f"{self.path} kept no {role} adapter: it is not a run that trains one")
         return history.kept[role]
+
+
+class TableFolder:
+    """A learning table's folder: ``table.md``, ``.json``, ``.png``, and ``baselines/<digest>/`` (their runs)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.markdown, self.json, self.figure = (self.path / f"table.{ext}" for ext in ("md", "json", "png"))
+
+    def baselines(self, digest: str) -> RunFolder:
+        return RunFolder(self.path / "baselines" / digest)
 
 
 class UnitFolder:

@@ -27,7 +27,7 @@ from tailor.io import json_digest
 from tailor.methods.base import Answer, Method
 from tailor.pool import ModelPool
 from tailor.prompts.formats import FORMATS
-from tailor.runs import RunFolder
+from tailor.runs import RunFolder, TableFolder
 from tailor.train.learning_rows import CEILING, READS_NOTHING, UNTRAINED, Row, tally
 from tailor.train.loop import LoopInputs
 from tailor.train.sft import train_sft
@@ -142,7 +142,7 @@ def baseline_config(configs: list[tuple[str, LoopConfig]], out: str | Path) -> L
     settings |= {key: shared_value(retrieving, key) for key in RETRIEVAL} if retrieving else {}
     settings |= {"answer_max_tokens": max(c.answer_max_tokens for _, c in configs), "max_attempts": max(c.max_attempts for _, c in configs)}
     config = LoopConfig.model_validate({**settings, "seed": 0})
-    return config.model_copy(update={"run_dir": Path(out) / "baselines" / json_digest(config.staged())[:12]})
+    return config.model_copy(update={"run_dir": TableFolder(out).baselines(json_digest(config.staged())[:12]).path})
 
 
 def score_baselines(config: LoopConfig, pool: ModelPool | None = None) -> list[Row]:
@@ -161,7 +161,7 @@ def score_baselines(config: LoopConfig, pool: ModelPool | None = None) -> list[R
     for baseline in baselines(examples):
         method = run.built(config.model_copy(update={"format": baseline.format}).inference({})) if baseline.format else Written(baseline)
         stage = f"test/{baseline.name}"
-        answers = run.scored_answers(stage, folder.path / "test" / f"{file_name(baseline.name)}.jsonl", method, examples)
+        answers = run.scored_answers(stage, folder.test_answers(file_name(baseline.name)), method, examples)
         scores, quoting, unparsed = tally(answers, by_id)
         seconds = run.history.stages[stage].seconds if stage in run.history.stages else 0.0
         rows.append(Row(baseline.name, baseline.what, baseline.kind, [scores], [config.seed], [quoting], [unparsed], [seconds / 60],

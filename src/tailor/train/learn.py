@@ -15,6 +15,7 @@ from tailor.data import load_examples
 from tailor.errors import TailorError
 from tailor.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from tailor.pool import ModelPool
+from tailor.runs import TableFolder
 from tailor.train.baselines import baseline_config, score_baselines
 from tailor.train.learning_rows import loop_rows, recipe_config
 from tailor.train.learning_table import LearningTable, build_table, table_figure, table_markdown
@@ -66,7 +67,8 @@ def write_learning_table(recipes: list[Path], seeds: list[int], out: Path, pool:
         f"Baselines: answered and scored once in {settings.run_dir} (policy {settings.policy.model}, retriever {settings.retriever}, k {settings.k}, "
         f"up to {settings.answer_max_tokens} answer tokens, temperature {settings.answer_temperature}, seed {settings.seed})."
     )
-    files = TableFiles(table, out / "table.md", out / "table.json", out / "table.png")
+    folder = TableFolder(out)
+    files = TableFiles(table, folder.markdown, folder.json, folder.figure)
     atomic_write_text(files.markdown, table_markdown(table))
     atomic_write_json(files.json, table.document())
     atomic_write_bytes(files.figure, table_figure(table))

@@ -12,6 +12,7 @@ variants inside it as always (``runs/learn-vac/seed-1/frozen``)."""
 
 from pathlib import Path
 
+from tailor.runs import RunFolder
 from tailor.train.sft import SFTSettings
 from tailor.train.stages import LoopConfig
 
@@ -39,7 +40,7 @@ def seed_run_dir(config: LoopConfig, seed: int) -> Path:
     recipe's own (nothing staged changes), else ``<run_dir>/seed-<seed>``."""
     if reseeded(config, seed).staged() == config.staged():
         return Path(config.run_dir)
-    return Path(config.run_dir) / f"seed-{seed}"
+    return RunFolder(config.run_dir).seed(seed).path
 
 
 def seed_run(config: LoopConfig, seed: int) -> LoopConfig:
