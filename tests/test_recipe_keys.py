@@ -414,6 +414,10 @@ def test_every_eval_recipe_key_changes_what_the_evaluator_does(tmp_path, other_l
     leaves += [row + name for name in ("label", "retriever", "retriever_options", "k", "generator", "format")]
     leaves += [dataset + name for name in DatasetSpec.model_fields]
     changes = {key: changed(base, key) for key in leaves}
-    assert [key for key, other in changes.items() if other is None] == ["answer.seed"]  # the run-wide seed replaces it
+    # the run-wide seed replaces answer.seed; the reasoning cap is the reasoning format's, changed in a base with that format
+    assert [key for key, other in changes.items() if other is None] == ["answer.seed", "answer.reasoning_max_tokens"]
+    reasoning = EvalConfig.model_validate(base.model_dump() | {"answer": {"k": 1, "max_tokens": 32, "format": "longform-reasoning"}})
+    capped = changed(reasoning, "answer.reasoning_max_tokens")
+    assert capped is not None and run(capped) != run(reasoning)
     ignored = [key for key, other in changes.items() if other is not None and run(other) == before]
     assert not ignored, f"eval: changing these recipe keys changes nothing: {ignored}"

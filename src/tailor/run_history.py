@@ -1,6 +1,6 @@
 """``history.json``, typed: what a training run records as it goes (the cost of each stage,
 validation per iteration, the metric, the prompts trimmed to fit, the kept iteration and
-adapters, the held-out test). ``RunFolder.history()`` and ``write_history`` (``tailor.runs``,
+adapters, the held-out test, the parts an oracle wrote). ``RunFolder.history()`` and ``write_history`` (``tailor.runs``,
 which names the file) read and write it through ``History`` alone; a history written before
 reads unchanged in meaning, and a key this model does not know is kept."""
 
@@ -93,6 +93,7 @@ class History(_Record):
     best_iteration: int | None = None
     kept: dict[str, str | None] = Field(default_factory=dict, exclude=True)
     test: HeldOutTest | None = None
+    oracle: dict[str, str] | None = None  # the settings an oracle filled (``train/oracle.py``), each with what it wrote
 
     @classmethod
     def read(cls, document: dict) -> "History":
@@ -108,6 +109,8 @@ class History(_Record):
         for name in ("metric", "trimmed"):
             if (record := getattr(self, name)) is not None:
                 document[name] = record.document()
+        if self.oracle:
+            document["oracle"] = self.oracle
         if self.best_iteration is not None:
             document["best_iteration"] = self.best_iteration
         # the policy's adapter beside the kept iteration (``Run.finish`` records them together,

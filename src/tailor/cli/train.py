@@ -36,27 +36,39 @@ class RecipeCommand(TyperCommand):
         pass
 
 
-def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int, check: bool = False) -> None:
-    """What every ``tailor train`` command does: the recipe (default: the entry's sample
-    recipe) or the run to resume, with the command line's overrides, the run and its
-    variants, then the report; with ``check``, only the generation servers' preflight."""
+def loop_settings(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, seed: int | None = None):
+    """The recipe (default: the entry's sample recipe) or the run to resume, with the command
+    line's overrides: ``seed`` replaces every seed of the recipe and, unless ``run_dir`` is
+    given, names the run's folder (``tailor.train.seeds``)."""
     from pydantic import ValidationError
 
     from tailor.config import describe_error
+    from tailor.train.seeds import seed_run
 
-    started = time.perf_counter()
     entry = TRAINERS[kind]
-    trainer_class = entry.trainer
-    config_class = trainer_class.config_class
+    config_class = entry.trainer.config_class
     recipe = config or (None if resume else entry.recipe)
     if (recipe is None) == (resume is None):
         raise TailorError("give one of --config (a new or rerun recipe) or --resume RUN (a run folder)")
+    if seed is not None and resume is not None:
+        raise TailorError("--seed starts the recipe's run with another seed; a run to --resume keeps its own")
     settings = config_class.from_yaml(recipe) if recipe else config_class.resume(resume)
+    settings = settings if seed is None else seed_run(settings, seed)
     overrides = {k: v for k, v in {"run_dir": run_dir, "iterations": iterations}.items() if v is not None}
     try:  # validated again: an override the loop does not read is refused, as in a recipe
         settings = config_class.model_validate({**settings.model_dump(), **overrides})
     except ValidationError as err:
         raise TailorError("; ".join(describe_error(config_class, e) for e in err.errors())) from err
+    return settings
+
+
+def run_loop(kind: str, config: Path | None, resume: Path | None, run_dir: Path | None, iterations: int | None, cases: int, check: bool = False,
+             seed: int | None = None) -> None:
+    """What every ``tailor train`` command does: the run of ``loop_settings`` and its
+    variants, then the report; with ``check``, only the generation servers' preflight."""
+    started = time.perf_counter()
+    settings = loop_settings(kind, config, resume, run_dir, iterations, seed)
+    trainer_class = TRAINERS[kind].trainer
     if check:
         from tailor.pool import ModelPool
         from tailor.train.preflight import preflight
@@ -87,8 +99,9 @@ def loop_command(kind: str) -> None:
         iterations: Annotated[Optional[int], typer.Option(help="T (RPO: RL epochs), replacing the config's (a run may be extended)")] = None,
         cases: Annotated[int, typer.Option(help="case studies in the report (VAC: the largest gains of revision over initial answer)")] = 3,
         check: Annotated[bool, typer.Option("--check", help="only ask the recipe's generation servers whether they serve its models and take its LoRA adapters (every run does so first)")] = False,
+        seed: Annotated[Optional[int], typer.Option(help="train with this seed (sampling and every fine-tuning stage), in <run_dir>/seed-N unless it is the recipe's own")] = None,
     ) -> None:
-        run_loop(kind, config, resume, run_dir, iterations, cases, check)
+        run_loop(kind, config, resume, run_dir, iterations, cases, check, seed)
 
     command(train_app, kind, help=entry.summary, cls=type(f"{entry.label}Command", (RecipeCommand,), {"kind": kind}))(train_loop)
 
@@ -114,3 +127,56 @@ def train_compare_command(
     if plot:
         atomic_write_bytes(plot, render_comparison(compared, metric))
         console.print(f"learning curves: {plot}")
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise TailorError(f"--seeds: give seeds as numbers separated by commas (e.g. 0,1,2), not {text!r}") from err
+
+
+RECIPES_HELP = "learning recipes (default: configs/learn-*.yaml), each with a test_split"
+SEEDS_HELP = "the training seeds of every recipe, comma-separated"
+OUT_HELP = "where the table (table.md, table.json, table.png) and the baselines' answers go"
+
+
+@command(train_app, "table")
+def train_table_command(
+    recipes: Annotated[Optional[list[Path]], typer.Argument(help=RECIPES_HELP)] = None,
+    seeds: Annotated[str, typer.Option(help=SEEDS_HELP)] = "0,1,2",
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs/learn"),
+) -> None:
+    """The learning table: each recipe's kept policy over the seeds it finished, against its
+    starting point, the best untrained prompt and the answers that read nothing, at the
+    user level with Holm's correction (the baselines are answered once, then read back)."""
+    from tailor.train.learn import learning_recipes
+
+    started = time.perf_counter()
+    show_table(learning_recipes(recipes), seed_list(seeds), out)
+    finished(started, out)
+
+
+def show_table(recipes: list[Path], seeds: list[int], out: Path) -> None:
+    from tailor.train.learn import write_learning_table
+
+    files = write_learning_table(recipes, seeds, out)
+    console.print(files.markdown.read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"table: {files.markdown} | {files.json} | figure: {files.figure}")
+
+
+@command(train_app, "learn")
+def train_learn_command(
+    recipes: Annotated[Optional[list[Path]], typer.Argument(help=RECIPES_HELP)] = None,
+    seeds: Annotated[str, typer.Option(help=SEEDS_HELP)] = "0,1,2",
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs/learn"),
+) -> None:
+    """`make learn`: train every recipe with every seed, one run after another (each resumes
+    in its folder: a rerun skips what finished), then write the learning table."""
+    from tailor.train.learn import learning_recipes, train_seeds
+
+    started = time.perf_counter()
+    chosen, seed_numbers = learning_recipes(recipes), seed_list(seeds)
+    train_seeds(chosen, seed_numbers, announce=lambda line: console.print(f"[bold]{line}[/bold]"))
+    show_table(chosen, seed_numbers, out)
+    finished(started, out)

@@ -10,6 +10,7 @@ examples are skipped."""
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +23,6 @@ from tailor.llm.types import ChatRequest, SamplingParams
 from tailor.methods.base import Answer, Method, context_size, skipped_answer
 from tailor.methods.rag import AnswerConfig
 from tailor.prompts.fit import fit_items
-from tailor.prompts.formats import reply_format
 from tailor.prompts.popi import parse_summary, summary_request
 from tailor.prompts.retry import generate_parsed
 
@@ -111,10 +111,12 @@ class PreferencePersonalization(Method):
         summaries = self.inference.summaries(examples)
         answers: list[Answer | None] = [skipped_answer(self.name, "the summary prompt does not fit the summarizer's context") if s is None else None for s in summaries]
         todo = [i for i, answer in enumerate(answers) if answer is None]
-        fmt = reply_format(self.config.format)
+        fmt = self.config.reply
         requests = [fmt.request(examples[i].question, None, preferences=summaries[i]) for i in todo]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
-        batch = generate_parsed(self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description="popi answers")
+        batch = generate_parsed(
+            self.llm, requests, params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description="popi answers", generate=partial(fmt.generate, self.llm),
+        )
         for i, parsed in zip(todo, batch.items):
             reply = parsed.value if parsed.ok else parsed.raw
             summary = summaries[i]

@@ -5,14 +5,16 @@ keeps as many retrieved items as fit the model's context (``trimmed``: those dro
 
 from functools import partial
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tailor.data.schema import Example
 from tailor.llm.base import LLM
 from tailor.llm.types import SamplingParams
 from tailor.methods.base import Answer, Method, context_size
 from tailor.prompts.fit import fit_items
-from tailor.prompts.formats import FormatName, reply_format
+from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
 from tailor.prompts.retry import generate_parsed
 from tailor.retrieval.base import Retriever
 
@@ -28,6 +30,23 @@ class AnswerConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, description="tries per request when a reply does not parse (temperature rising)")
     seed: int = Field(default=0, description="seeds sampling")
     format: FormatName = Field(default="answer", description="the reply format: answer (LaMP-QA JSON), longform, …")
+    reasoning_max_tokens: int | None = Field(
+        default=None, ge=1,
+        description="longform-reasoning only: the longest reasoning part; each reply is then asked in two calls, the reasoning until "
+        "'Response:' or this many tokens, then 'Response:' is written and the response asked in the rest of max_tokens (none: one call)",
+    )
+
+    @model_validator(mode="after")
+    def _reasoning_cap(self) -> Self:
+        if self.reasoning_max_tokens is not None and self.format != "longform-reasoning":
+            raise ValueError(f"reasoning_max_tokens caps the reasoning of format longform-reasoning; format {self.format!r} has none")
+        if self.reasoning_max_tokens is not None and self.reasoning_max_tokens >= self.max_tokens:
+            raise ValueError(f"reasoning_max_tokens {self.reasoning_max_tokens} leaves no room for the response within max_tokens {self.max_tokens}")
+        return self
+
+    @property
+    def reply(self) -> ReplyFormat:
+        return reply_format(self.format, self.reasoning_max_tokens)
 
 
 class RetrievalAugmented(Method):
@@ -37,11 +56,12 @@ class RetrievalAugmented(Method):
 
     def answer_batch(self, examples: list[Example]) -> list[Answer]:
         retrieved = [self.retriever.retrieve(e, self.config.k) if self.retriever else None for e in examples]
-        fmt = reply_format(self.config.format)
+        fmt = self.config.reply
         fitted = [fit_items(self.llm, self.config.max_tokens, items, partial(fmt.request, e.question)) for e, items in zip(examples, retrieved)]
         params = SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
         batch = generate_parsed(
-            self.llm, [f.request for f in fitted], params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers"
+            self.llm, [f.request for f in fitted], params, fmt.parse, self.config.max_attempts, adapter=self.adapter, description=f"{self.name} answers",
+            generate=partial(fmt.generate, self.llm),
         )
         answers = []
         for example, fit, parsed in zip(examples, fitted, batch.items):

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tailor.data.schema import ProfileItem
-from tailor.errors import TailorError
-from tailor.llm.types import ChatRequest
+from tailor.errors import PromptTooLong, TailorError
+from tailor.llm.base import LLM
+from tailor.llm.types import ChatRequest, Completion, SamplingParams
 from tailor.prompts.answer import ANSWER_FIELD, answer_request, parse_answer
-from tailor.prompts.longform import generation_request, parse_plain, parse_reasoned, split_reply
+from tailor.prompts.longform import generation_request, parse_plain, parse_reasoned, reason_then_respond, split_reply
 
 
 FormatName = Literal["answer", "longform", "longform-reasoning"]
@@ -28,6 +29,13 @@ class ReplyFormat(ABC):
     @abstractmethod
     def parse(self, raw: str) -> str:
         """The reply as the policy should learn it (prefill included); ValueError when unreadable."""
+
+    def generate(
+        self, llm: LLM, requests: list[ChatRequest], params: SamplingParams, adapter: str | None = None, description: str = "generating",
+    ) -> list[Completion | PromptTooLong]:
+        """The completions of ``requests`` (``LLM.generate_each``): one call each, unless the
+        format asks in parts."""
+        return llm.generate_each(requests, params, adapter, description)
 
     def answer(self, reply: str) -> str:
         """The part of a reply the metric scores."""
@@ -60,9 +68,12 @@ class QuestionAnswer(ReplyFormat):
 @dataclass(frozen=True)
 class LongForm(ReplyFormat):
     """LongLaMP: the text itself, or reasoning over the profile and then the text (REST-PG),
-    of which only the text is scored."""
+    of which only the text is scored. ``reasoning_max_tokens`` caps the reasoning: each
+    reply is then asked in two calls, ``Response:`` written after the reasoning
+    (``reason_then_respond``), so a model that loops in its reasoning still responds."""
 
     reasoning: bool = False
+    reasoning_max_tokens: int | None = None
 
     @property
     def name(self) -> str:
@@ -73,6 +84,11 @@ class LongForm(ReplyFormat):
 
     def parse(self, raw):
         return parse_reasoned(raw) if self.reasoning else parse_plain(raw)
+
+    def generate(self, llm, requests, params, adapter=None, description="generating"):
+        if self.reasoning_max_tokens is None:
+            return super().generate(llm, requests, params, adapter, description)
+        return reason_then_respond(llm, requests, params, self.reasoning_max_tokens, adapter, description)
 
     def answer(self, reply):
         if not self.reasoning:
@@ -94,7 +110,12 @@ class LongForm(ReplyFormat):
 FORMATS: dict[str, ReplyFormat] = {f.name: f for f in (QuestionAnswer(), LongForm(False), LongForm(True))}
 
 
-def reply_format(name: str) -> ReplyFormat:
+def reply_format(name: str, reasoning_max_tokens: int | None = None) -> ReplyFormat:
+    """The format ``name``; ``reasoning_max_tokens`` (the reasoning format's alone) caps its reasoning."""
     if name not in FORMATS:
         raise TailorError(f"unknown reply format {name!r}; choose one of {', '.join(FORMATS)}")
-    return FORMATS[name]
+    if reasoning_max_tokens is None:
+        return FORMATS[name]
+    if name != "longform-reasoning":
+        raise TailorError(f"a reasoning cap needs the longform-reasoning format, not {name!r}")
+    return LongForm(True, reasoning_max_tokens)

@@ -6,6 +6,11 @@ itself or, with reasoning, a bullet summary of what the user's texts show under
 ``Reasoning:`` and then the text under ``Response:`` (one fixed template, which is also
 how reasoning data becomes an SFT target).
 
+A small model may loop in its reasoning and never reach ``Response:``; with a cap on the
+reasoning (``reason_then_respond``) each reply is asked in two calls: the reasoning up to
+``Response:`` (or a new ``Reasoning:``) or the cap, then ``Response:`` is written after it
+and the model writes the response. The reply keeps the one template.
+
 Reasoning data: a model sees the user's texts, the input and the text the user actually
 wrote, and summarises the user's preferences, interests, background and style in bullets.
 The summary must not hand the expected text over: bullets quoting it are dropped
@@ -13,12 +18,17 @@ The summary must not hand the expected text over: bullets quoting it are dropped
 """
 
 from tailor.data.schema import ProfileItem
-from tailor.llm.types import ChatRequest
+from tailor.errors import PromptTooLong
+from tailor.llm.base import LLM
+from tailor.llm.types import ChatRequest, Completion, Sample, SamplingParams
 from tailor.prompts.answer import format_profile
 from tailor.prompts.quotes import without_quotes
 
 REASONING_HEAD = "Reasoning:"
 RESPONSE_HEAD = "Response:"
+RESPONSE_START = f"\n\n{RESPONSE_HEAD}\n"  # between the reasoning and the response, as ``compose`` writes them
+
+
 def generation_request(task_input: str, items: list[ProfileItem] | None, reasoning: bool, preferences: str | None = None) -> ChatRequest:
     """The policy's request; ``items=None`` gives the non-personalized prompt, and
     ``preferences`` (a summary of the user, as POPI infers it) replaces the history."""
@@ -39,6 +49,33 @@ def generation_request(task_input: str, items: list[ProfileItem] | None, reasoni
 def compose(reasoning: str, response: str) -> str:
     """The reasoning-then-response reply, as the policy writes it and learns it."""
     return f"{REASONING_HEAD}\n{reasoning.strip()}\n\n{RESPONSE_HEAD}\n{response.strip()}"
+
+
+def reason_then_respond(
+    llm: LLM, requests: list[ChatRequest], params: SamplingParams, reasoning_tokens: int, adapter: str | None = None, description: str = "generating",
+) -> list[Completion | PromptTooLong]:
+    """Replies in the reasoning format, each in two calls: the reasoning, ended by the model's
+    own ``Response:``, by its starting ``Reasoning:`` over, or by ``reasoning_tokens``; then,
+    ``Response:`` written after it, the
+    response, in the rest of ``params.max_tokens`` and ended where the model starts a section
+    again. Each completion is the reply after its request's prefill, as one call gives it; a
+    request too long for the context comes back as its ``PromptTooLong``."""
+    if params.n != 1 or reasoning_tokens >= params.max_tokens:
+        raise ValueError(f"two-call replies take n=1 and a reasoning cap ({reasoning_tokens}) below max_tokens ({params.max_tokens})")
+    heads = (*params.stop, RESPONSE_HEAD, REASONING_HEAD)
+    out = llm.generate_each(requests, params.model_copy(update={"max_tokens": reasoning_tokens, "stop": heads}), adapter, f"{description}: reasoning")
+    reasoned = {i: f"{c.text.strip()}{RESPONSE_START}" for i, c in enumerate(out) if isinstance(c, Completion)}
+    follow = [requests[i].model_copy(update={"prefill": (requests[i].prefill or "") + reasoned[i]}) for i in reasoned]
+    rest = params.model_copy(update={"max_tokens": params.max_tokens - reasoning_tokens, "stop": heads})
+    for (i, reply), response in zip(reasoned.items(), llm.generate_each(follow, rest, adapter, f"{description}: response")):
+        first = out[i]
+        if isinstance(response, PromptTooLong):
+            out[i] = response
+            continue
+        one, two = first.samples[0], response.samples[0]
+        sample = Sample(text=reply + two.text, tokens=one.tokens + two.tokens, finish_reason=two.finish_reason)
+        out[i] = Completion(samples=[sample], prompt_tokens=first.prompt_tokens, cached=first.cached and response.cached, seconds=first.seconds + response.seconds)
+    return out
 
 
 def split_reply(reply: str) -> tuple[str, str]:

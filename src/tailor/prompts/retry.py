@@ -9,7 +9,7 @@ from typing import Generic, Literal, TypeVar
 
 from tailor.errors import PromptTooLong
 from tailor.llm.base import LLM
-from tailor.llm.types import ChatRequest, SamplingParams
+from tailor.llm.types import ChatRequest, Completion, SamplingParams
 
 T = TypeVar("T")
 RetryRule = Literal["capped", "benchmark"]
@@ -83,10 +83,14 @@ def generate_parsed(
     adapter: str | None = None,
     description: str = "generating",
     rule: RetryRule = "capped",
+    generate: Callable[..., list[Completion | PromptTooLong]] | None = None,
 ) -> ParsedBatch[T]:
     """``parse`` (one for all requests, or one per request) raises ``ValueError`` on bad
     output; it reads the request's prefill followed by the completion. Attempt ``a``
-    samples at the ``rule``'s temperature (``attempt_temperatures``) with seed ``seed + a``."""
+    samples at the ``rule``'s temperature (``attempt_temperatures``) with seed ``seed + a``.
+    ``generate`` asks (``LLM.generate_each``'s signature and result; default: that method):
+    a reply format's own way (``ReplyFormat.generate``)."""
+    generate = generate or llm.generate_each
     parsers = [parse] * len(requests) if callable(parse) else list(parse)
     items: list[Parsed[T] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
@@ -94,7 +98,7 @@ def generate_parsed(
         seed = (params.seed or 0) + attempt if attempt else params.seed
         tried = params.model_copy(update={"temperature": temperature, "seed": seed, "n": 1})
         label = description if attempt == 0 else f"{description} (retry {attempt})"
-        completions = llm.generate_each([requests[i] for i in pending], tried, adapter=adapter, description=label)
+        completions = generate([requests[i] for i in pending], tried, adapter=adapter, description=label)
         still = []
         for i, completion in zip(pending, completions):
             if isinstance(completion, PromptTooLong):

@@ -19,6 +19,7 @@ only the metric.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 from statistics import mean
@@ -126,7 +127,9 @@ class _POPIRun(Run):
         fmt = c.reply
         requests = [fmt.request(e.question, None, preferences=s) for e, s in zip(examples, summaries)]
         params = SamplingParams(temperature=temperature, max_tokens=c.answer_max_tokens, seed=seed)
-        return generate_parsed(self.policy_llm, requests, params, fmt.parse, c.max_attempts, adapter=adapter, description="popi answers")
+        return generate_parsed(
+            self.policy_llm, requests, params, fmt.parse, c.max_attempts, adapter=adapter, description="popi answers", generate=partial(fmt.generate, self.policy_llm),
+        )
 
     def scores(self, examples: list[Example], replies: ParsedBatch[str]) -> list[float | None]:
         """Each reply's score; None for one that did not parse (never ranked, never a target)."""

@@ -51,6 +51,7 @@ class LoopSummary:
     metric: MetricIdentity
     test: HeldOutTest | None = None  # the untrained policy against the kept one on the held-out split (``Run.test``)
     sections: dict[str, list[dict]] = field(default_factory=dict)
+    oracle: dict[str, str] = field(default_factory=dict)  # the settings an oracle filled, each with what it wrote (``History.oracle``)
 
     @classmethod
     def read(cls, label: str, run_dir: Path, sections: Sequence[ReportSection] = ()) -> "LoopSummary":
@@ -61,6 +62,7 @@ class LoopSummary:
         summary = history.summary()
         run = cls(label, run_dir, folder.config(), summary.validation, summary.best_iteration, summary.kept.get("policy"), history.stages, summary.metric, summary.test)
         run.sections = {section.run_key: section.read(run) for section in sections if section.run_key}
+        run.oracle = history.oracle or {}
         return run
 
     def minutes(self) -> float:
@@ -93,6 +95,8 @@ def render_markdown(runs: list[LoopSummary], metric: str, examples: dict[str, Ex
     main = runs[0]
     iterations = max(len(r.validation) for r in runs)
     lines = [f"# Training report: {main.run_dir}", ""]
+    for r in runs:
+        lines += [f"**Oracle** ({r.label}): {name}, {wrote}." for name, wrote in r.oracle.items()] + ([""] if r.oracle else [])
     if iterations:
         lines += [f"Metric: {metric}", "", "## Validation score per iteration", ""]
         lines += markdown_table(

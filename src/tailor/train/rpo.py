@@ -8,7 +8,9 @@ generic answer to it; its reasoning, followed by the true output as the personal
 part, is the SFT target (only the reasoning must be usable: the personalized part is
 replaced by the true output; lines of reasoning that quote it are dropped, and, as the
 paper's brevity and consistency checks, a trajectory whose reasoning is left empty, was
-cut off by the token budget or repeats a line is dropped).
+cut off by the token budget or repeats a line is dropped). ``teacher: oracle`` writes them
+from the planted task's hidden facts instead (``train/oracle.py``; labelled as such in the
+run's history and report), and they are read and checked as a model's are.
 (c) SFT of the reflection model on one-item prompts: pi_0.
 (d) RL, one epoch over the training inputs in T stages, stage e = 1..T on its own slice:
 GRPO (a REINFORCE estimator with the group's mean reward as baseline, and a KL penalty
@@ -35,13 +37,14 @@ from tailor.methods.rag import RetrievalAugmented
 from tailor.methods.rpo import RPOOptions
 from tailor.prompts.formats import FormatName
 from tailor.prompts.quotes import without_quotes
-from tailor.prompts.retry import TOO_LONG, generate_parsed
+from tailor.prompts.retry import TOO_LONG, Parsed, generate_parsed
 from tailor.prompts.rpo import THINK_PREFILL, parse_reflection, parse_trajectory, reflection_request, retrieval_query, trajectory_request
 from tailor.runs import GENERIC, POLICY_MODEL, REFLECTION_SFT, RL_PROMPTS, TRAJECTORIES
 from tailor.train.curriculum import shots, stage_slices
 from tailor.train.grpo import GRPOSettings, train_grpo
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
+from tailor.train.oracle import ORACLE, Oracle, oracle_reasoning
 from tailor.train.stages import LoopConfig, Run, Trainer, check_inputs
 from tailor.train.rows import sft_row, write_jsonl
 
@@ -58,7 +61,11 @@ class RPOConfig(LoopConfig):
     what = "RPO config"
 
     base: LLMConfig | None = Field(default=None, description="the black-box answerer (default: the policy's model, without adapter)")
-    teacher: LLMConfig | None = Field(default=None, description="writes the rewriting trajectories (default: the policy's model)")
+    teacher: LLMConfig | Oracle | None = Field(
+        default=None,
+        description="writes the rewriting trajectories: a model (default: the policy's model), or oracle: reasoning stating the planted facts the "
+        "question needs, then the gold answer (planted task, data v2), an oracle reading hidden data, to show the loop where the model is not the limit; not RPO's result",
+    )
     trajectory_max_tokens: int = Field(default=512, ge=1, description="the longest trajectory, in tokens")
     trajectory_checks: bool = Field(
         default=True,
@@ -77,7 +84,7 @@ class RPOConfig(LoopConfig):
         return self.base or self.policy
 
     @property
-    def teacher_llm(self) -> LLMConfig:
+    def teacher_llm(self) -> LLMConfig | Oracle:
         return self.teacher or self.policy
 
     def inference(self, adapters: dict[str, str | None]) -> InferenceSpec:
@@ -113,14 +120,30 @@ class _RPORun(Run):
 
     def trajectories(self, examples: list[Example], generic: list[str], top: list) -> list[dict]:
         c = self.config
-        requests = [trajectory_request(e.question, g, items[0], e.reference) for e, g, items in zip(examples, generic, top)]
-        params = SamplingParams(temperature=0.0, max_tokens=c.trajectory_max_tokens, seed=c.seed)
         parsers = [partial(reasoning_without, truth=e.reference, checked=c.trajectory_checks) for e in examples]
-        batch = generate_parsed(self.roles["teacher"], requests, params, parsers, c.max_attempts, description="rpo trajectories")
+        if self.roles["teacher"] is None:
+            parsed = [self.oracle_trajectory(e, parse) for e, parse in zip(examples, parsers)]
+        else:
+            requests = [trajectory_request(e.question, g, items[0], e.reference) for e, g, items in zip(examples, generic, top)]
+            params = SamplingParams(temperature=0.0, max_tokens=c.trajectory_max_tokens, seed=c.seed)
+            parsed = generate_parsed(self.roles["teacher"], requests, params, parsers, c.max_attempts, description="rpo trajectories").items
         return [
             {"id": e.id, "item": items[0].id, "think": p.value, "parsed": p.ok, "raw": p.raw, **({} if p.ok else {"error": p.error})}
-            for e, items, p in zip(examples, top, batch.items)
+            for e, items, p in zip(examples, top, parsed)
         ]
+
+    def oracle_trajectory(self, example: Example, parse) -> Parsed[str]:
+        """The oracle's trajectory, as a teacher's reply after the prefill, read by ``parse``;
+        cut off, as a model's would be, when its reasoning takes more than
+        ``trajectory_max_tokens`` (counted by the policy's tokenizer, where it has one)."""
+        reasoning = oracle_reasoning(example)
+        tokens = self.policy_llm.count_tokens(f"{reasoning}</think>")
+        ended = tokens is None or tokens <= self.config.trajectory_max_tokens
+        raw = THINK_PREFILL + (f"{reasoning}</think>\n<personalized>{example.reference}</personalized>" if ended else reasoning)
+        try:
+            return Parsed(parse(raw), raw, 1)
+        except ValueError as error:
+            return Parsed(None, raw, 1, str(error))
 
     def reward(self, examples: dict[str, Example]):
         """The task metric on each completion's personalized part; 0 when it cannot be read."""
@@ -147,7 +170,8 @@ def train_rpo(config: RPOConfig, inputs: LoopInputs, trainer: Trainer = train_sf
     train_examples, valid_examples, metric, retriever = inputs.train, inputs.valid, inputs.metric, inputs.retriever
     check_inputs("RPO", train_examples, valid_examples, "reference", "its trajectories rewrite the generic answer towards the user's true output")
     c = config
-    base, teacher = inputs.pool.llm(c.base_llm), inputs.pool.llm(c.teacher_llm)
+    base = inputs.pool.llm(c.base_llm)
+    teacher = None if c.teacher_llm == ORACLE else inputs.pool.llm(c.teacher_llm)
     run = _RPORun.open(c, inputs, trainer, {"base": base, "teacher": teacher})
 
     # (a) generic answers, and the top item retrieved with question + generic answer.
@@ -178,7 +202,7 @@ def train_rpo(config: RPOConfig, inputs: LoopInputs, trainer: Trainer = train_sf
     if not sft_rows:
         reasons = Counter(r.get("error") for r in rows)
         raise TailorError(
-            f"the teacher ({teacher.model}) wrote no usable trajectory, so there is nothing to fine-tune the reflection model on: "
+            f"the teacher ({teacher.model if teacher else ORACLE}) wrote no usable trajectory, so there is nothing to fine-tune the reflection model on: "
             f"{len(rows)} refused ({', '.join(f'{n}: {why}' for why, n in reasons.most_common())}; each is in {run.folder.of(TRAJECTORIES)}). "
             "Give it more trajectory_max_tokens or a stronger teacher (the paper's is gpt-4.1-mini); trajectory_checks: false trains on them anyway"
         )

@@ -30,10 +30,11 @@ from tailor.methods.base import Method
 from tailor.methods.inference import InferenceSpec
 from tailor.methods.rag import AnswerConfig
 from tailor.prompts.fit import fit_items
-from tailor.prompts.formats import FormatName, ReplyFormat, reply_format
+from tailor.prompts.formats import FormatName, ReplyFormat
 from tailor.prompts.retry import TOO_LONG, ParsedBatch, generate_parsed
 from tailor.run_history import HeldOutTest, History, MetricIdentity, StageCost, Trimmed, Validated
 from tailor.runs import VALIDATION, RunFolder
+from tailor.train.oracle import oracle_parts
 from tailor.train.rows import holdout_split, mean_scored, parsed, read_jsonl, write_jsonl
 from tailor.train.sft import SFTResult, SFTSettings
 
@@ -57,6 +58,8 @@ class LoopConfig(BaseModel):
     unread: ClassVar[dict[str, str]] = {}
     # The models a finished run's history names as kept, by role (``RunFolder.kept_adapter``).
     kept_roles: ClassVar[tuple[str, ...]] = ("policy",)
+    # The settings that say what a run of this loop is, where tables name it (the learning table's rows).
+    described_by: ClassVar[tuple[str, ...]] = ("format",)
 
     policy: LLMConfig = Field(default=LLMConfig(), description="the policy: the model the loop trains (backend and model)")
     judge: LLMConfig | None = Field(default=None, description="the judge model of the judge metrics (aspect, direct, similarity)")
@@ -107,7 +110,7 @@ class LoopConfig(BaseModel):
 
     @property
     def reply(self) -> ReplyFormat:
-        return reply_format(self.format)
+        return self.answer.reply
 
     def sample_seed(self, j: int) -> int:
         """Sample j's seed, spaced by max_attempts: a retry's seed+1 never repeats sample j+1's."""
@@ -216,6 +219,7 @@ class Run:
         folder.write_kind(kind)
         folder.write_config(config.model_dump(mode="json", exclude={"run_dir"}))
         run = cls(config, inputs, trainer, llms)
+        run.history.oracle = oracle_parts(config) or None
         if inputs.metric is not None:
             run.history.metric = MetricIdentity(name=inputs.metric.name, proxy=inputs.metric.proxy)
         return run
@@ -304,7 +308,8 @@ class Run:
         params = SamplingParams(
             temperature=c.answer_temperature if temperature is None else temperature, max_tokens=c.answer_max_tokens, seed=c.seed if seed is None else seed
         )
-        return generate_parsed(self.policy_llm, requests, params, c.reply.parse, c.max_attempts, adapter=adapter, description="policy answers")
+        reply = c.reply
+        return generate_parsed(self.policy_llm, requests, params, reply.parse, c.max_attempts, adapter=adapter, description="policy answers", generate=partial(reply.generate, self.policy_llm))
 
     def adapters_at(self, t: int, adapter: str | None) -> dict[str, str | None]:
         """Round t's trained models by role, pi_t's ``adapter`` the policy; a loop that

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -53,6 +53,7 @@ class VACConfig(LoopConfig):
     {train_feedback: false}}``, it is the paper's Figure 5 comparison)."""
 
     what = "VAC config"
+    described_by: ClassVar[tuple[str, ...]] = ("train_feedback", "targets", "policy_objective")
 
     feedback: LLMConfig | None = Field(default=None, description="the feedback model phi (default: the policy's model)")
     n_feedback: int = Field(default=16, ge=1, description="N: feedbacks sampled per answer")
