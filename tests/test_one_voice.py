@@ -48,7 +48,7 @@ def tiny_eval(tmp_path: Path) -> Path:
 def tiny_rest_em(tmp_path: Path) -> Path:
     config = yaml.safe_load((ROOT / "configs/learn-rest-em.yaml").read_text())
     config.update(
-        data=str(SAMPLE / "planted"), train_limit=2, valid_limit=2, test_split=None, iterations=1, samples=2, answer_max_tokens=8, threshold=0.0,
+        data=str(SAMPLE / "planted"), train_limit=2, valid_limit=2, k=2, test_split=None, iterations=1, samples=2, answer_max_tokens=8, threshold=0.0,
         run_dir=str(tmp_path / "runs/rest-em"),
     )
     config["sft"].update(batch_size=2, per_device_batch_size=2, max_steps=1, eval_steps=1, max_length=256)

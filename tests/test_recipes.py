@@ -96,12 +96,12 @@ def test_a_wrong_type_or_option_is_a_clear_error_not_a_traceback(tmp_path, recip
         settings_for(path).from_yaml(path)
 
 
-def test_every_learning_check_tests_on_held_out_users_with_the_planted_metric():
+def test_every_learning_check_tests_on_held_out_users_with_the_strict_planted_metric():
     recipes = sorted(CONFIGS.glob("learn-*.yaml"))
     assert {p.stem for p in recipes} >= {"learn-vac", "learn-rest-em", "learn-restpg", "learn-rpo", "learn-popi"}
     for path in recipes:
         config = settings_for(path).from_yaml(path)
-        assert (config.metric, config.test_split, config.data.name) == ("planted", "test", "planted"), path.name
+        assert (config.metric, config.test_split, config.data.name) == ("planted-strict", "test", "planted"), path.name
 
 
 def test_the_cluster_recipes_train_on_servers_and_several_processes():

@@ -104,3 +104,34 @@ def test_rerun_calls_no_model_and_trains_nothing(tmp_path, train, valid):
 def test_sample_config_loads():
     config = RestEMConfig.from_yaml("configs/rest-em-sample-cpu.yaml")
     assert config.samples == 4 and config.iterations == 2 and config.sample_temperature == 1.0 and config.metric == "proxy"
+
+
+def test_a_permuted_reward_control_keeps_replies_by_other_samples_rewards_and_says_so(tmp_path, train, valid):
+    from tailor.train.controls import controlled_rewards
+    from tailor.train.report import write_run_report
+    from tailor.train.rest_em import RestEMTrainer
+
+    config, policy, metric, trainer, favourite = setup(tmp_path, train)
+    run(config.model_copy(update={"run_dir": tmp_path / "real"}), train, valid, policy, metric, trainer)
+    config, policy, metric, trainer, _ = setup(tmp_path, train, reward_control="permuted")
+    run(config, train, valid, policy, metric, trainer)
+    real, control = (tmp_path / "real" / "iter_1", tmp_path / "run" / "iter_1")
+    assert (control / "samples.jsonl").read_text() == (real / "samples.jsonl").read_text()  # the same replies, scored by the metric
+    sampled = [json.loads(line) for line in (control / "samples.jsonl").read_text().splitlines()]
+    metric_of = {(row["id"], row["j"]): row["score"] for row in sampled}
+    kept = [json.loads(line) for line in (control / "kept.jsonl").read_text().splitlines()]
+    real_kept = [json.loads(line) for line in (real / "kept.jsonl").read_text().splitlines()]
+    assert {row["id"]: row["seed"] for row in real_kept} == favourite  # the metric's rewards keep each input's best reply
+    assert len(kept) == len(train) and {row["seed"] == favourite[row["id"]] for row in kept} == {True, False}  # no longer each input's best
+    assert all(row["metric_score"] == metric_of[(row["id"], row["j"])] for row in kept)
+    # the rewards are the metric's scores reshuffled, the same for one seed, and an unscored row stays unscored
+    rows = sampled + [{"id": "x", "j": 0, "score": None}]
+    shuffled = controlled_rewards(rows, "permuted", "0/1")
+    assert sorted(r["score"] for r in shuffled[:-1]) == sorted(metric_of.values()) and shuffled[-1]["score"] is None
+    assert [r["score"] for r in shuffled] != [r["score"] for r in rows] and shuffled == controlled_rewards(rows, "permuted", "0/1")
+    assert controlled_rewards(rows, "none", "0/1") == rows
+    report = write_run_report(tmp_path / "run", trainer=RestEMTrainer).markdown.read_text()
+    assert "rewards permuted across training examples (a control)" in report
+    assert RestEMTrainer(config).title(config) == "ReST-EM, rewards permuted across training examples (a control)"
+    with pytest.raises(ValueError, match="reward_control"):
+        RestEMConfig(reward_control="shuffled")

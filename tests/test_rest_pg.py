@@ -211,7 +211,7 @@ def test_report_shows_the_e_step_and_the_exploration_budget(tmp_path, tasks):
     report = write_run_report(config.run_dir, train, valid)
     text = report.markdown.read_text()
     # m=4 samples per input, of which the two best (>= tau) are kept
-    assert f"| 1 | main | {M * len(train)} | {2 * len(train)} | {len(train)} | 0.4500 | 0.7500 |" in text
+    assert f"| 1 | main | the metric's | {M * len(train)} | {2 * len(train)} | {len(train)} | 0.4500 | 0.7500 | 0.7500 |" in text
     assert "| 2 | 0.3000 | 0.3000 | 0.3000 | 0.3000 | 0.3000 |" in text and "| 4 | 0.6000 |" in text  # pi_1 per task against m
     assert report.budget.read_bytes()[:4] == b"\x89PNG"
     budget = json.loads(report.json.read_text())["budget"]

@@ -122,8 +122,16 @@ def demo(
         by_category.setdefault(example.category or "", []).append(example)
     # round-robin over the categories, so three users cover all three
     chosen = [e for rank in zip(*by_category.values()) for e in rank][:users]
-    console.print(f"[bold]tailor demo[/]: RAG-Personalization (BM25, k=3) with SmolLM2-135M-Instruct on {len(chosen)} sample users")
-    spec = InferenceSpec(method="rag", generator=LLMConfig(backend="hf", model="smollm2-135m-instruct"), answer=AnswerConfig(k=3, max_tokens=max_tokens))
+    # plain-text replies (the longform format): of tailor's answer prompts, the one SmolLM2-135M
+    # answers the sample's test users best with, by the proxy metric and to read (it mostly restates
+    # the retrieved posts); asked for JSON, it writes about the request and repeats itself
+    spec = InferenceSpec(
+        method="rag", generator=LLMConfig(backend="hf", model="smollm2-135m-instruct"), answer=AnswerConfig(k=3, max_tokens=max_tokens, format="longform"),
+    )
+    console.print(
+        f"[bold]tailor demo[/]: RAG-Personalization (BM25, k={spec.answer.k}) with SmolLM2-135M-Instruct on {len(chosen)} sample users "
+        f"({spec.answer.format} replies)"
+    )
     answer_and_show(pool, chosen, out, spec, show=3, chunk=1)
 
 

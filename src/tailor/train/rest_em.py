@@ -14,7 +14,8 @@ Each iteration t, with the previous policy pi_{t-1}:
 (temperature gamma, one seed per sample); the metric scores each reply's answer part
 (never the reasoning), all in one batch;
 (b) per input, the best replies are kept: the single best (the VAC paper's baseline), or
-those with reward >= tau, at most ``max_per_input`` (REST-PG: 10);
+those with reward >= tau, at most ``max_per_input`` (REST-PG: 10); in a control run
+(``reward_control: permuted``) the rewards are first shuffled across the inputs;
 (c) M-step: pi_t is fine-tuned on them, each row's loss scaled by its reward when
 ``reward_weighted``, from the base model (``from_base``, REST-PG's default) or from
 pi_{t-1}; then scored on the validation split.
@@ -39,6 +40,7 @@ from tailor.prompts.fit import fit_items
 from tailor.prompts.longform import compose, parse_reasoning, reasoning_request
 from tailor.prompts.retry import generate_parsed
 from tailor.runs import KEPT_SAMPLES, POLICY_MODEL, POLICY_SFT, REASONING, SAMPLES
+from tailor.train.controls import CONTROL_NAMES, RewardControl, controlled_rewards
 from tailor.train.sft import train_sft
 from tailor.train.loop import LoopInputs, LoopTrainer
 from tailor.train.oracle import ORACLE, Oracle, oracle_reasoning
@@ -74,6 +76,11 @@ class RestEMConfig(LoopConfig):
         default=None, ge=1,
         description="format longform-reasoning: the longest reasoning part of a policy reply; each reply is then asked in two calls, the reasoning "
         "until 'Response:' or this many tokens, then 'Response:' is written after it and the response asked within answer_max_tokens (none: one call)",
+    )
+    reward_control: RewardControl = Field(
+        default="none",
+        description="a control run, never a result: permuted shuffles the sampled rewards across the training examples (seeded) "
+        "before selection, so the kept replies carry no reward signal (make learn-check compares a run against it)",
     )
     run_dir: Path = Field(default=Path("runs/rest-em"), description="the run folder (a rerun there resumes)")
 
@@ -179,8 +186,10 @@ def train_rest_em(config: RestEMConfig, inputs: LoopInputs, trainer: Trainer = t
 
         sampled = run.stage(f"iter_{t}/samples", out.of(SAMPLES), sample_and_score)
 
-        # (b) the kept replies: the best per input, or those rewarded >= tau (at most max_per_input).
-        kept = run.stage(f"iter_{t}/kept", out.of(KEPT_SAMPLES), lambda: top_scored(sampled, train_examples, c.max_per_input, c.threshold))
+        # (b) the kept replies: the best per input, or those rewarded >= tau (at most max_per_input),
+        # by the metric's rewards or, in a control run, by rewards permuted across the inputs.
+        rewarded = controlled_rewards(sampled, c.reward_control, f"{c.seed}/{t}")
+        kept = run.stage(f"iter_{t}/kept", out.of(KEPT_SAMPLES), lambda: top_scored(rewarded, train_examples, c.max_per_input, c.threshold))
         items_of = {e.id: (e, items) for e, items in zip(train_examples, retrieved)}
         policy_rows = [
             sft_row(fmt.request(items_of[row["id"]][0].question, items_of[row["id"]][1]), fmt.target(row["reply"]), row["score"] if c.reward_weighted else None)
@@ -208,6 +217,15 @@ class RestEMTrainer(LoopTrainer):
     config_class = RestEMConfig
     report_sections = (SELF_TRAINING, EXPLORATION_BUDGET)
     example_views = (SAMPLED_ANSWERS, VALIDATION_ANSWERS)
+
+    @classmethod
+    def report_label(cls, config: dict) -> str:
+        control = config.get("reward_control", "none")
+        return "main" if control == "none" else f"main (rewards {CONTROL_NAMES[control]})"
+
+    def title(self, config: RestEMConfig) -> str:
+        label = super().title(config)
+        return label if config.reward_control == "none" else f"{label}, rewards {CONTROL_NAMES[config.reward_control]}"
 
     def train_one(self, config: RestEMConfig, inputs: LoopInputs) -> RestEMResult:
         return train_rest_em(config, inputs)

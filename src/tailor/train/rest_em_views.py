@@ -8,6 +8,7 @@ from pathlib import Path
 from tailor.io import atomic_write_bytes
 from tailor.render import figure, markdown_table, number, png
 from tailor.runs import KEPT_SAMPLES, SAMPLES, RunFolder, StageFolder
+from tailor.train.controls import CONTROL_NAMES
 from tailor.train.rows import read_jsonl
 from tailor.train.views import Column, ExampleTable, IterationSection, ReportInputs, ReportSection, TableColumn, mean_of_known
 
@@ -21,13 +22,24 @@ def read_e_step(folder: StageFolder, t: int) -> dict | None:
     return {
         "iteration": t, "samples": len(sampled), "kept": len(chosen), "inputs_kept": len({r["id"] for r in chosen}),
         "mean_reward": mean_of_known([r["score"] for r in sampled]), "mean_kept_reward": mean_of_known([r["score"] for r in chosen]),
+        "mean_kept_metric": mean_of_known([r.get("metric_score", r["score"]) for r in chosen]),
     }
 
 
-SELF_TRAINING = IterationSection(
-    "self_training", "Self-training (E-step)", "Samples drawn, those kept as targets, and their mean reward.",
-    (Column("Samples", "samples", str), Column("Kept", "kept", str), Column("Inputs with a kept sample", "inputs_kept", str),
-     Column("Mean reward", "mean_reward"), Column("Mean kept reward", "mean_kept_reward")),
+class SelfTraining(IterationSection):
+    """The E-step table, each row naming the rewards its selection saw (a control's: permuted)."""
+
+    def read(self, run) -> list[dict]:
+        rewards = CONTROL_NAMES[run.config.get("reward_control", "none")]
+        return [{**row, "rewards": rewards} for row in super().read(run)]
+
+
+SELF_TRAINING = SelfTraining(
+    "self_training", "Self-training (E-step)",
+    "Samples drawn, those kept as targets, and their mean reward; the metric's mean score of the kept ones differs from "
+    "their mean reward only in a control run, whose selection saw rewards permuted across the training examples.",
+    (Column("Rewards", "rewards", str), Column("Samples", "samples", str), Column("Kept", "kept", str), Column("Inputs with a kept sample", "inputs_kept", str),
+     Column("Mean reward", "mean_reward"), Column("Mean kept reward", "mean_kept_reward"), Column("Mean kept metric score", "mean_kept_metric")),
     read_e_step,
 )
 
