@@ -189,8 +189,11 @@ def test_a_loop_learned_when_it_beats_every_baseline_after_holm_and_not_otherwis
 def test_a_row_says_what_it_is_and_which_formats_its_loop_accepts():
     _, frozen = recipe_config(ROOT / "configs" / "learn-vac.yaml")[1].runs()[1]
     assert described(frozen, {"train_feedback": False}) == ("train_feedback: false, targets: improved, policy_objective: sft", False)
-    oracle = RestEMConfig(format="longform", warmup="reference", reasoner={"model": "planted-facts-oracle"})
-    assert described(oracle, {"threshold": 0.9}) == ("format: longform, warmup: reference, threshold: 0.9, reasoner.model: planted-facts-oracle", True)
+    oracle = RestEMConfig(format="longform-reasoning", warmup="reasoning", reasoner="oracle", answer_reasoning_max_tokens=48)
+    assert described(oracle, {"threshold": 0.9}) == (
+        "format: longform-reasoning, warmup: reasoning, answer_reasoning_max_tokens: 48, threshold: 0.9, reasoner: oracle", True)
+    model = RestEMConfig(format="longform-reasoning", warmup="reasoning", reasoner={"model": "an-oracle-named-model"}, data="/oracle/planted")
+    assert described(model, {}) == ("format: longform-reasoning, warmup: reasoning", False)  # a model, whatever its name or its data's path
     assert accepted_formats(recipe_config(ROOT / "configs" / "learn-vac.yaml")[1]) == ("answer",)
     assert accepted_formats(recipe_config(ROOT / "configs" / "learn-rest-em.yaml")[1]) == ("answer", "longform")
     kind, config = recipe_config(ROOT / "configs" / "learn-restpg.yaml")

@@ -22,6 +22,7 @@ from tailor.errors import TailorError
 from tailor.prompts.formats import FORMATS
 from tailor.runs import RunFolder
 from tailor.train.compare import quotes_history
+from tailor.train.oracle import ORACLE
 from tailor.train.rows import parsed, read_jsonl
 from tailor.train.seeds import seed_run
 from tailor.train.stages import LoopConfig
@@ -111,11 +112,11 @@ def accepted_formats(config: LoopConfig) -> tuple[str, ...]:
 
 
 def oracle_settings(value, path: str = "") -> list[str]:
-    """Every setting whose value names an oracle (a substitution of a model by the planted
-    facts, which every row that uses one must say)."""
+    """Every setting an oracle fills (``oracle``: a model replaced by the planted facts,
+    ``train/oracle.py``), which every row that uses one must say."""
     if isinstance(value, dict):
         return [found for key, inner in value.items() if key != "variants" for found in oracle_settings(inner, f"{path}{key}.")]
-    return [f"{path[:-1]}: {value}"] if isinstance(value, str) and "oracle" in value.lower() else []
+    return [f"{path[:-1]}: {value}"] if value == ORACLE else []
 
 
 def setting(name: str, value) -> str:
@@ -124,9 +125,9 @@ def setting(name: str, value) -> str:
 
 
 def described(config: LoopConfig, changes: dict) -> tuple[str, bool]:
-    """What a run of ``config`` is, from its declared settings, its variant's ``changes``
-    and its oracle settings; and whether it uses an oracle."""
-    shown = {name: getattr(config, name) for name in type(config).described_by}
+    """What a run of ``config`` is, from its declared settings (those set), its variant's
+    ``changes`` and its oracle settings; and whether it uses an oracle."""
+    shown = {name: value for name in type(config).described_by if (value := getattr(config, name)) is not None}
     parts = [setting(name, value) for name, value in shown.items()]
     parts += [setting(name, value) for name, value in changes.items() if name not in shown]
     oracles = oracle_settings(config.model_dump(mode="json"))

@@ -57,7 +57,7 @@ class RestEMConfig(LoopConfig):
     ``reward_weighted``, ``from_base`` and a ``warmup`` on reasoning data."""
 
     what = "ReST-EM config"
-    described_by: ClassVar[tuple[str, ...]] = ("format", "warmup")
+    described_by: ClassVar[tuple[str, ...]] = ("format", "warmup", "answer_reasoning_max_tokens")
 
     samples: int = Field(default=16, ge=1, description="m: replies sampled per input")
     sample_temperature: float = Field(default=1.0, ge=0.0, description="gamma: the samples' temperature")
