@@ -8,7 +8,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tailor"
 
 # Lowest floor first: a module may import its own floor and those below, never above.
 FLOORS = [
-    {"errors", "paths", "io", "config", "progress", "logs", "render", "kvstore", "runs", "run_history", "models", "names"},
+    {"errors", "paths", "io", "config", "progress", "logs", "render", "kvstore", "runs", "run_history", "models", "names", "source"},
     {"data"},
     {"llm"},
     {"retrieval"},

@@ -20,6 +20,7 @@ from tailor.errors import TailorError
 from tailor.llm import LLMConfig
 from tailor.metrics.significance import holm
 from tailor.pool import ModelPool
+from tailor.source import source_version
 from tailor.train.baselines import other_users_gold, vocabulary_sentence
 from tailor.train.learn import train_seeds, write_learning_table
 from tailor.train.learning_rows import LOOP, READS_NOTHING, UNTRAINED, Row, accepted_formats, described, recipe_config
@@ -118,6 +119,7 @@ def test_the_table_compares_every_loop_with_its_start_the_best_prompt_and_what_r
     kept = [[json.loads(line) for line in (tmp_path / "runs" / "json" / sub / "test" / "iter_1.jsonl").read_text().splitlines()] for sub in ("", "seed-1")]
     assert json_row.runs == [{row["id"]: row["score"] for row in rows} for rows in kept]
     assert json_row.std > 0  # the seeds differ
+    assert json_row.commits == [source_version()] * 2  # the code each seed's held-out test ran
     by_name = {r.name: r for r in table.baselines}
     assert by_name["vocabulary sentence"].mean == 1.0 and by_name["pasted posts"].mean == 1.0 and by_name["gold"].mean == 1.0
     assert by_name["pasted posts"].quoting == [TEST_QUESTIONS] and by_name["untrained answer"].mean == 0.0
@@ -147,7 +149,7 @@ def test_the_table_compares_every_loop_with_its_start_the_best_prompt_and_what_r
     header = markdown.splitlines()[4]
     assert "| vs its starting point | vs the best untrained prompt | vs vocabulary sentence |" in header
     line = next(line for line in markdown.splitlines() if "format: answer, warmup: none" in line)
-    assert "| 0, 1 (2 seeds) |" in line and f"+{start.difference:.3f} (p {start.adjusted:.2g})" in line
+    assert "| 0, 1 (2 seeds) |" in line and f"+{start.difference:.3f} (p {start.adjusted:.2g})" in line and line.endswith(f"| {source_version()} |")
     assert files.figure.read_bytes().startswith(b"\x89PNG") and json.loads(files.json.read_text())["rows"][0]["learned"].startswith("no")
 
     # the command line reads the same runs and the baselines' answers back (the real model is never loaded)

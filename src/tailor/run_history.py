@@ -75,6 +75,7 @@ class HeldOutTest(_Record):
     scored: list[int] | None = None
     unparsed: list[int] | None = None
     skipped_for_length: list[int] | None = None
+    commit: str | None = None  # the code it ran (``tailor.source``); None in runs from before it was recorded
 
 
 def _kept_key(role: str) -> str:

@@ -47,6 +47,7 @@ class Row:
     formats: tuple[str, ...] = ()  # a loop: the answer formats its recipe accepts; an untrained baseline: its own
     recipe: str = ""
     run_dirs: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)  # per run, the code its held-out test ran (``tailor.source``)
 
     def run_means(self) -> list[float]:
         """Each run's mean over its scored questions."""
@@ -67,7 +68,7 @@ class Row:
         return {
             "name": self.name, "what": self.what, "kind": self.kind, "seeds": self.seeds, "mean": self.mean, "std": self.std, "run_means": self.run_means(),
             "quoting": self.quoting, "unparsed": self.unparsed, "minutes": self.minutes, "formats": list(self.formats), "recipe": self.recipe,
-            "run_dirs": self.run_dirs,
+            "run_dirs": self.run_dirs, "commits": self.commits,
         }
 
 
@@ -162,4 +163,5 @@ def loop_rows(recipe: str | Path, seeds: list[int], examples: dict[str, Example]
             row.unparsed.append(unparsed)
             row.minutes.append(sum(stage.seconds for stage in history.stages.values()) / 60)
             row.run_dirs.append(str(folder.path))
+            row.commits.append(history.test.commit or "unrecorded")
     return list(rows.values())

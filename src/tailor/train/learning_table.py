@@ -144,7 +144,7 @@ def table_markdown(table: LearningTable) -> str:
     """The table as Markdown, with what its columns and its verdict mean."""
     nothing = [b for b in table.baselines if b.kind == READS_NOTHING]
     header = ["Row", "What it is", "Seeds", f"Test {table.metric} (mean ± std over seeds)", "Starting point", f"vs {START}", f"vs {BEST}",
-              *(f"vs {b.name}" for b in nothing), "Learned", "Quoting the history", "Unparsed", "Minutes per seed"]
+              *(f"vs {b.name}" for b in nothing), "Learned", "Quoting the history", "Unparsed", "Minutes per seed", "Commit"]
     lines = []
     for row in table.rows:
         if row.kind == LOOP:
@@ -153,17 +153,18 @@ def table_markdown(table: LearningTable) -> str:
             seeds = ", ".join(map(str, row.seeds)) + (f" ({len(row.seeds)} seeds)" if 0 < len(row.seeds) < 3 else "") if row.seeds else "none yet"
             lines.append([row.name, row.what, seeds, score(row), f"{start.name}: {number(start.mean, 3)}" if start else "–", cell(by_role.get(START)),
                           cell(by_role.get(BEST)), *(cell(by_role.get(b.name)) for b in nothing), table.learned(row), counts(row.quoting),
-                          counts(row.unparsed), minutes(row)])
+                          counts(row.unparsed), minutes(row), " / ".join(dict.fromkeys(row.commits)) or "–"])
         else:
             lines.append([row.name, f"{row.kind}: {row.what}", "–", score(row), *(["–"] * (3 + len(nothing))), "–", counts(row.quoting),
-                          counts(row.unparsed), minutes(row)])
+                          counts(row.unparsed), minutes(row), "–"])
     questions, users = len(table.users), len(set(table.users.values()))
     text = [f"# Learning table: {table.metric}", "",
             f"Test split: {questions} questions from {users} users, the same for every row. Each vs cell is the row's mean over users minus the "
             f"baseline's, and the p of a two-sided paired t-test over users (each user's mean over their questions and the row's seeds), "
             f"Holm-adjusted over all {len(table.comparisons)} comparisons of the table. Learned: above its starting point (the best untrained "
             f"prompt among the formats its recipe accepts), the best untrained prompt of all and every baseline that reads nothing, each with "
-            f"adjusted p < {SIGNIFICANCE}. Quoting the history (eight words of a post in a row) and unparsed answers: per seed, of {questions}.", "",
+            f"adjusted p < {SIGNIFICANCE}. Quoting the history (eight words of a post in a row) and unparsed answers: per seed, of {questions}. "
+            f"Commit: the code each row's held-out tests ran (+dirty: with uncommitted changes).", "",
             *markdown_table(header, lines, text_columns=3), ""]
     return "\n".join(text + [f"- {note}" for note in table.notes]) + ("\n" if table.notes else "")
 

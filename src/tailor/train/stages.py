@@ -375,13 +375,13 @@ class Run:
         return best, adapter
 
     def test(self, best: int, adapter: str | None) -> dict:
-        """The untrained policy (every part without adapter: where pi_0 is itself trained,
-        as after a warm-up, the loop starts before it) and the kept pi_best answer the
-        held-out test split as at inference; their mean scores and a two-sided paired t-test
-        between them go to the history's ``test`` (the loop learned when the kept policy
-        beats the untrained one with p < 0.05)."""
+        """The untrained policy (every part without adapter: where pi_0 is itself trained, as after
+        a warm-up, the loop starts before it) and the kept pi_best answer the held-out test split as
+        at inference; their means, a two-sided paired t-test between them (the loop learned when the
+        kept policy wins with p < 0.05) and the code's commit go to the history's ``test``."""
         from tailor.data import load_examples
         from tailor.metrics.significance import paired_p_value
+        from tailor.source import source_version
 
         c = self.config
         examples = load_examples(c.data, split=c.test_split)[: c.test_limit]
@@ -393,7 +393,7 @@ class Run:
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
             "p_value": paired_p_value(scores[1], scores[0], [e.id for e in examples]), "scored": [sum(v is not None for v in s.values()) for s in scores],
             "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)],
-            "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)],
+            "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)], "commit": source_version(),
         }
         self.history.test = HeldOutTest.model_validate(result)
         self.save_history()
