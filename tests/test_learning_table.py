@@ -190,7 +190,7 @@ def test_a_loop_learned_when_it_beats_every_baseline_after_holm_and_not_otherwis
 
 def test_a_row_says_what_it_is_and_which_formats_its_loop_accepts():
     _, frozen = recipe_config(ROOT / "configs" / "learn-vac.yaml")[1].runs()[1]
-    assert described(frozen, {"train_feedback": False}) == ("train_feedback: false, targets: improved, policy_objective: sft", False)
+    assert described(frozen, {"train_feedback": False}) == ("train_feedback: false, targets: improved, policy_objective: sft, feedback_sees_aspects: false", False)
     oracle = RestEMConfig(format="longform-reasoning", warmup="reasoning", reasoner="oracle", answer_reasoning_max_tokens=48)
     assert described(oracle, {"threshold": 0.9}) == (
         "format: longform-reasoning, warmup: reasoning, answer_reasoning_max_tokens: 48, threshold: 0.9, reasoner: oracle", True)

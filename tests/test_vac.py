@@ -104,6 +104,23 @@ def test_feedback_prompts_and_parsing(train):
     assert "Add costs." in revise and "Draft." in revise and example.narrative not in revise
 
 
+def test_feedback_may_read_the_rubric_aspects_and_the_policy_never_does(tmp_path, train, valid):
+    """``feedback_sees_aspects``: the feedback model's prompt (and its SFT rows) lists the
+    question's rubric aspects beside the narrative; no policy prompt holds either."""
+    config, policy, feedback, metric, trainer, _ = setup(tmp_path, train, feedback_sees_aspects=True)
+    run(config.model_copy(update={"iterations": 1}), train, valid, policy, feedback, metric, trainer)
+    by_question = {e.question: e for e in train}
+    for request, _, _ in feedback.received:
+        example = next(e for q, e in by_question.items() if q in request.messages[-1].content)
+        assert all(f"- {a.aspect}" in request.messages[-1].content for a in example.rubric_aspects)
+    feedback_job = trainer.jobs[0]
+    assert all(train[0].rubric_aspects[0].aspect in row["messages"][-2]["content"] for row in feedback_job["rows"][:1])
+    for request, _, _ in policy.received:
+        assert not any(a.aspect in request.messages[-1].content for e in train for a in e.rubric_aspects)
+    plain = feedback_request(train[0].question, [], "Draft.", train[0].narrative).messages[-1].content
+    assert train[0].rubric_aspects[0].aspect not in plain  # the paper's input: the narrative alone
+
+
 def test_best_of_n_picks_the_feedback_whose_revision_scored_highest(tmp_path, train, valid):
     config, policy, feedback, metric, trainer, favourite = setup(tmp_path, train)
     run(config, train, valid, policy, feedback, metric, trainer)

@@ -1,8 +1,8 @@
 """VAC prompts (our wording): a feedback model critiques an answer for one person, and
 the policy rewrites its answer following that critique.
 
-Only ``feedback_request`` takes the narrative: it is the training-time critic's view of
-what this person needs. ``revision_request`` (the policy's side) sees the question, the
+Only ``feedback_request`` takes the narrative (and, where a run allows it, the rubric
+aspects): it is the training-time critic's view of what this person needs. ``revision_request`` (the policy's side) sees the question, the
 retrieved items, its own answer and the feedback, never the narrative or rubric aspects.
 """
 
@@ -20,10 +20,13 @@ def _context(question: str, items: list[ProfileItem], answer: str) -> str:
     return f"Earlier posts by the asker:\n{history}\n\nTheir question: {question}\n\nThe draft answer:\n{answer}"
 
 
-def feedback_request(question: str, items: list[ProfileItem], answer: str, narrative: str) -> ChatRequest:
+def feedback_request(question: str, items: list[ProfileItem], answer: str, narrative: str, aspects: list[str] | None = None) -> ChatRequest:
+    """The critic's request; ``aspects`` (the rubric's, where the run lets it read them) follow the narrative."""
+    wanted = "".join(f"\n- {aspect}" for aspect in aspects or [])
     return ChatRequest.of(
         f"{_context(question, items, answer)}\n\n"
         f"What the asker actually wants, in their own words:\n{narrative}\n\n"
+        + (f"What a good answer for them must cover:{wanted}\n\n" if wanted else "") +
         "Review the draft for this particular person. Say concretely what it should add, drop or "
         "change so that it meets what they want and fits their situation; give instructions a writer "
         "can act on, not a grade. "

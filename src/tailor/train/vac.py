@@ -53,12 +53,16 @@ class VACConfig(LoopConfig):
     {train_feedback: false}}``, it is the paper's Figure 5 comparison)."""
 
     what = "VAC config"
-    described_by: ClassVar[tuple[str, ...]] = ("train_feedback", "targets", "policy_objective")
+    described_by: ClassVar[tuple[str, ...]] = ("train_feedback", "targets", "policy_objective", "feedback_sees_aspects")
 
     feedback: LLMConfig | None = Field(default=None, description="the feedback model phi (default: the policy's model)")
     n_feedback: int = Field(default=16, ge=1, description="N: feedbacks sampled per answer")
     feedback_temperature: float = Field(default=1.0, ge=0.0, description="sampling temperature of the N feedbacks")
     feedback_max_tokens: int = Field(default=512, ge=1, description="the longest feedback, in tokens")
+    feedback_sees_aspects: bool = Field(
+        default=False,
+        description="the feedback model also reads the question's rubric aspects (its instruction in the paper speaks of them; its input is the narrative alone)",
+    )
     train_feedback: bool = Field(default=True, description="train phi on the best feedbacks (false: the frozen-feedback ablation)")
     targets: Literal["best", "improved"] = Field(
         default="best",
@@ -106,9 +110,12 @@ class _VACRun(Run):
         """phi's request for each answer: what it is sampled from and what it learns from."""
         c = self.config
         return [
-            fit_items(self.roles["feedback"], c.feedback_max_tokens, items, lambda kept, e=e, a=a: feedback_request(e.question, kept, a, e.narrative)).request
+            fit_items(self.roles["feedback"], c.feedback_max_tokens, items, lambda kept, e=e, a=a: feedback_request(e.question, kept, a, e.narrative, self.aspects(e))).request
             for e, items, a in zip(examples, retrieved, answers)
         ]
+
+    def aspects(self, example) -> list[str] | None:
+        return [a.aspect for a in example.rubric_aspects] if self.config.feedback_sees_aspects else None
 
     def feedbacks(self, requests: list[ChatRequest], adapter: str | None, temperature: float, seed: int) -> ParsedBatch[str]:
         c = self.config
