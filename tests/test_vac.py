@@ -11,8 +11,11 @@ from tailor.llm.cache import ResponseCache
 from tailor.methods.registry import MethodConfig, make_method
 from tailor.prompts.feedback import FEEDBACK_PREFILL, feedback_request, parse_feedback, revision_request
 from tailor.retrieval import BM25Retriever
+from tailor.runs import FEEDBACKS, TRAIN_SCORES, StageFolder
 from tailor.train.sft import SFTResult, SFTSettings
+from tailor.train.rows import write_jsonl
 from tailor.train.vac import VACConfig, train_vac
+from tailor.train.vac_views import read_signal
 
 N, MAX_ATTEMPTS = 4, 3
 SEEDS = [j * MAX_ATTEMPTS for j in range(N)]  # the feedback seeds train_vac uses (seed 0)
@@ -331,6 +334,18 @@ def test_training_signal_scores_the_initial_answers_against_the_policy_targets(t
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["stages"]["iter_2/train_scores"]["calls"] == {"policy": 0, "feedback": 0}
     assert history["metric"] == {"name": "fake", "proxy": False}
+
+
+def test_the_signal_counts_the_questions_none_of_whose_sampled_revisions_scored(tmp_path):
+    """Where every one of a question's N revisions scores 0 (or none parsed), the paper's
+    argmax has nothing to choose and trains φ on whichever feedback came first."""
+    folder = StageFolder(tmp_path)
+    sampled = [("q1", 0.0), ("q1", 0.0), ("q2", 0.0), ("q2", 0.5), ("q3", None), ("q3", 0.0), ("q4", 1.0), ("q4", None)]
+    write_jsonl(folder.of(FEEDBACKS), [{"id": i, "j": j % 2, "score": s} for j, (i, s) in enumerate(sampled)])
+    write_jsonl(folder.of(TRAIN_SCORES), [{"id": i, "initial": 0.0, "revised": 0.0} for i in ("q1", "q2", "q3", "q4")])
+    assert read_signal(folder, 1)["no_signal"] == 0.5
+    (tmp_path / FEEDBACKS.name).unlink()  # frozen feedback samples nothing
+    assert read_signal(folder, 1)["no_signal"] is None
 
 
 def test_resume_reads_the_settings_the_run_started_with(tmp_path, train, valid):

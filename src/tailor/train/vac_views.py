@@ -17,16 +17,30 @@ from tailor.train.rows import read_jsonl
 from tailor.train.views import Column, ExampleView, IterationSection, ReportInputs, ReportSection, RowsFor, mean_of_known
 
 
+def no_signal(folder: StageFolder) -> float | None:
+    """The share of questions none of whose N sampled revisions scored above 0: the paper's
+    argmax has nothing to choose there (None where no feedback was sampled)."""
+    path = folder.of(FEEDBACKS)
+    if not path.exists():
+        return None
+    best: dict[str, float] = {}
+    for row in read_jsonl(path):
+        best[row["id"]] = max(best.get(row["id"], 0.0), row["score"] or 0.0)
+    return sum(score == 0.0 for score in best.values()) / len(best) if best else None
+
+
 def read_signal(folder: StageFolder, t: int) -> dict | None:
     """Iteration t's mean score of pi_{t-1}'s initial answers, of the revisions pi_t was
-    trained on, and (trained feedback only) of the best of the N sampled revisions."""
+    trained on, and (trained feedback only) of the best of the N sampled revisions, and the
+    share of questions none of whose N revisions scored."""
     path = folder.of(TRAIN_SCORES)
     if not path.exists():
         return None
     rows = read_jsonl(path)
     chosen = folder.of(CHOSEN_FEEDBACK)
     best = mean_of_known([row["score"] for row in read_jsonl(chosen)]) if chosen.exists() else None
-    return {"iteration": t, "initial": mean_of_known([r["initial"] for r in rows]), "revised": mean_of_known([r["revised"] for r in rows]), "best_of_n": best}
+    return {"iteration": t, "initial": mean_of_known([r["initial"] for r in rows]), "revised": mean_of_known([r["revised"] for r in rows]),
+            "best_of_n": best, "no_signal": no_signal(folder)}
 
 
 @dataclass(frozen=True)
@@ -47,8 +61,9 @@ class TrainingSignal(IterationSection):
 TRAINING_SIGNAL = TrainingSignal(
     "signal", "The loop's own signal on the training split",
     "Mean score of π_{t-1}'s initial answers, of the revisions π_t was trained on, and (trained feedback only) "
-    "of the best of the N sampled revisions, whose feedback trained φ_t.",
-    (Column("Initial answers", "initial"), Column("Revisions (policy targets)", "revised"), Column("Best of N", "best_of_n")),
+    "of the best of the N sampled revisions, whose feedback trained φ_t; and the share of questions none of whose N revisions scored above 0.",
+    (Column("Initial answers", "initial"), Column("Revisions (policy targets)", "revised"), Column("Best of N", "best_of_n"),
+     Column("No revision scored", "no_signal")),
     read_signal,
 )
 
