@@ -132,12 +132,20 @@ def test_a_tofu_or_pepper_is_no_pet_and_pet_names_are_only_names():
     assert any(states("A tofu stir-fry.", pet) for pet in planted_v1.PETS)  # v1 had a pet named Tofu
 
 
-def test_only_the_unquoted_rest_of_an_answer_earns_credit():
+def test_a_fact_whose_post_the_answer_recites_earns_nothing_wherever_it_is_named():
+    """Reciting eight words of the post that states a fact recites that fact: naming it again
+    outside the quotation, or reciting only the post's other words around the name, earns
+    nothing. A recited post that states no fact costs no fact its credit."""
     example = record(("city",))
     city, post = facts(example)["city"], next(item for item in example.profile if item.category == "city")
+    filler = next(item for item in example.profile if item.category == "other" and len(item.text.split()) >= 8)
     recited = STRICT.score(example, post.text)
-    assert recited.value == 0.0 and recited.details["quoted_posts"] == [post.id]
-    assert STRICT.score(example, f"{post.text} So spend Saturday somewhere in {city}.").value == 1.0
+    assert recited.value == 0.0 and recited.details["quoted_posts"] == [post.id] and recited.details["recited_facts"] == ["city"]
+    assert STRICT.score(example, f"{post.text} So spend Saturday somewhere in {city}.").value == 0.0
+    around = post.text.split(city)[1].strip(" :,.")  # the post's words after the city's name, eight or more
+    assert len(around.split()) >= 8 and STRICT.score(example, f"A weekend in {city}, {around}.").value == 0.0
+    assert STRICT.score(example, f"{filler.text} So spend Saturday somewhere in {city}.").value == 1.0
+    assert STRICT.score(example, f"Spend Saturday somewhere in {city}.").details["recited_facts"] == []
 
 
 def test_unneeded_facts_cost_a_quarter_each_and_rivals_count_unless_negated():

@@ -14,8 +14,9 @@ phrasing stands for a number, in digits or words ("# km": "5 km", "5km", "five k
 its fact is stated and no competing value of its kind is (another city, pet or diet, the
 other unit system), where a phrasing right after a negation ("not", "non-", "without",
 "isn't", "free of"...) states nothing; a fact stated only inside a quotation of the
-user's posts (eight words in a row, tailor.prompts.quotes) earns nothing, since reciting
-a post is not carrying its fact; and each fact of the user the question does not need,
+user's posts (eight words in a row, tailor.prompts.quotes) earns nothing, and neither does
+a fact whose post the response recites, wherever else it names it, since reciting a post
+is not carrying its fact; and each fact of the user the question does not need,
 when stated, costs ``UNNEEDED_COST``. The score is the share of aspects met less those
 costs, floored at 0."""
 
@@ -23,7 +24,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from tailor.data.schema import Example, PlantedFact
+from tailor.data.schema import Example, PlantedFact, ProfileItem
 from tailor.errors import DataError
 from tailor.metrics.base import Metric, MetricRun, Score
 from tailor.prompts.quotes import quoted_spans
@@ -102,14 +103,14 @@ def _facts(example: Example) -> dict[str, PlantedFact]:
     return facts
 
 
-def _unquoted(example: Example, response: str) -> tuple[str, list[str]]:
-    """The response with every span that quotes one of the user's posts cut out, and the ids
-    of the posts it quotes."""
+def _unquoted(example: Example, response: str) -> tuple[str, list[ProfileItem]]:
+    """The response with every span that quotes one of the user's posts cut out, and the
+    posts it quotes."""
     spans, quoted = [], []
     for item in example.profile:
         if found := quoted_spans(response, item.text):
             spans += found
-            quoted.append(item.id)
+            quoted.append(item)
     pieces, at = [], 0
     for start, end in sorted(spans):
         if start >= at:
@@ -124,20 +125,21 @@ def _strict_score(example: Example, response: str) -> Score:
         raise DataError("<dataset>", example.id, "rubric_aspects", "the planted-strict metric needs at least one aspect")
     own, quoted = _unquoted(example, response)
     own, text = normalize(own), normalize(response)
+    recited = [kind for kind, fact in facts.items() if any(_affirmed(normalize(post.text), p) for post in quoted for p in fact.accept)]
     graded, rivals_stated = [], {}
     for aspect in example.rubric_aspects:
         fact = facts[aspect.fact]
         rivals = [phrasing for phrasing in fact.rivals if _affirmed(text, phrasing)]
         if rivals:
             rivals_stated[fact.kind] = rivals
-        met = not rivals and any(_affirmed(own, phrasing) for phrasing in fact.accept)
+        met = not rivals and fact.kind not in recited and any(_affirmed(own, phrasing) for phrasing in fact.accept)
         graded.append({"aspect": aspect.aspect, "score": 2 if met else 0})
     needed = {aspect.fact for aspect in example.rubric_aspects}
     unneeded = [kind for kind, fact in facts.items() if kind not in needed and any(_affirmed(text, p) for p in fact.accept)]
     recall = sum(g["score"] for g in graded) / (2 * len(graded))
     value = max(0.0, recall - UNNEEDED_COST * len(unneeded))
     details = {"aspects": graded, "failed_aspects": 0, "graded_only": value, "recall": recall,
-               "rivals_stated": rivals_stated, "unneeded_stated": unneeded, "quoted_posts": quoted}
+               "rivals_stated": rivals_stated, "unneeded_stated": unneeded, "quoted_posts": [post.id for post in quoted], "recited_facts": recited}
     return Score(value, details)
 
 
