@@ -99,8 +99,9 @@ def test_seed_replaces_every_seed_of_a_recipe_and_names_its_folder():
     assert loop_settings("rest-em", rest_em, None, None, None, seed=0).run_dir == Path("runs/learn-rest-em")  # the recipe's own seed
     assert loop_settings("rest-em", rest_em, None, Path("elsewhere"), None, seed=2).run_dir == Path("elsewhere")
     assert loop_settings("rpo", ROOT / "configs" / "learn-rpo.yaml", None, None, None, seed=1).rl.seed == 1
-    (_, main), (_, frozen) = loop_settings("vac", ROOT / "configs" / "learn-vac.yaml", None, None, None, seed=1).runs()
-    assert (frozen.seed, frozen.sft.seed, frozen.run_dir) == (1, 1, Path("runs/learn-vac/seed-1/frozen"))
+    runs = dict(loop_settings("vac", ROOT / "configs" / "learn-vac.yaml", None, None, None, seed=1).runs())
+    assert list(runs) == ["main", "improved", "frozen", "frozen-improved"]
+    assert (runs["frozen"].seed, runs["frozen"].sft.seed, runs["frozen"].run_dir) == (1, 1, Path("runs/learn-vac/seed-1/frozen"))
     with pytest.raises(TailorError, match="--seed starts the recipe's run with another seed"):
         loop_settings("rest-em", None, Path("runs/learn-rest-em"), None, None, seed=1)
 
@@ -189,8 +190,10 @@ def test_a_loop_learned_when_it_beats_every_baseline_after_holm_and_not_otherwis
 
 
 def test_a_row_says_what_it_is_and_which_formats_its_loop_accepts():
-    _, frozen = recipe_config(ROOT / "configs" / "learn-vac.yaml")[1].runs()[1]
-    assert described(frozen, {"train_feedback": False}) == ("train_feedback: false, targets: improved, policy_objective: sft, feedback_sees_aspects: false", False)
+    runs = dict(recipe_config(ROOT / "configs" / "learn-vac.yaml")[1].runs())
+    assert described(runs["main"], {}) == ("train_feedback: true, targets: best, policy_objective: sft, feedback_sees_aspects: false", False)
+    assert described(runs["frozen-improved"], {"train_feedback": False, "targets": "improved"}) == (
+        "train_feedback: false, targets: improved, policy_objective: sft, feedback_sees_aspects: false", False)
     oracle = RestEMConfig(format="longform-reasoning", warmup="reasoning", reasoner="oracle", answer_reasoning_max_tokens=48)
     assert described(oracle, {"threshold": 0.9}) == (
         "format: longform-reasoning, warmup: reasoning, answer_reasoning_max_tokens: 48, threshold: 0.9, reasoner: oracle", True)
