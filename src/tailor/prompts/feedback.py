@@ -2,8 +2,9 @@
 the policy rewrites its answer following that critique.
 
 Only ``feedback_request`` takes the narrative (and, where a run allows it, the rubric
-aspects): it is the training-time critic's view of what this person needs. ``revision_request`` (the policy's side) sees the question, the
-retrieved items, its own answer and the feedback, never the narrative or rubric aspects.
+aspects): it is the training-time critic's view of what this person needs.
+``revision_request`` (the policy's side) sees the question, the retrieved items, its own
+answer and the feedback, never the narrative or rubric aspects.
 """
 
 from tailor.data.schema import ProfileItem
