@@ -126,14 +126,15 @@ def test_no_replica_answering_stops_the_run_and_a_resume_repeats_no_finished_cal
         with pytest.raises(BackendError, match="no server answered") as caught:
             llm.generate(questions, PARAMS)
         assert a.url in str(caught.value) and b.url in str(caught.value)
-    answered = len(a_model.received) + len(b_model.received)
-    assert 0 < answered < 24
+    # a dying server may compute a reply it never delivers: the finished calls are those cached
+    finished = cache.stats().entries
+    assert 0 < finished <= len(a_model.received) + len(b_model.received) < 24
     fresh_a, fresh_b = Echo("a"), Echo("b")
     with replica(fresh_a, port=a.port), replica(fresh_b, port=b.port):
         resumed = OpenAIBackend("smol", base_url=[f"{a.url}/v1", f"{b.url}/v1"], cache=cache, concurrency=1)
         replies = [c.text for c in resumed.generate(questions, PARAMS)]
     assert [r.split("|")[1] for r in replies] == [f"question {i}" for i in range(24)]
-    assert len(fresh_a.received) + len(fresh_b.received) == 24 - answered  # every finished call came from the cache
+    assert len(fresh_a.received) + len(fresh_b.received) == 24 - finished  # every finished call came from the cache
 
 
 def test_serve_llm_generates_concurrent_requests_in_one_batch():
