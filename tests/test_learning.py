@@ -3,8 +3,9 @@ shipped learning recipe's trained policy must beat its starting point on held-ou
 through the real offline model and the command line, as a user runs it, and it must beat
 the same run whose rewards were permuted across the training examples (a control that
 trains on the policy's own samples just as much, but keeps them for another sample's
-reward), without learning to quote the users' posts back. These run in `make learn-check`
-(the ``learn`` marker), not in `make test`."""
+reward), and it should not learn to quote the users' posts back (it does: that check is a
+strict xfail with its measurement). These run in `make learn-check` (the ``learn`` marker),
+not in `make test`."""
 
 import json
 from pathlib import Path
@@ -74,9 +75,9 @@ def test_rest_em_beats_the_same_run_with_rewards_permuted_across_examples(learne
 
 
 @pytest.mark.learn
-@pytest.mark.xfail(strict=True, reason="measured: the kept policy quotes a post in 16 of 48 test answers, the untrained one in 4, though "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="measured: the kept policy quotes a post in 16 of 48 test answers, the untrained one in 4, though "
                    "none of its 20 kept targets quotes one; the 16 all score 0 (planted-strict gives a recited post's fact nothing). "
-                   "On validation every recipe tried rose so (4 -> 11 to 24 of 48): see the README")
+                   "On validation every setting tried rose so (4 -> 11, 12 and 16 of 48): see the README")
 def test_the_trained_policy_quotes_the_users_posts_no_more_than_the_untrained_one(learned):
     _, real, _, data = learned
     test, folder = held_out(real), RunFolder(real)

@@ -144,7 +144,8 @@ def test_a_fact_whose_post_the_answer_recites_earns_nothing_wherever_it_is_named
     assert STRICT.score(example, f"{post.text} So spend Saturday somewhere in {city}.").value == 0.0
     around = post.text.split(city)[1].strip(" :,.")  # the post's words after the city's name, eight or more
     assert len(around.split()) >= 8 and STRICT.score(example, f"A weekend in {city}, {around}.").value == 0.0
-    assert STRICT.score(example, f"{filler.text} So spend Saturday somewhere in {city}.").value == 1.0
+    kept = STRICT.score(example, f"{filler.text} So spend Saturday somewhere in {city}.")
+    assert kept.value == 1.0 and kept.details["quoted_posts"] == [filler.id] and kept.details["recited_facts"] == []
     assert STRICT.score(example, f"Spend Saturday somewhere in {city}.").details["recited_facts"] == []
 
 

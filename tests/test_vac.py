@@ -117,9 +117,14 @@ def test_feedback_may_read_the_rubric_aspects_and_the_policy_never_does(tmp_path
         example = next(e for q, e in by_question.items() if q in request.messages[-1].content)
         assert all(f"- {a.aspect}" in request.messages[-1].content for a in example.rubric_aspects)
     feedback_job = trainer.jobs[0]
-    assert all(train[0].rubric_aspects[0].aspect in row["messages"][-2]["content"] for row in feedback_job["rows"][:1])
-    for request, _, _ in policy.received:
-        assert not any(a.aspect in request.messages[-1].content for e in train for a in e.rubric_aspects)
+    assert feedback_job["dir"].name == "feedback_model" and feedback_job["rows"]
+    for row in feedback_job["rows"]:
+        prompt = row["messages"][-2]["content"]
+        example = next(e for q, e in by_question.items() if q in prompt)
+        assert all(f"- {a.aspect}" in prompt for a in example.rubric_aspects)
+    for request, _, _ in policy.received:  # the scripted feedback never echoes its prompt
+        assert not any(a.aspect in request.messages[-1].content or e.narrative in request.messages[-1].content
+                       for e in train for a in e.rubric_aspects)
     plain = feedback_request(train[0].question, [], "Draft.", train[0].narrative).messages[-1].content
     assert train[0].rubric_aspects[0].aspect not in plain  # the paper's input: the narrative alone
 

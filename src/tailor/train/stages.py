@@ -378,7 +378,7 @@ class Run:
         """The untrained policy (every part without adapter: where pi_0 is itself trained, as after
         a warm-up, the loop starts before it) and the kept pi_best answer the held-out test split as
         at inference; their means, a two-sided paired t-test between them (the loop learned when the
-        kept policy wins with p < 0.05) and the code's commit go to the history's ``test``."""
+        kept policy wins with p < 0.05) and the commit of the code that answered go to the history's ``test``."""
         from tailor.data import load_examples
         from tailor.metrics.significance import paired_p_value
         from tailor.source import source_version
@@ -392,8 +392,8 @@ class Run:
         result = {
             "split": c.test_split, "examples": len(examples), "end_iteration": best, "start": mean_scored(start), "end": mean_scored(end),
             "p_value": paired_p_value(scores[1], scores[0], [e.id for e in examples]), "scored": [sum(v is not None for v in s.values()) for s in scores],
-            "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)],
-            "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)], "commit": source_version(),
+            "unparsed": [sum(not parsed(row) for row in rows) for rows in (start, end)], "skipped_for_length": [sum(TOO_LONG in row for row in rows) for rows in (start, end)],
+            "commit": self.history.test.commit if self.history.test and self.history.test.end_iteration == best else source_version(),  # read back: as first run
         }
         self.history.test = HeldOutTest.model_validate(result)
         self.save_history()

@@ -14,7 +14,8 @@ improved``, (e) and (f) keep only a feedback or revision that scores above the i
 answer: a small model's N revisions often all score zero, and the paper's argmax then
 trains on whichever came first. A round left without targets keeps the previous model.
 
-Only the feedback model's prompt holds the narrative; the policy's inputs never do.
+Only the feedback model's prompt holds the narrative (and, with ``feedback_sees_aspects``,
+the rubric aspects); the policy's inputs never do.
 Everything lands under ``run_dir/iter_<t>/``; a rerun reads finished stages back, and
 ``train_sft`` reuses finished adapters.
 """
