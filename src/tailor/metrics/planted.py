@@ -125,7 +125,8 @@ def _strict_score(example: Example, response: str) -> Score:
         raise DataError("<dataset>", example.id, "rubric_aspects", "the planted-strict metric needs at least one aspect")
     own, quoted = _unquoted(example, response)
     own, text = normalize(own), normalize(response)
-    recited = [kind for kind, fact in facts.items() if any(_affirmed(normalize(post.text), p) for post in quoted for p in fact.accept)]
+    posts = [normalize(post.text) for post in quoted]
+    recited = [kind for kind, fact in facts.items() if any(_affirmed(post, p) for post in posts for p in fact.accept)]
     graded, rivals_stated = [], {}
     for aspect in example.rubric_aspects:
         fact = facts[aspect.fact]
