@@ -22,7 +22,7 @@ from tailor.errors import TailorError
 from tailor.prompts.formats import FORMATS
 from tailor.runs import RunFolder
 from tailor.train.compare import quotes_history
-from tailor.train.oracle import ORACLE
+from tailor.train.oracle import ORACLE, oracle_settings
 from tailor.train.rows import parsed, read_jsonl
 from tailor.train.seeds import seed_run
 from tailor.train.stages import LoopConfig
@@ -112,14 +112,6 @@ def accepted_formats(config: LoopConfig) -> tuple[str, ...]:
     return tuple(accepted)
 
 
-def oracle_settings(value, path: str = "") -> list[str]:
-    """Every setting an oracle fills (``oracle``: a model replaced by the planted facts,
-    ``train/oracle.py``), which every row that uses one must say."""
-    if isinstance(value, dict):
-        return [found for key, inner in value.items() if key != "variants" for found in oracle_settings(inner, f"{path}{key}.")]
-    return [f"{path[:-1]}: {value}"] if value == ORACLE else []
-
-
 def setting(name: str, value) -> str:
     """A setting as a recipe writes it."""
     return f"{name}: {json.dumps(value) if isinstance(value, bool) or value is None else value}"
@@ -127,11 +119,12 @@ def setting(name: str, value) -> str:
 
 def described(config: LoopConfig, changes: dict) -> tuple[str, bool]:
     """What a run of ``config`` is, from its declared settings (those set), its variant's
-    ``changes`` and its oracle settings; and whether it uses an oracle."""
+    ``changes`` and the settings an oracle fills (which every row that uses one must say);
+    and whether it uses an oracle."""
     shown = {name: value for name in type(config).described_by if (value := getattr(config, name)) is not None}
     parts = [setting(name, value) for name, value in shown.items()]
     parts += [setting(name, value) for name, value in changes.items() if name not in shown]
-    oracles = oracle_settings(config.model_dump(mode="json"))
+    oracles = [setting(name, ORACLE) for name in oracle_settings(config.model_dump(mode="json"))]
     parts += [found for found in oracles if found not in parts]
     return ", ".join(parts), bool(oracles)
 

@@ -51,6 +51,14 @@ def oracle_reasoning(example: Example) -> str:
     return "\n".join(lines)
 
 
-def oracle_parts(config: object) -> dict[str, str]:
-    """The settings of ``config`` that an oracle fills, each with what it writes."""
-    return {name: WROTE for name, value in vars(config).items() if value == ORACLE}
+def oracle_settings(value, path: str = "") -> list[str]:
+    """The dotted names of the settings an oracle fills in ``value``, a config's JSON dump (a
+    recipe's ``variants`` are other runs' settings, not its own)."""
+    if isinstance(value, dict):
+        return [found for key, inner in value.items() if key != "variants" for found in oracle_settings(inner, f"{path}{key}.")]
+    return [path[:-1]] if value == ORACLE else []
+
+
+def oracle_parts(config) -> dict[str, str]:
+    """The settings of ``config`` (a loop's config) that an oracle fills, each with what it writes."""
+    return {name: WROTE for name in oracle_settings(config.model_dump(mode="json"))}
