@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from tailor.cli import app
 from tailor.data import SAMPLE_PLANTED, load_examples
-from tailor.data.planted import CATEGORY, CITIES, DIETS, PETS, SPECIES, UNITS, PlantedSpec, accepted, generate, write
+from tailor.data.planted import CATEGORY, CITIES, DIETS, KINDS, PETS, SPECIES, UNITS, PlantedSpec, accepted, generate, write
 from tailor.errors import DataError
 from tailor.metrics.planted import PlantedFacts, PlantedStrict, states
 from tailor.metrics.registry import make_metric
+from tailor.prompts.quotes import COPY_RUN
 from tailor.retrieval import BM25Retriever
 from tailor.run_history import HeldOutTest
 from tailor.train.sft import SFTSettings
@@ -65,6 +66,9 @@ def test_users_are_disjoint_and_every_question_needs_facts_it_does_not_state(tmp
             assert PlantedFacts().score(example, history).value == (0.0 if indirect else 1.0)
             for aspect in example.rubric_aspects:
                 assert aspect.evidence in history and aspect.fact in FACT_WORDS
+            # a fact's post is longer than a quotation's run, so naming the fact alone never recites it
+            fact_posts = [item.text for item in example.profile if item.category in KINDS]
+            assert len(fact_posts) == len(KINDS) and all(len(post.split()) > COPY_RUN for post in fact_posts)
             if indirect:
                 user = {fact.kind: fact for fact in example.planted_facts}
                 assert CITIES[user["city"].value] in history and f"#{user['pet'].value}The{user['pet'].species.capitalize()}" in history
