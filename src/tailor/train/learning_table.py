@@ -184,7 +184,8 @@ def table_figure(table: LearningTable) -> bytes:
             ax.plot(row.run_means(), [y] * len(row.runs), "o", mfc="none", color=KIND_COLORS[row.kind], alpha=0.6)
     for kind, color in KIND_COLORS.items():
         ax.plot([], [], "o", color=color, label=kind)
+    ax.plot([], [], "o", mfc="none", color="grey", label="one seed of a loop")
     ax.set(yticks=range(len(rows)), yticklabels=[r.name for r in reversed(rows)], xlabel=f"test {table.metric} (mean over users, 95% bootstrap interval)",
-           title="Held-out test, row by row (a loop's open points: its seeds)")
+           title="Held-out test, row by row")
     ax.legend(fontsize="small", loc="best")
     return png(drawn)
