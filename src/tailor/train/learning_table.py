@@ -173,7 +173,7 @@ def table_figure(table: LearningTable) -> bytes:
     """Each row's mean over users with its 95% user-bootstrap interval (a loop: over its
     seeds too), coloured by kind; a loop's per-seed means as open points."""
     rows = [r for r in table.rows if r.runs]
-    drawn, grid = figure(1, 1, 7, 0.4 * len(rows) + 1.5)
+    drawn, grid = figure(1, 1, 9, 0.4 * len(rows) + 1.5)
     ax = grid[0][0]
     for y, row in enumerate(reversed(rows)):
         means = list(user_means(row.runs, table.users).values())
@@ -185,7 +185,7 @@ def table_figure(table: LearningTable) -> bytes:
     for kind, color in KIND_COLORS.items():
         ax.plot([], [], "o", color=color, label=kind)
     ax.plot([], [], "o", mfc="none", color="grey", label="one seed of a loop")
-    ax.set(yticks=range(len(rows)), yticklabels=[r.name for r in reversed(rows)], xlabel=f"test {table.metric} (mean over users, 95% bootstrap interval)",
+    ax.set(yticks=range(len(rows)), yticklabels=[r.name for r in reversed(rows)], xlabel=f"test {table.metric}\n(mean over users, 95% bootstrap interval)",
            title="Held-out test, row by row")
     ax.legend(fontsize="small", loc="best")
     return png(drawn)
