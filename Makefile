@@ -74,11 +74,10 @@ test: $(STAMP) install-browser install-wordnet install-postgres
 # the learning table: every configs/learn-*.yaml recipe (and its variants) with seeds 0, 1 and 2,
 # one run after another, then the baselines (answered once) and the table with user-level p and
 # Holm's correction in runs/learn/table.md (+ table.json, table.png). Seed 0 is each recipe's own
-# run_dir (the README's runs), seeds 1 and 2 <run_dir>/seed-N. Compute, 2 cores, estimated from
-# the runs measured so far: rest-em 8, vac 4 rows (Algorithm 1 and improved about 30 each, the
-# frozen two about 8 each), rest-pg 15 (+ its rest-em variant 5), rpo and popi about 10 each:
-# about 2 hours a seed, 5 to 6 for three, plus about 5 minutes of baselines (within the issue's
-# 8 hours). Resumable: a rerun reads every finished stage back,
+# run_dir (the README's runs), seeds 1 and 2 <run_dir>/seed-N. Compute, 2 cores, measured at
+# seed 0: rest-em 6 minutes, vac 45 (Algorithm 1 20, improved 18, frozen 7), rest-pg 19 (its
+# rest-em variant 6 of them), rpo 26, popi 8, baselines a few: about 1 h 50 a seed, 5 to 5.5
+# hours for three (within the issue's 8 hours). Resumable: a rerun reads every finished stage back,
 # so an interrupted `make learn` goes on where it stopped and a finished one only redraws the table.
 learn: $(STAMP)
 	$(BIN)/tailor train learn --seeds 0,1,2 --out runs/learn
